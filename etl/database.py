@@ -1,0 +1,174 @@
+"""Database connections and migrations: URLs, engines, Alembic.
+
+Owns how a database URL becomes a working engine on each backend (driver choice,
+SQLite pragmas and write locking, utf8mb4 on MariaDB), password redaction, and the
+Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
+ENV_VAR = "ETL_DATABASE_URL"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+
+
+class ConfigurationError(Exception):
+    """A usage or configuration problem (exit code 2)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or used (exit code 3)."""
+
+
+def resolve_url(url: str | URL | None = None) -> URL:
+    """The URL to use: the argument, else ``$ETL_DATABASE_URL``, else the SQLite default.
+
+    ``postgresql://`` and ``mysql://``/``mariadb://`` without a driver get the
+    drivers this project ships (psycopg 3, PyMySQL with utf8mb4).
+    """
+    raw = url or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL
+    try:
+        parsed = make_url(raw)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"not a database URL: {exc}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername in ("mysql", "mariadb"):
+        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def redact(url: URL | str) -> str:
+    """The URL as it may appear in logs: never with its password."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<unparseable database URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def make_engine(url: str | URL | None = None) -> Engine:
+    resolved = resolve_url(url)
+    backend = resolved.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 300}
+    elif backend in ("mysql", "mariadb"):
+        options["pool_recycle"] = 3600
+    try:
+        engine = create_engine(resolved, **options)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"cannot use database URL {redact(resolved)}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"no driver for {redact(resolved)}: {exc.name} is not installed"
+        ) from None
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, WAL, and BEGIN IMMEDIATE so concurrent writers queue, not fail."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- migrations -------------------------------------------------------------------
+
+
+def alembic_config(engine: Engine | None = None, url: str | URL | None = None) -> Config:
+    if not (MIGRATIONS_DIR / "env.py").exists():
+        raise ConfigurationError(
+            f"Alembic migrations not found at {MIGRATIONS_DIR}; install the project from its "
+            "checkout with `pip install -e .`"
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option(
+            "sqlalchemy.url", resolve_url(url).render_as_string(hide_password=False).replace("%", "%%")
+        )
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def upgrade_sql(url: str | URL | None, revision: str = "head") -> str:
+    """The SQL ``upgrade`` would run (Alembic offline mode), for DBAs who apply it by hand."""
+    config = alembic_config(url=url)
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    with redirect_stdout(buffer):
+        command.upgrade(config, revision, sql=True)
+    return buffer.getvalue()
+
+
+def history() -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config())
+    return [
+        f"{rev.revision}  {rev.doc or ''}".rstrip()
+        for rev in script.walk_revisions()
+    ]
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade to head if the database is behind (the default of ``etl run``)."""
+    if current_revision(engine) != head_revision():
+        upgrade(engine)
+
+
+def require_schema(engine: Engine) -> None:
+    """With ``--no-migrate``: refuse to run against a database that is not at head."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise ConfigurationError(
+            f"database {redact(engine.url)} is at revision {current or 'none'}, the code needs "
+            f"{head}: run `etl db upgrade` (or drop --no-migrate)"
+        )

@@ -1,0 +1,167 @@
+"""The input: pydantic models of a news document's front-matter.
+
+Validation is lenient where the README documents a coercion (a single topic
+string, numeric strings, zone-less dates) and strict everywhere else. Keys the
+models do not know are kept (``extra="allow"``) and end up in ``articles.extra``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "Image",
+    "NewsDocument",
+    "Provider",
+    "RelatedEntry",
+    "ValidationError",
+    "unknown_keys",
+]
+
+
+def _to_utc(value: Any) -> Any:
+    """Dates become midnight UTC; a datetime without a zone is taken as UTC."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime.combine(value, time(), UTC)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            return value  # pydantic gives the error message
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    return value
+
+
+UtcDateTime = Annotated[datetime, BeforeValidator(_to_utc)]
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+
+
+class _Model(BaseModel):
+    # YAML reads `title: 1984` as a number; it is still a title.
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+
+class Image(_Model):
+    url: str
+    width: OptionalInt = None
+    height: OptionalInt = None
+    title: str | None = None
+    isCached: bool | None = None
+
+
+class Provider(_Model):
+    name: str | None = None
+    domain: str | None = None
+    images: list[Image] = Field(default_factory=list)
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class RelatedEntry(_Model):
+    title: str | None = None
+    excerpt: str | None = None
+    publishedDateTime: UtcDateTime | None = None
+    webUrl: str | None = None
+    originalUrl: str | None = None
+    ampWebUrl: str | None = None
+    cdnAmpWebUrl: str | None = None
+    type: str | None = None
+    quality: OptionalInt = None
+    provider: Provider | None = None
+    images: list[Image] = Field(default_factory=list)
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+
+class NewsDocument(_Model):
+    title: str
+    excerpt: str | None = None
+    publishedDateTime: UtcDateTime | None = None
+    webUrl: str | None = None
+    originalUrl: str | None = None
+    ampWebUrl: str | None = None
+    cdnAmpWebUrl: str | None = None
+    category: str | None = None
+    type: str | None = None
+    quality: OptionalInt = None
+    heat: OptionalInt = None
+    published: bool | None = None
+    removed: bool = False
+    featuredContent: Any = None
+    provider: Provider | None = None
+    topics: list[str] = Field(default_factory=list)
+    images: list[Image] = Field(default_factory=list)
+    # Related entries stay raw here: a broken entry is dropped with a warning in
+    # transform, it does not reject the whole document.
+    related: list[Any] = Field(default_factory=list)
+    secured: str | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("title is empty")
+        return value
+
+    @field_validator("topics", mode="before")
+    @classmethod
+    def _topics_as_list(cls, value: Any) -> Any:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value]
+        return value
+
+    @field_validator("images", "related", mode="before")
+    @classmethod
+    def _null_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("removed", mode="before")
+    @classmethod
+    def _null_false(cls, value: Any) -> Any:
+        return False if value is None else value
+
+
+def unknown_keys(model: BaseModel, prefix: str = "") -> dict[str, Any]:
+    """Every key the models did not know, by dotted path (``provider.logo``, ``images[0].alt``)."""
+    found: dict[str, Any] = {}
+    for key, value in (model.model_extra or {}).items():
+        found[prefix + key] = value
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            found.update(unknown_keys(value, f"{prefix}{name}."))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found.update(unknown_keys(item, f"{prefix}{name}[{index}]."))
+    return found
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """One line per problem: ``publishedDateTime: Input should be a valid datetime``."""
+    parts = []
+    for problem in error.errors(include_url=False):
+        where = ".".join(str(part) for part in problem["loc"]) or "front-matter"
+        parts.append(f"{where}: {problem['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,653 @@
+"""Load: normalized records -> set-based upserts, one transaction per batch.
+
+Owns every SQL statement that writes data. Each batch runs under a database-wide
+writer lock (PostgreSQL advisory lock, MariaDB ``GET_LOCK``, SQLite
+``BEGIN IMMEDIATE``) so concurrent runs serialize their writes instead of
+deadlocking, while parsing stays parallel. Statements are dialect upserts
+(``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``) executed many rows at a time.
+
+Stubs are maintained lazily: a batch marks the stubs whose incoming links changed
+(``fingerprint`` set to NULL) and :func:`refresh_stubs` rebuilds or deletes them
+from the links that point at them, so their content does not depend on load order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.sql.expression import ColumnElement
+
+from etl.schema import (
+    article_images,
+    article_topics,
+    articles,
+    images,
+    provider_images,
+    providers,
+    related_articles,
+    source_files,
+    topics,
+)
+from etl.transform import ProviderRecord, TransformedDocument, winner_key
+
+IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
+LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
+MYSQL_LOCK_NAME = "news_etl_writer"
+
+
+@dataclass
+class LoadCounts:
+    articles_inserted: int = 0
+    articles_updated: int = 0
+    articles_unchanged: int = 0
+    stubs_created: int = 0
+    stubs_deleted: int = 0
+    links_written: int = 0
+
+    def add(self, other: LoadCounts) -> None:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+
+
+# --- dialect plumbing -----------------------------------------------------------
+
+Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
+
+
+def _is_mysql(conn: Connection) -> bool:
+    return conn.dialect.name in ("mysql", "mariadb")
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    setter: Setter | None = None,
+) -> None:
+    """INSERT many rows; on a key conflict apply ``setter`` (or do nothing).
+
+    ``setter(table, new)`` returns ordered ``(column, expression)`` pairs where
+    ``new`` names the proposed row. MariaDB applies them left to right, so a pair
+    may only read columns that earlier pairs have not changed yet.
+    """
+    if not rows:
+        return
+    if _is_mysql(conn):
+        stmt = mysql.insert(table)
+        pairs = setter(table, stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
+        stmt = stmt.on_duplicate_key_update(pairs)
+    else:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(table)
+        if setter:
+            pairs = setter(table, stmt.excluded)
+            changed = or_(*(table.c[name].is_distinct_from(expr) for name, expr in pairs))
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_=dict(pairs), where=changed)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, list(rows))
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> dict[Any, int]:
+    wanted = sorted(set(values))
+    found: dict[Any, int] = {}
+    for chunk in _chunks(wanted):
+        for row in conn.execute(select(table.c[key], table.c.id).where(table.c[key].in_(chunk))):
+            found[row[0]] = row[1]
+    return found
+
+
+def _delete_where_in(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> None:
+    for chunk in _chunks(sorted(ids)):
+        conn.execute(delete(table).where(table.c[column].in_(chunk)))
+
+
+@contextmanager
+def writer_transaction(conn: Connection) -> Iterator[None]:
+    """A transaction holding the database-wide writer lock."""
+    if _is_mysql(conn):
+        got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": MYSQL_LOCK_NAME})
+        if got.scalar() != 1:
+            raise TimeoutError("timed out waiting for another news-etl run to finish writing")
+        try:
+            with conn.begin():
+                yield
+        finally:
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_LOCK_NAME})
+            conn.commit()
+        return
+    with conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+        yield
+
+
+# --- conflict rules (see the README's normalization rules) ---------------------------
+
+
+def _document_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
+    # A document's name replaces a snippet's; among documents the smallest name wins,
+    # which keeps the result independent of load order.
+    return [
+        (
+            "name",
+            case(
+                (or_(~table.c.named_by_document, new.name < table.c.name), new.name),
+                else_=table.c.name,
+            ),
+        ),
+        ("named_by_document", new.named_by_document),
+    ]
+
+
+def _snippet_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
+    return [
+        (
+            "name",
+            case(
+                (and_(~table.c.named_by_document, new.name < table.c.name), new.name),
+                else_=table.c.name,
+            ),
+        )
+    ]
+
+
+def _image_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
+    # The largest size any document reports for an image URL.
+    def larger(column: str) -> ColumnElement[Any]:
+        old = table.c[column]
+        return case(
+            (or_(old.is_(None), new[column] > old), new[column]),
+            else_=old,
+        )
+
+    return [("width", larger("width")), ("height", larger("height"))]
+
+
+def _topic_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
+    return [("name", case((new.name < table.c.name, new.name), else_=table.c.name))]
+
+
+def _position_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
+    return [("position", case((new.position < table.c.position, new.position), else_=table.c.position))]
+
+
+ARTICLE_COLUMNS = (
+    "web_url",
+    "original_url",
+    "amp_web_url",
+    "cdn_amp_web_url",
+    "title",
+    "excerpt",
+    "body",
+    "category",
+    "type",
+    "published_at",
+    "quality",
+    "heat",
+    "is_published",
+    "is_removed",
+    "is_stub",
+    "provider_id",
+    "featured_content",
+    "secured",
+    "extra",
+    "source_path",
+    "fingerprint",
+    "updated_at",
+)
+
+
+def _article_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
+    return [(name, new[name]) for name in ARTICLE_COLUMNS]
+
+
+# --- entities -------------------------------------------------------------------
+
+
+def ensure_providers(
+    conn: Connection, records: Iterable[ProviderRecord], *, from_document: bool, now: datetime
+) -> dict[str, int]:
+    """Upsert providers (and, for documents, their logo images); domain -> id."""
+    records = list(records)
+    by_domain: dict[str, ProviderRecord] = {}
+    for record in records:
+        current = by_domain.get(record.domain)
+        if current is None or record.name < current.name:
+            by_domain[record.domain] = record
+    rows = [
+        {
+            "domain": domain,
+            "name": record.name,
+            "named_by_document": from_document,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for domain, record in sorted(by_domain.items())
+    ]
+    setter = _document_provider_setter if from_document else _snippet_provider_setter
+    upsert(conn, providers, rows, ["domain"], setter)
+    ids = _ids_by(conn, providers, "domain", by_domain)
+    if from_document:
+        logos = [
+            (ids[record.domain], position, image)
+            for record in records
+            for position, image in enumerate(record.images)
+        ]
+        image_ids = ensure_images(conn, [image for _, _, image in logos], now)
+        upsert(
+            conn,
+            provider_images,
+            _dedupe(
+                {"provider_id": pid, "image_id": image_ids[image.url], "position": position}
+                for pid, position, image in logos
+            ),
+            ["provider_id", "image_id"],
+            _position_setter,
+        )
+    return ids
+
+
+def ensure_images(conn: Connection, records: Iterable[Any], now: datetime) -> dict[str, int]:
+    best: dict[str, dict[str, Any]] = {}
+    for image in records:
+        row = best.setdefault(
+            image.url,
+            {"url": image.url, "width": None, "height": None, "created_at": now, "updated_at": now},
+        )
+        for column in ("width", "height"):
+            value = getattr(image, column)
+            if value is not None and (row[column] is None or value > row[column]):
+                row[column] = value
+    upsert(conn, images, [best[url] for url in sorted(best)], ["url"], _image_setter)
+    return _ids_by(conn, images, "url", best)
+
+
+def ensure_topics(conn: Connection, records: Iterable[Any], now: datetime) -> dict[str, int]:
+    names: dict[str, str] = {}
+    for topic in records:
+        if topic.slug not in names or topic.name < names[topic.slug]:
+            names[topic.slug] = topic.name
+    rows = [
+        {"slug": slug, "name": names[slug], "created_at": now, "updated_at": now}
+        for slug in sorted(names)
+    ]
+    upsert(conn, topics, rows, ["slug"], _topic_setter)
+    return _ids_by(conn, topics, "slug", names)
+
+
+def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Several documents in one batch may propose the same provider logo: keep the smallest position."""
+    best: dict[tuple[int, int], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["provider_id"], row["image_id"])
+        if key not in best or row["position"] < best[key]["position"]:
+            best[key] = row
+    return [best[key] for key in sorted(best)]
+
+
+# --- articles -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Existing:
+    id: int
+    is_stub: bool
+    source_path: str | None
+    published_at: datetime | None
+    fingerprint: str | None
+
+
+def _existing_articles(conn: Connection, urls: Iterable[str]) -> dict[str, _Existing]:
+    found: dict[str, _Existing] = {}
+    wanted = sorted(set(urls))
+    columns = (
+        articles.c.url,
+        articles.c.id,
+        articles.c.is_stub,
+        articles.c.source_path,
+        articles.c.published_at,
+        articles.c.fingerprint,
+    )
+    for chunk in _chunks(wanted):
+        for row in conn.execute(select(*columns).where(articles.c.url.in_(chunk))):
+            found[row.url] = _Existing(
+                row.id, bool(row.is_stub), row.source_path, row.published_at, row.fingerprint
+            )
+    return found
+
+
+def _article_row(doc: TransformedDocument, provider_id: int, now: datetime) -> dict[str, Any]:
+    a = doc.article
+    return {
+        "url": a.url,
+        "web_url": a.web_url,
+        "original_url": a.original_url,
+        "amp_web_url": a.amp_web_url,
+        "cdn_amp_web_url": a.cdn_amp_web_url,
+        "title": a.title,
+        "excerpt": a.excerpt,
+        "body": a.body,
+        "category": a.category,
+        "type": a.type,
+        "published_at": a.published_at,
+        "quality": a.quality,
+        "heat": a.heat,
+        "is_published": a.is_published,
+        "is_removed": a.is_removed,
+        "is_stub": False,
+        "provider_id": provider_id,
+        "featured_content": a.featured_content,
+        "secured": a.secured,
+        "extra": a.extra,
+        "source_path": doc.source_key,
+        "fingerprint": doc.fingerprint,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def load_batch(
+    conn: Connection, docs: Sequence[TransformedDocument], now: datetime, run_id: int | None
+) -> LoadCounts:
+    """Write one batch of documents. The caller owns the transaction."""
+    counts = LoadCounts()
+    groups: dict[str, list[TransformedDocument]] = defaultdict(list)
+    for doc in docs:
+        groups[doc.article.url].append(doc)
+    existing = _existing_articles(conn, groups)
+
+    writes: list[TransformedDocument] = []
+    replaced_ids: list[int] = []
+    for url, group in groups.items():
+        winner = max(group, key=lambda d: d.winner_key)
+        current = existing.get(url)
+        if current is not None and not current.is_stub:
+            if current.fingerprint == winner.fingerprint:
+                counts.articles_unchanged += 1
+                continue
+            if current.source_path != winner.source_key and (
+                winner_key(current.published_at, current.source_path or "") > winner.winner_key
+            ):
+                counts.articles_unchanged += 1  # a losing duplicate: recorded as a source only
+                continue
+            counts.articles_updated += 1
+            replaced_ids.append(current.id)
+        else:
+            counts.articles_inserted += 1
+            if current is not None:
+                replaced_ids.append(current.id)  # a stub becoming a full article
+        writes.append(winner)
+
+    ids = {url: item.id for url, item in existing.items()}
+    if writes:
+        ids.update(_write_articles(conn, writes, replaced_ids, now, counts))
+    _record_sources(conn, docs, ids, now, run_id)
+    return counts
+
+
+def _write_articles(
+    conn: Connection,
+    writes: list[TransformedDocument],
+    replaced_ids: list[int],
+    now: datetime,
+    counts: LoadCounts,
+) -> dict[str, int]:
+    provider_ids = ensure_providers(
+        conn, (d.article.provider for d in writes), from_document=True, now=now
+    )
+    image_ids = ensure_images(conn, (image for d in writes for _, image in d.article.images), now)
+    topic_ids = ensure_topics(conn, (topic for d in writes for topic in d.article.topics), now)
+
+    rows = [_article_row(d, provider_ids[d.article.provider.domain], now) for d in writes]
+    rows.sort(key=lambda row: row["url"])
+    upsert(conn, articles, rows, ["url"], _article_setter)
+    article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
+
+    # Replace the child sets of articles that existed before.
+    old_targets: set[int] = set()
+    for chunk in _chunks(sorted(replaced_ids)):
+        old_targets.update(
+            conn.execute(
+                select(related_articles.c.related_article_id).where(
+                    related_articles.c.article_id.in_(chunk)
+                )
+            ).scalars()
+        )
+    for table in (article_topics, article_images, related_articles):
+        _delete_where_in(conn, table, "article_id", replaced_ids)
+
+    topic_rows = [
+        {"article_id": article_ids[d.article.url], "topic_id": topic_ids[t.slug], "position": t.position}
+        for d in writes
+        for t in d.article.topics
+    ]
+    image_rows = [
+        {
+            "article_id": article_ids[d.article.url],
+            "image_id": image_ids[image.url],
+            "position": position,
+            "title": image.title,
+            "is_cached": image.is_cached,
+        }
+        for d in writes
+        for position, image in d.article.images
+    ]
+    if topic_rows:
+        conn.execute(article_topics.insert(), topic_rows)
+    if image_rows:
+        conn.execute(article_images.insert(), image_rows)
+
+    new_targets = _write_links(conn, writes, article_ids, now, counts)
+    _mark_stubs_dirty(conn, old_targets | new_targets)
+    return article_ids
+
+
+def _write_links(
+    conn: Connection,
+    writes: list[TransformedDocument],
+    article_ids: dict[str, int],
+    now: datetime,
+    counts: LoadCounts,
+) -> set[int]:
+    target_urls = {link.url for d in writes for link in d.article.links}
+    if not target_urls:
+        return set()
+    known = {url: article_ids[url] for url in target_urls if url in article_ids}
+    known.update(_ids_by(conn, articles, "url", target_urls - known.keys()))
+    missing = sorted(target_urls - known.keys())
+    if missing:
+        stub_rows = [
+            {"url": url, "is_stub": True, "is_removed": False, "created_at": now, "updated_at": now}
+            for url in missing
+        ]
+        upsert(conn, articles, stub_rows, ["url"])
+        known.update(_ids_by(conn, articles, "url", missing))
+        counts.stubs_created += len(missing)
+
+    link_rows = []
+    for d in writes:
+        source_id = article_ids[d.article.url]
+        for link in d.article.links:
+            provider = link.provider
+            link_rows.append(
+                {
+                    "article_id": source_id,
+                    "related_article_id": known[link.url],
+                    "position": link.position,
+                    "snippet_title": link.title,
+                    "snippet_excerpt": link.excerpt,
+                    "snippet_published_at": link.published_at,
+                    "snippet_web_url": link.web_url,
+                    "snippet_provider_domain": provider.domain if provider else None,
+                    "snippet_provider_name": provider.name if provider else None,
+                }
+            )
+    if link_rows:
+        conn.execute(related_articles.insert(), link_rows)
+    counts.links_written += len(link_rows)
+    return set(known.values())
+
+
+def _mark_stubs_dirty(conn: Connection, article_ids: set[int]) -> None:
+    for chunk in _chunks(sorted(article_ids)):
+        conn.execute(
+            update(articles)
+            .where(articles.c.id.in_(chunk), articles.c.is_stub, articles.c.fingerprint.is_not(None))
+            .values(fingerprint=None)
+        )
+
+
+def _record_sources(
+    conn: Connection,
+    docs: Sequence[TransformedDocument],
+    ids: dict[str, int],
+    now: datetime,
+    run_id: int | None,
+) -> None:
+    rows = [
+        {
+            "path": d.source_key,
+            "content_hash": d.content_hash,
+            "article_id": ids[d.article.url],
+            "canonical_url": d.article.url,
+            "published_at": d.article.published_at,
+            "loaded_at": now,
+            "last_run_id": run_id,
+        }
+        for d in sorted(docs, key=lambda d: d.source_key)
+    ]
+    upsert(
+        conn,
+        source_files,
+        rows,
+        ["path"],
+        lambda table, new: [
+            (name, new[name])
+            for name in ("content_hash", "article_id", "canonical_url", "published_at", "loaded_at", "last_run_id")
+        ],
+    )
+
+
+# --- stubs and garbage ------------------------------------------------------------------
+
+
+STUB_COLUMNS = ("title", "excerpt", "published_at", "web_url", "provider_id", "fingerprint", "updated_at")
+
+
+def refresh_stubs(conn: Connection, now: datetime) -> int:
+    """Rebuild dirty stubs from the snippets that point at them; delete unreferenced ones.
+
+    A stub shows the snippet of the referencing article with the latest
+    ``published_at`` (ties: the greatest URL). Returns the number of stubs deleted.
+    """
+    dirty = list(
+        conn.execute(
+            select(articles.c.id).where(articles.c.is_stub, articles.c.fingerprint.is_(None))
+        ).scalars()
+    )
+    if not dirty:
+        return 0
+    source = articles.alias("source")
+    chosen: dict[int, Any] = {}
+    for chunk in _chunks(sorted(dirty)):
+        query = select(
+            related_articles.c.related_article_id,
+            related_articles.c.snippet_title,
+            related_articles.c.snippet_excerpt,
+            related_articles.c.snippet_published_at,
+            related_articles.c.snippet_web_url,
+            related_articles.c.snippet_provider_domain,
+            related_articles.c.snippet_provider_name,
+            source.c.published_at,
+            source.c.url,
+        ).join(source, source.c.id == related_articles.c.article_id).where(
+            related_articles.c.related_article_id.in_(chunk)
+        )
+        for row in conn.execute(query):
+            key = winner_key(row.published_at, row.url)
+            best = chosen.get(row.related_article_id)
+            if best is None or key > winner_key(best.published_at, best.url):
+                chosen[row.related_article_id] = row
+
+    orphans = sorted(set(dirty) - chosen.keys())
+    _delete_where_in(conn, articles, "id", orphans)
+
+    provider_ids = ensure_providers(
+        conn,
+        (
+            ProviderRecord(row.snippet_provider_domain, row.snippet_provider_name or row.snippet_provider_domain)
+            for row in chosen.values()
+            if row.snippet_provider_domain
+        ),
+        from_document=False,
+        now=now,
+    )
+    updates = []
+    for stub_id, row in sorted(chosen.items()):
+        values = {
+            "title": row.snippet_title,
+            "excerpt": row.snippet_excerpt,
+            "published_at": row.snippet_published_at,
+            "web_url": row.snippet_web_url,
+            "provider_id": provider_ids.get(row.snippet_provider_domain),
+        }
+        digest = hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()
+        updates.append({"id": stub_id, **values, "fingerprint": digest, "updated_at": now})
+    if updates:
+        # executemany UPDATE: bound names must differ from the column names.
+        stmt = (
+            update(articles)
+            .where(articles.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in STUB_COLUMNS})
+        )
+        conn.execute(stmt, [{f"b_{key}": value for key, value in row.items()} for row in updates])
+    return len(orphans)
+
+
+def delete_orphans(conn: Connection) -> dict[str, int]:
+    """Delete providers, topics and images that no row references any more."""
+    deleted = {}
+    conditions = {
+        "topics": ~exists().where(article_topics.c.topic_id == topics.c.id),
+        "providers": ~exists().where(articles.c.provider_id == providers.c.id),
+    }
+    deleted["topics"] = conn.execute(delete(topics).where(conditions["topics"])).rowcount
+    orphan_providers = list(conn.execute(select(providers.c.id).where(conditions["providers"])).scalars())
+    _delete_where_in(conn, provider_images, "provider_id", orphan_providers)
+    _delete_where_in(conn, providers, "id", orphan_providers)
+    deleted["providers"] = len(orphan_providers)
+    deleted["images"] = conn.execute(
+        delete(images).where(
+            ~exists().where(article_images.c.image_id == images.c.id),
+            ~exists().where(provider_images.c.image_id == images.c.id),
+        )
+    ).rowcount
+    return deleted

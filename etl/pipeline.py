@@ -1,0 +1,416 @@
+"""The pipeline: the Python API that runs extract -> transform -> load.
+
+``run(paths, database_url)`` is what the CLI, cron jobs and orchestrators call.
+It finds the files, skips those whose content is unchanged since they last
+loaded, parses the rest in worker processes, loads them in batches (each batch one
+transaction, a failing batch retried document by document), then rebuilds stubs,
+prunes and deletes orphaned entities, and records the run in ``etl_runs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+
+from etl import database
+from etl.database import ConfigurationError, DatabaseUnavailable
+from etl.extract import (
+    DEFAULT_MAX_FILE_BYTES,
+    DocumentError,
+    SourceFile,
+    content_hash,
+    discover,
+    read_bytes,
+)
+from etl.extract import extract as extract_document
+from etl.load import LoadCounts, delete_orphans, load_batch, refresh_stubs, writer_transaction
+from etl.schema import articles, etl_runs, rejected_documents, source_files
+from etl.transform import TransformedDocument, transform
+
+log = logging.getLogger("etl")
+
+DEFAULT_BATCH_SIZE = 500
+INLINE_BELOW = 64  # fewer files than this: parsing in-process beats starting workers
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    path: str
+    error: str
+    line: int | None = None
+    column: int | None = None
+    content_hash: str | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}:{self.column}"
+        return f"{where}: {self.error}"
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``etl run --json`` prints exactly ``to_dict()``."""
+
+    run_id: int | None = None
+    status: str = "running"
+    database: str = ""
+    files_seen: int = 0
+    files_skipped_unchanged: int = 0
+    articles_inserted: int = 0
+    articles_updated: int = 0
+    articles_unchanged: int = 0
+    articles_removed: int = 0
+    stubs_created: int = 0
+    stubs_deleted: int = 0
+    links_written: int = 0
+    documents_rejected: int = 0
+    warnings: int = 0
+    seconds: float = 0.0
+    rejected: list[Rejection] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rejected"] = [asdict(item) for item in self.rejected]
+        return data
+
+    def line(self) -> str:
+        return (
+            f"{self.files_seen} files ({self.files_skipped_unchanged} unchanged, skipped): "
+            f"{self.articles_inserted} articles inserted, {self.articles_updated} updated, "
+            f"{self.articles_unchanged} unchanged, {self.articles_removed} removed; "
+            f"{self.stubs_created} stubs created, {self.stubs_deleted} deleted; "
+            f"{self.links_written} links written; {self.documents_rejected} documents rejected "
+            f"[{self.status}, {self.seconds:.1f}s]"
+        )
+
+    def add_counts(self, counts: LoadCounts) -> None:
+        for name, value in asdict(counts).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+# --- shards -----------------------------------------------------------------------
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` with 0 <= K < N."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ConfigurationError(f"--shard must look like K/N (for example 0/4), not {text!r}") from None
+    if n < 1 or not 0 <= k < n:
+        raise ConfigurationError(f"--shard {text}: K must be in 0..N-1 and N at least 1")
+    return k, n
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """Stable across machines and Python versions: sha256 of the relative path."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n == k
+
+
+# --- extract + transform, in worker processes ---------------------------------------
+
+Outcome = TransformedDocument | Rejection | str  # str: the key of an unchanged file
+
+
+def process_file(task: tuple[SourceFile, str | None, int]) -> Outcome:
+    """Read, hash, and (if the content changed) parse and normalize one file."""
+    source, known_hash, max_bytes = task
+    digest = None
+    try:
+        data = read_bytes(source.path, max_bytes)
+        digest = content_hash(data)
+        if digest == known_hash:
+            return source.key
+        return transform(extract_document(source, max_bytes, data=data))
+    except DocumentError as exc:
+        return Rejection(source.key, exc.reason, exc.line, exc.column, digest)
+    except Exception as exc:  # a bug must not stop the run; the file is reported
+        log.exception("unexpected error in %s", source.path)
+        return Rejection(source.key, f"unexpected error: {type(exc).__name__}: {exc}", None, None, digest)
+
+
+def _process_chunk(tasks: list[tuple[SourceFile, str | None, int]]) -> list[Outcome]:
+    return [process_file(task) for task in tasks]
+
+
+def parallel_map(
+    tasks: Sequence[tuple[SourceFile, str | None, int]], workers: int, chunk: int = 16
+) -> Iterator[Outcome]:
+    """``process_file`` over tasks in order, at most a few chunks in flight (bounded memory)."""
+    if workers <= 1 or len(tasks) < INLINE_BELOW:
+        yield from map(process_file, tasks)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        pending: deque[Future[list[Outcome]]] = deque()
+        chunks = (list(tasks[i : i + chunk]) for i in range(0, len(tasks), chunk))
+        for part in chunks:
+            pending.append(pool.submit(_process_chunk, part))
+            if len(pending) >= workers * 4:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+
+
+# --- the run ------------------------------------------------------------------------
+
+
+def run(
+    paths: Iterable[str | os.PathLike[str]] | None = None,
+    database_url: str | None = None,
+    *,
+    full_refresh: bool = False,
+    prune: bool = False,
+    shard: str | tuple[int, int] | None = None,
+    workers: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    migrate: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    engine: Engine | None = None,
+) -> RunSummary:
+    """Load news documents from ``paths`` (default ``seeds/``) into ``database_url``.
+
+    Returns the run summary; document problems are in ``summary.rejected`` and
+    never raise. Raises ``ConfigurationError`` for bad arguments and
+    ``DatabaseUnavailable`` when the database cannot be used.
+    """
+    started = time.monotonic()
+    path_list = [Path(p) for p in (paths or [Path("seeds")])]
+    shard_range = parse_shard(shard) if isinstance(shard, str) else shard
+    try:
+        sources = [s for s in discover(path_list) if in_shard(s.key, shard_range)]
+    except FileNotFoundError as exc:
+        raise ConfigurationError(str(exc)) from None
+    owns_engine = engine is None
+    engine = engine or database.make_engine(database_url)
+    summary = RunSummary(database=database.redact(engine.url), files_seen=len(sources))
+    arguments = {
+        "paths": [str(p) for p in path_list],
+        "full_refresh": full_refresh,
+        "prune": prune,
+        "shard": "/".join(map(str, shard_range)) if shard_range else None,
+    }
+    try:
+        _prepare(engine, migrate)
+        with engine.connect() as conn:
+            summary.run_id = _start_run(conn, arguments)
+            try:
+                _load_all(conn, sources, summary, full_refresh, workers, batch_size, max_file_bytes, progress)
+                _finish(conn, summary, {s.key for s in sources}, prune, shard_range)
+                summary.status = "partial" if summary.documents_rejected else "succeeded"
+            except BaseException as exc:
+                summary.status = "failed"
+                summary.error = _describe(exc)
+                _record_run_end(engine, summary, started)
+                raise
+            _record_run_end(engine, summary, started)
+    except OperationalError as exc:
+        raise DatabaseUnavailable(f"database {summary.database}: {_describe(exc)}") from None
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise DatabaseUnavailable(f"database {summary.database}: {_describe(exc)}") from None
+        raise
+    finally:
+        if owns_engine:
+            engine.dispose()
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line error without SQL parameters (which could carry data) or passwords."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+        return f"{type(exc.orig).__name__}: {text}"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def _prepare(engine: Engine, migrate: bool) -> None:
+    if migrate:
+        database.ensure_schema(engine)
+    else:
+        database.require_schema(engine)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _start_run(conn: Connection, arguments: dict[str, Any]) -> int:
+    with conn.begin():
+        result = conn.execute(
+            insert(etl_runs).values(started_at=_now(), status="running", arguments=arguments)
+        )
+        return int(result.inserted_primary_key[0])
+
+
+def _record_run_end(engine: Engine, summary: RunSummary, started: float) -> None:
+    summary.seconds = round(time.monotonic() - started, 3)
+    if summary.run_id is None:
+        return
+    counts = {
+        name: getattr(summary, name)
+        for name in (
+            "files_seen",
+            "files_skipped_unchanged",
+            "articles_inserted",
+            "articles_updated",
+            "articles_unchanged",
+            "articles_removed",
+            "stubs_created",
+            "stubs_deleted",
+            "links_written",
+            "documents_rejected",
+            "warnings",
+        )
+    }
+    try:  # a fresh connection: the run's own may be the one that broke
+        with engine.begin() as conn:
+            conn.execute(
+                update(etl_runs)
+                .where(etl_runs.c.id == summary.run_id)
+                .values(status=summary.status, finished_at=_now(), error=summary.error, **counts)
+            )
+    except SQLAlchemyError as exc:
+        log.warning("could not record the end of run %s: %s", summary.run_id, _describe(exc))
+
+
+def _known_hashes(conn: Connection) -> dict[str, str]:
+    with conn.begin():
+        return dict(conn.execute(select(source_files.c.path, source_files.c.content_hash)).all())
+
+
+def _load_all(
+    conn: Connection,
+    sources: list[SourceFile],
+    summary: RunSummary,
+    full_refresh: bool,
+    workers: int | None,
+    batch_size: int,
+    max_file_bytes: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    known = {} if full_refresh else _known_hashes(conn)
+    tasks = [(s, known.get(s.key), max_file_bytes) for s in sources]
+    batch: list[TransformedDocument] = []
+    rejects: list[Rejection] = []
+    for outcome in parallel_map(tasks, workers or os.cpu_count() or 1):
+        if isinstance(outcome, str):
+            summary.files_skipped_unchanged += 1
+        elif isinstance(outcome, Rejection):
+            rejects.append(outcome)
+        else:
+            batch.append(outcome)
+            for warning in outcome.warnings:
+                log.warning("%s: %s", outcome.source_key, warning)
+            summary.warnings += len(outcome.warnings)
+        if progress:
+            progress(1, len(tasks))
+        if len(batch) >= batch_size:
+            rejects.extend(_load_batch(conn, batch, summary))
+            batch = []
+        if len(rejects) >= batch_size:
+            _record_rejects(conn, rejects, summary)
+            rejects = []
+    if batch:
+        rejects.extend(_load_batch(conn, batch, summary))
+    _record_rejects(conn, rejects, summary)
+
+
+def _load_batch(conn: Connection, batch: list[TransformedDocument], summary: RunSummary) -> list[Rejection]:
+    """Load a batch in one transaction; if it fails, load its documents one by one."""
+    now = _now()
+    try:
+        with writer_transaction(conn):
+            counts = load_batch(conn, batch, now, summary.run_id)
+        summary.add_counts(counts)
+        return []
+    except OperationalError:
+        raise
+    except SQLAlchemyError as exc:
+        if len(batch) == 1:
+            doc = batch[0]
+            return [Rejection(doc.source_key, f"database refused the document: {_describe(exc)}", None, None, doc.content_hash)]
+        log.info("batch of %d failed (%s); retrying document by document", len(batch), _describe(exc))
+    rejects = []
+    for doc in batch:
+        rejects.extend(_load_batch(conn, [doc], summary))
+    return rejects
+
+
+def _record_rejects(conn: Connection, rejects: list[Rejection], summary: RunSummary) -> None:
+    if not rejects:
+        return
+    now = _now()
+    for item in rejects:
+        log.error("rejected %s", item)
+    with conn.begin():
+        conn.execute(
+            insert(rejected_documents),
+            [
+                {
+                    "run_id": summary.run_id,
+                    "source_path": item.path,
+                    "error": item.error,
+                    "line": item.line,
+                    "column": item.column,
+                    "content_hash": item.content_hash,
+                    "rejected_at": now,
+                }
+                for item in rejects
+            ],
+        )
+    summary.rejected.extend(rejects)
+    summary.documents_rejected += len(rejects)
+
+
+def _finish(
+    conn: Connection,
+    summary: RunSummary,
+    seen: set[str],
+    prune: bool,
+    shard: tuple[int, int] | None,
+) -> None:
+    """Rebuild stubs, prune vanished sources, delete what nothing references."""
+    with writer_transaction(conn):
+        if prune:
+            summary.articles_removed += _prune(conn, seen, shard)
+        summary.stubs_deleted += refresh_stubs(conn, _now())
+        delete_orphans(conn)
+
+
+def _prune(conn: Connection, seen: set[str], shard: tuple[int, int] | None) -> int:
+    """Forget source files that disappeared; mark articles with no source left as removed."""
+    gone = [
+        path
+        for path in conn.execute(select(source_files.c.path)).scalars()
+        if path not in seen and in_shard(path, shard)
+    ]
+    for start in range(0, len(gone), 900):
+        conn.execute(delete(source_files).where(source_files.c.path.in_(gone[start : start + 900])))
+    orphaned = and_(
+        ~articles.c.is_stub,
+        ~articles.c.is_removed,
+        ~exists().where(source_files.c.article_id == articles.c.id),
+    )
+    # fingerprint=NULL: if the file comes back, its document is written again.
+    result = conn.execute(update(articles).where(orphaned).values(is_removed=True, fingerprint=None, updated_at=_now()))
+    return result.rowcount

@@ -1,0 +1,258 @@
+"""The database schema: SQLAlchemy Core tables, the one source of truth.
+
+Alembic migrations in ``migrations/versions`` must create exactly these tables
+(``tests/test_migrations.py`` runs autogenerate against every backend to prove it).
+Names here are a contract with analysts and downstream services: add, never rename.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint names so migrations can drop/alter them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# MariaDB/MySQL: 4-byte UTF-8 everywhere, and a binary collation so that URLs,
+# slugs and domains compare byte-for-byte as they do on PostgreSQL and SQLite.
+MYSQL_TABLE_ARGS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite and MariaDB have no zone, so values
+    are stored as naive UTC and come back with ``tzinfo=UTC`` attached.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        if getattr(dialect, "name", "") != "postgresql":
+            value = value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _timestamps() -> list[Column]:
+    return [
+        Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
+        Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+    ]
+
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("domain", String(255), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    # False while the name only comes from related-article snippets: a name from
+    # an article's own document always replaces a snippet's name.
+    Column("named_by_document", Boolean, nullable=False, server_default="0"),
+    *_timestamps(),
+    **MYSQL_TABLE_ARGS,
+)
+
+images = Table(
+    "images",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("width", Integer),
+    Column("height", Integer),
+    *_timestamps(),
+    **MYSQL_TABLE_ARGS,
+)
+
+provider_images = Table(
+    "provider_images",
+    metadata,
+    Column(
+        "provider_id",
+        Integer,
+        ForeignKey("providers.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
+    Column("position", Integer, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(255), nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    *_timestamps(),
+    **MYSQL_TABLE_ARGS,
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("url", Text, nullable=False, unique=True),
+    Column("web_url", Text),
+    Column("original_url", Text),
+    Column("amp_web_url", Text),
+    Column("cdn_amp_web_url", Text),
+    Column("title", Text),
+    Column("excerpt", Text),
+    Column("body", Text),
+    Column("category", Text),
+    Column("type", Text),
+    Column("published_at", UTCDateTime(), index=True),
+    Column("quality", BigInteger),
+    Column("heat", BigInteger),
+    Column("is_published", Boolean),
+    Column("is_removed", Boolean, nullable=False, server_default="0"),
+    Column("is_stub", Boolean, nullable=False, server_default="0"),
+    Column("provider_id", Integer, ForeignKey("providers.id"), index=True),
+    Column("featured_content", JSON),
+    Column("secured", Text),
+    # Front-matter keys the model does not know, kept so nothing in the source is lost.
+    Column("extra", JSON),
+    # Path (relative to its input root) of the source file whose content the row holds.
+    Column("source_path", Text),
+    # sha256 of the normalized record: equal fingerprints mean nothing to write.
+    Column("fingerprint", String(64)),
+    *_timestamps(),
+    **MYSQL_TABLE_ARGS,
+)
+
+article_topics = Table(
+    "article_topics",
+    metadata,
+    Column(
+        "article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("topic_id", Integer, ForeignKey("topics.id"), primary_key=True, index=True),
+    Column("position", Integer, nullable=False),
+    **MYSQL_TABLE_ARGS,
+)
+
+article_images = Table(
+    "article_images",
+    metadata,
+    Column(
+        "article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
+    Column("position", Integer, nullable=False),
+    Column("title", Text),
+    Column("is_cached", Boolean),
+    **MYSQL_TABLE_ARGS,
+)
+
+related_articles = Table(
+    "related_articles",
+    metadata,
+    Column(
+        "article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column(
+        "related_article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+    Column("position", Integer, nullable=False),
+    # The snippet as the referencing document shows it; stubs are built from these.
+    Column("snippet_title", Text),
+    Column("snippet_excerpt", Text),
+    Column("snippet_published_at", UTCDateTime()),
+    Column("snippet_web_url", Text),
+    Column("snippet_provider_domain", String(255)),
+    Column("snippet_provider_name", Text),
+    **MYSQL_TABLE_ARGS,
+)
+
+source_files = Table(
+    "source_files",
+    metadata,
+    Column("path", String(700), primary_key=True),
+    Column("content_hash", String(64), nullable=False),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="SET NULL"), index=True),
+    Column("canonical_url", Text),
+    Column("published_at", UTCDateTime()),
+    Column("loaded_at", UTCDateTime(), nullable=False),
+    Column("last_run_id", Integer),
+    **MYSQL_TABLE_ARGS,
+)
+
+etl_runs = Table(
+    "etl_runs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime()),
+    Column("status", String(16), nullable=False),
+    Column("arguments", JSON),
+    Column("files_seen", Integer, nullable=False, server_default="0"),
+    Column("files_skipped_unchanged", Integer, nullable=False, server_default="0"),
+    Column("articles_inserted", Integer, nullable=False, server_default="0"),
+    Column("articles_updated", Integer, nullable=False, server_default="0"),
+    Column("articles_unchanged", Integer, nullable=False, server_default="0"),
+    Column("articles_removed", Integer, nullable=False, server_default="0"),
+    Column("stubs_created", Integer, nullable=False, server_default="0"),
+    Column("stubs_deleted", Integer, nullable=False, server_default="0"),
+    Column("links_written", Integer, nullable=False, server_default="0"),
+    Column("documents_rejected", Integer, nullable=False, server_default="0"),
+    Column("warnings", Integer, nullable=False, server_default="0"),
+    Column("error", Text),
+    Index("ix_etl_runs_started_at", "started_at"),
+    **MYSQL_TABLE_ARGS,
+)
+
+rejected_documents = Table(
+    "rejected_documents",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), index=True),
+    Column("source_path", Text, nullable=False),
+    Column("error", Text, nullable=False),
+    Column("line", Integer),
+    Column("column", Integer),
+    Column("content_hash", String(64)),
+    Column("rejected_at", UTCDateTime(), nullable=False),
+    **MYSQL_TABLE_ARGS,
+)

@@ -1,0 +1,330 @@
+"""Transform: validated front-matter -> normalized records. Pure functions, no I/O.
+
+Every normalization rule the README lists lives here: canonical URLs, provider,
+topic and image identity, related-link clean-up, and which of two documents with
+the same URL wins. The loader only writes what these functions return.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from pydantic import ValidationError
+
+from etl.documents import (
+    Image,
+    NewsDocument,
+    Provider,
+    RelatedEntry,
+    format_validation_error,
+    unknown_keys,
+)
+from etl.extract import DocumentError, RawDocument
+
+_TRACKING_PARAMS = frozenset({"fbclid", "gclid"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+# --- identity rules ---------------------------------------------------------
+
+
+def canonical_url(raw: str) -> str:
+    """The article identity: see "Canonical article URL" in the README.
+
+    Raises ``ValueError`` for anything that is not an absolute http(s) URL.
+    """
+    text = raw.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {text[:200]!r} ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"not an http(s) URL: {text[:200]!r}")
+    host = parts.hostname.lower().removeprefix("www.")
+    if not host:
+        raise ValueError(f"URL has no host: {text[:200]!r}")
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username is not None or parts.password is not None:
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@{netloc}"
+    path = parts.path or "/"
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    return urlunsplit(("https", netloc, path, _strip_tracking(parts.query), ""))
+
+
+def _strip_tracking(query: str) -> str:
+    kept = []
+    for pair in query.split("&"):
+        name = unquote(pair.partition("=")[0]).lower()
+        if not pair or name.startswith("utm_") or name in _TRACKING_PARAMS:
+            continue
+        kept.append(pair)
+    return "&".join(kept)
+
+
+def normalize_domain(domain: str) -> str:
+    """Provider identity: lowercase, no ``www.``, no trailing dot (a URL gives its host)."""
+    text = domain.strip()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+    return text.lower().rstrip(".").removeprefix("www.")
+
+
+def normalize_provider_name(name: str) -> str:
+    """URL-decoded (``%2c`` -> ``,``) and whitespace-collapsed."""
+    return " ".join(unquote(name).split())
+
+
+def topic_slug(name: str) -> str:
+    """Topic identity: case- and whitespace-insensitive (``" Machine  Learning"`` -> ``machine-learning``)."""
+    return "-".join(name.casefold().split())
+
+
+def winner_key(published_at: datetime | None, source_key: str) -> tuple[datetime, str]:
+    """Of two documents with one URL, the greater key wins: later date, then greater path."""
+    return (published_at or _EPOCH, source_key)
+
+
+# --- records ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    url: str
+    width: int | None
+    height: int | None
+    title: str | None = None
+    is_cached: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderRecord:
+    domain: str
+    name: str
+    images: tuple[ImageRecord, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRecord:
+    slug: str
+    name: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRecord:
+    """A related entry: a link to the article at ``url``, with the snippet shown for it."""
+
+    url: str
+    position: int
+    title: str | None
+    excerpt: str | None
+    published_at: datetime | None
+    web_url: str | None
+    provider: ProviderRecord | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    url: str
+    web_url: str | None
+    original_url: str | None
+    amp_web_url: str | None
+    cdn_amp_web_url: str | None
+    title: str
+    excerpt: str | None
+    body: str | None
+    category: str | None
+    type: str | None
+    published_at: datetime | None
+    quality: int | None
+    heat: int | None
+    is_published: bool | None
+    is_removed: bool
+    featured_content: Any
+    secured: str | None
+    extra: dict[str, Any] | None
+    provider: ProviderRecord
+    topics: tuple[TopicRecord, ...]
+    images: tuple[tuple[int, ImageRecord], ...]
+    links: tuple[LinkRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TransformedDocument:
+    """What the loader receives for one source file."""
+
+    source_key: str
+    content_hash: str
+    article: ArticleRecord
+    fingerprint: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def winner_key(self) -> tuple[datetime, str]:
+        return winner_key(self.article.published_at, self.source_key)
+
+
+# --- the transform ------------------------------------------------------------
+
+
+def transform(raw: RawDocument) -> TransformedDocument:
+    """Validate and normalize one document; raises ``DocumentError`` with the reason."""
+    try:
+        doc = NewsDocument.model_validate(raw.front_matter)
+    except ValidationError as exc:
+        raise DocumentError(format_validation_error(exc)) from None
+    warnings: list[str] = []
+    url = _document_url(doc)
+    article = ArticleRecord(
+        url=url,
+        web_url=_strip_or_none(doc.webUrl),
+        original_url=_strip_or_none(doc.originalUrl),
+        amp_web_url=_strip_or_none(doc.ampWebUrl),
+        cdn_amp_web_url=_strip_or_none(doc.cdnAmpWebUrl),
+        title=doc.title,
+        excerpt=doc.excerpt,
+        body=raw.body or None,
+        category=doc.category,
+        type=doc.type,
+        published_at=doc.publishedDateTime,
+        quality=doc.quality,
+        heat=doc.heat,
+        is_published=doc.published,
+        is_removed=doc.removed,
+        featured_content=jsonable(doc.featuredContent),
+        secured=doc.secured,
+        extra=jsonable(unknown_keys(doc)) or None,
+        provider=_document_provider(doc.provider, url),
+        topics=_topics(doc.topics),
+        images=_images(doc.images, warnings, "images"),
+        links=_links(doc.related, url, warnings),
+    )
+    return TransformedDocument(
+        source_key=raw.source.key,
+        content_hash=raw.content_hash,
+        article=article,
+        fingerprint=fingerprint(article, raw.source.key),
+        warnings=tuple(warnings),
+    )
+
+
+def _document_url(doc: NewsDocument) -> str:
+    raw = _strip_or_none(doc.webUrl) or _strip_or_none(doc.originalUrl)
+    if raw is None:
+        raise DocumentError("neither webUrl nor originalUrl is given")
+    field_name = "webUrl" if _strip_or_none(doc.webUrl) else "originalUrl"
+    try:
+        return canonical_url(raw)
+    except ValueError as exc:
+        raise DocumentError(f"{field_name}: {exc}") from None
+
+
+def _document_provider(provider: Provider | None, article_url: str) -> ProviderRecord:
+    domain = normalize_domain(provider.domain or "") if provider else ""
+    if not domain:
+        domain = normalize_domain(urlsplit(article_url).hostname or "")
+    name = normalize_provider_name(provider.name or "") if provider else ""
+    images = _images(provider.images, [], "provider.images") if provider else ()
+    return ProviderRecord(domain, name or domain, tuple(image for _, image in images))
+
+
+def _snippet_provider(provider: Provider | None, link_url: str) -> ProviderRecord:
+    return _document_provider(
+        Provider(name=provider.name, domain=provider.domain) if provider else None, link_url
+    )
+
+
+def _topics(names: list[str]) -> tuple[TopicRecord, ...]:
+    seen: dict[str, TopicRecord] = {}
+    for position, name in enumerate(names):
+        slug = topic_slug(name)
+        if slug and slug not in seen:
+            seen[slug] = TopicRecord(slug, " ".join(name.split()), position)
+    return tuple(seen.values())
+
+
+def _images(
+    images: list[Image], warnings: list[str], where: str
+) -> tuple[tuple[int, ImageRecord], ...]:
+    seen: dict[str, tuple[int, ImageRecord]] = {}
+    for position, image in enumerate(images):
+        url = image.url.strip()
+        if not url:
+            warnings.append(f"{where}[{position}]: image without a URL dropped")
+            continue
+        if url not in seen:
+            record = ImageRecord(url, image.width, image.height, image.title, image.isCached)
+            seen[url] = (position, record)
+    return tuple(seen.values())
+
+
+def _links(related: list[Any], article_url: str, warnings: list[str]) -> tuple[LinkRecord, ...]:
+    seen: dict[str, LinkRecord] = {}
+    for position, raw in enumerate(related):
+        try:
+            entry = RelatedEntry.model_validate(raw)
+            target = _strip_or_none(entry.webUrl) or _strip_or_none(entry.originalUrl)
+            if target is None:
+                raise ValueError("no webUrl or originalUrl")
+            url = canonical_url(target)
+        except (ValidationError, ValueError) as exc:
+            reason = format_validation_error(exc) if isinstance(exc, ValidationError) else exc
+            warnings.append(f"related[{position}] dropped: {reason}")
+            continue
+        if url == article_url or url in seen:
+            continue
+        seen[url] = LinkRecord(
+            url=url,
+            position=position,
+            title=entry.title,
+            excerpt=entry.excerpt,
+            published_at=entry.publishedDateTime,
+            web_url=target,
+            provider=_snippet_provider(entry.provider, url),
+        )
+    return tuple(seen.values())
+
+
+# --- helpers ------------------------------------------------------------------
+
+
+def _strip_or_none(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def jsonable(value: Any) -> Any:
+    """YAML values as JSON: dates become ISO strings, keys become strings."""
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(item) for item in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and not math.isfinite(value):  # NaN/inf are not JSON
+        return None
+    return value
+
+
+def fingerprint(article: ArticleRecord, source_key: str) -> str:
+    """sha256 of everything the database would hold for this document."""
+    payload = json.dumps([source_key, asdict(article)], default=str, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()

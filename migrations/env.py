@@ -1,0 +1,57 @@
+"""Alembic environment: migrations run against the tables in ``etl.schema``.
+
+The engine comes from ``etl db``/``etl run`` (config.attributes["engine"]), else from
+``-x url=...``, ``sqlalchemy.url``, ``$ETL_DATABASE_URL`` or the SQLite default.
+SQLite uses batch mode so ALTERs become table copies.
+"""
+
+from __future__ import annotations
+
+import logging.config
+
+from alembic import context
+
+from etl.database import make_engine, resolve_url
+from etl.schema import metadata
+
+config = context.config
+if config.config_file_name is not None and config.attributes.get("engine") is None:
+    logging.config.fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _url() -> str:
+    url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
+        "sqlalchemy.url"
+    )
+    return resolve_url(url).render_as_string(hide_password=False)
+
+
+def _configure(**kwargs: object) -> None:
+    context.configure(
+        target_metadata=metadata,
+        render_as_batch=True,
+        compare_type=True,
+        compare_server_default=False,
+        **kwargs,
+    )
+
+
+def run_migrations_offline() -> None:
+    _configure(url=_url(), literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes.get("engine") or make_engine(_url())
+    with engine.connect() as connection:
+        _configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
