@@ -78,11 +78,22 @@ def main(verbose: int, quiet: int) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @DATABASE_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON object.")
-@click.option("--full-refresh", is_flag=True, help="Reprocess files even if their content is unchanged.")
-@click.option("--prune", is_flag=True, help="Mark articles whose source files all disappeared as removed.")
+@click.option(
+    "--full-refresh", is_flag=True, help="Reprocess files even if their content is unchanged."
+)
+@click.option(
+    "--prune", is_flag=True, help="Mark articles whose source files all disappeared as removed."
+)
 @click.option("--shard", metavar="K/N", help="Only files whose path hash falls in shard K of N.")
-@click.option("--workers", type=click.IntRange(min=1), help="Parser processes [default: CPU count].")
-@click.option("--batch-size", type=click.IntRange(min=1), default=pipeline.DEFAULT_BATCH_SIZE, show_default=True)
+@click.option(
+    "--workers", type=click.IntRange(min=1), help="Parser processes [default: CPU count]."
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=pipeline.DEFAULT_BATCH_SIZE,
+    show_default=True,
+)
 @click.option(
     "--max-file-size",
     type=click.IntRange(min=1),
@@ -90,8 +101,12 @@ def main(verbose: int, quiet: int) -> None:
     show_default=True,
     help="Reject files larger than this many bytes.",
 )
-@click.option("--no-migrate", is_flag=True, help="Do not upgrade the schema; fail if it is not current.")
-@click.option("--progress/--no-progress", default=None, help="Progress bar [default: on a terminal].")
+@click.option(
+    "--no-migrate", is_flag=True, help="Do not upgrade the schema; fail if it is not current."
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar [default: on a terminal]."
+)
 def run(
     paths: tuple[str, ...],
     database_url: str | None,
@@ -126,7 +141,7 @@ def run(
     except DatabaseUnavailable as exc:
         _fail(str(exc), EXIT_FATAL)
     except SQLAlchemyError as exc:
-        _fail(f"run aborted: {pipeline._describe(exc)}", EXIT_FATAL)
+        _fail(f"run aborted: {database.describe_error(exc)}", EXIT_FATAL)
     finally:
         bar.close()
     if as_json:
@@ -135,7 +150,10 @@ def run(
         for item in summary.rejected[:20]:
             click.echo(f"rejected: {item}", err=True)
         if len(summary.rejected) > 20:
-            click.echo(f"... and {len(summary.rejected) - 20} more (etl rejects {summary.run_id})", err=True)
+            click.echo(
+                f"... and {len(summary.rejected) - 20} more (etl rejects {summary.run_id})",
+                err=True,
+            )
         click.echo(summary.line())
     sys.exit(EXIT_REJECTED if summary.documents_rejected else EXIT_OK)
 
@@ -146,9 +164,7 @@ def run(
 @click.option("--json", "as_json", is_flag=True)
 def runs(database_url: str | None, limit: int, as_json: bool) -> None:
     """List recent runs."""
-    rows = _query(
-        database_url, select(etl_runs).order_by(desc(etl_runs.c.id)).limit(limit)
-    )
+    rows = _query(database_url, select(etl_runs).order_by(desc(etl_runs.c.id)).limit(limit))
     if as_json:
         click.echo(json.dumps(rows, default=str))
         return
@@ -178,23 +194,20 @@ def rejects(run_id: int | None, database_url: str | None, as_json: bool) -> None
         click.echo(json.dumps(rows, default=str))
         return
     for row in rows:
-        where = row["source_path"] if row["line"] is None else f"{row['source_path']}:{row['line']}:{row['column']}"
+        where = (
+            row["source_path"]
+            if row["line"] is None
+            else f"{row['source_path']}:{row['line']}:{row['column']}"
+        )
         click.echo(f"run {row['run_id']}  {where}: {row['error']}")
 
 
 def _query(database_url: str | None, query: Any) -> list[dict[str, Any]]:
-    try:
-        engine = database.make_engine(database_url)
-        try:
-            with engine.connect() as conn:
-                return [dict(row._mapping) for row in conn.execute(query)]
-        finally:
-            engine.dispose()
-    except ConfigurationError as exc:
-        _fail(str(exc), EXIT_USAGE)
-    except SQLAlchemyError as exc:
-        _fail(f"database {database.redact(database.resolve_url(database_url))}: {pipeline._describe(exc)}", EXIT_FATAL)
-    raise AssertionError("unreachable")
+    def fetch(engine: Any) -> list[dict[str, Any]]:
+        with engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    return _with_engine(database_url, fetch)
 
 
 @main.group()
@@ -205,7 +218,9 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 @DATABASE_OPTION
-@click.option("--sql", is_flag=True, help="Print the SQL instead of running it (Alembic offline mode).")
+@click.option(
+    "--sql", is_flag=True, help="Print the SQL instead of running it (Alembic offline mode)."
+)
 def db_upgrade(revision: str, database_url: str | None, sql: bool) -> None:
     """Upgrade the schema to REVISION (default: head)."""
     if sql:
@@ -241,6 +256,7 @@ def db_history() -> None:
 
 
 def _with_engine(database_url: str | None, action: Any) -> Any:
+    """Run ``action(engine)``; configuration and database errors become one line and an exit code."""
     try:
         engine = database.make_engine(database_url)
         try:
@@ -250,4 +266,5 @@ def _with_engine(database_url: str | None, action: Any) -> Any:
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
     except SQLAlchemyError as exc:
-        _fail(f"database {database.redact(database.resolve_url(database_url))}: {pipeline._describe(exc)}", EXIT_FATAL)
+        where = database.redact(database.resolve_url(database_url))
+        _fail(f"database {where}: {database.describe_error(exc)}", EXIT_FATAL)

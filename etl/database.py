@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
 ENV_VAR = "ETL_DATABASE_URL"
@@ -63,6 +63,15 @@ def redact(url: URL | str) -> str:
         except ArgumentError:
             return "<unparseable database URL>"
     return url.render_as_string(hide_password=True)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error, without the SQL parameters (data) SQLAlchemy appends."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        message = str(exc.orig).strip()
+        first = message.splitlines()[0] if message else ""
+        return f"{type(exc.orig).__name__}: {first}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def make_engine(url: str | URL | None = None) -> Engine:
@@ -117,7 +126,8 @@ def alembic_config(engine: Engine | None = None, url: str | URL | None = None) -
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
         config.set_main_option(
-            "sqlalchemy.url", resolve_url(url).render_as_string(hide_password=False).replace("%", "%%")
+            "sqlalchemy.url",
+            resolve_url(url).render_as_string(hide_password=False).replace("%", "%%"),
         )
     config.attributes["engine"] = engine
     return config
@@ -152,10 +162,7 @@ def upgrade_sql(url: str | URL | None, revision: str = "head") -> str:
 
 def history() -> list[str]:
     script = ScriptDirectory.from_config(alembic_config())
-    return [
-        f"{rev.revision}  {rev.doc or ''}".rstrip()
-        for rev in script.walk_revisions()
-    ]
+    return [f"{rev.revision}  {rev.doc or ''}".rstrip() for rev in script.walk_revisions()]
 
 
 def ensure_schema(engine: Engine) -> None:

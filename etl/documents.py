@@ -110,9 +110,8 @@ class NewsDocument(_Model):
     provider: Provider | None = None
     topics: list[str] = Field(default_factory=list)
     images: list[Image] = Field(default_factory=list)
-    # Related entries stay raw here: a broken entry is dropped with a warning in
-    # transform, it does not reject the whole document.
-    related: list[Any] = Field(default_factory=list)
+    # A broken related entry does not reject the document: see validate_document.
+    related: list[RelatedEntry] = Field(default_factory=list)
     secured: str | None = None
 
     @field_validator("title")
@@ -140,6 +139,32 @@ class NewsDocument(_Model):
     @classmethod
     def _null_false(cls, value: Any) -> Any:
         return False if value is None else value
+
+
+def validate_document(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[str]]:
+    """The validated document and warnings for related entries that were dropped.
+
+    The whole mapping is validated in one call (fast); only when a related entry
+    is broken are the entries validated one by one, and the broken ones dropped.
+    """
+    try:
+        return NewsDocument.model_validate(front_matter), []
+    except ValidationError as exc:
+        if any(problem["loc"][:1] != ("related",) for problem in exc.errors()):
+            raise
+    rest = {key: value for key, value in front_matter.items() if key != "related"}
+    doc = NewsDocument.model_validate(rest)
+    raw = front_matter["related"]
+    if not isinstance(raw, list):
+        return doc, [f"related dropped: a list was expected, not {type(raw).__name__}"]
+    warnings = []
+    for position, entry in enumerate(raw):
+        try:
+            doc.related.append(RelatedEntry.model_validate(entry))
+        except ValidationError as exc:
+            doc.related.append(None)  # type: ignore[arg-type]  # keeps positions
+            warnings.append(f"related[{position}] dropped: {format_validation_error(exc)}")
+    return doc, warnings
 
 
 def unknown_keys(model: BaseModel, prefix: str = "") -> dict[str, Any]:

@@ -85,12 +85,16 @@ def upsert(
     rows: Sequence[dict[str, Any]],
     keys: Sequence[str],
     setter: Setter | None = None,
+    *,
+    skip_unchanged: bool = True,
 ) -> None:
     """INSERT many rows; on a key conflict apply ``setter`` (or do nothing).
 
     ``setter(table, new)`` returns ordered ``(column, expression)`` pairs where
     ``new`` names the proposed row. MariaDB applies them left to right, so a pair
     may only read columns that earlier pairs have not changed yet.
+    ``skip_unchanged=False`` for callers that only propose changed rows (and for
+    tables with JSON columns, which PostgreSQL cannot compare).
     """
     if not rows:
         return
@@ -103,7 +107,12 @@ def upsert(
         stmt = dialect.insert(table)
         if setter:
             pairs = setter(table, stmt.excluded)
-            changed = or_(*(table.c[name].is_distinct_from(expr) for name, expr in pairs))
+            # Skip no-op updates so re-runs write nothing (MariaDB does this by itself).
+            changed = (
+                or_(*(table.c[name].is_distinct_from(expr) for name, expr in pairs))
+                if skip_unchanged
+                else None
+            )
             stmt = stmt.on_conflict_do_update(index_elements=keys, set_=dict(pairs), where=changed)
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
@@ -132,21 +141,23 @@ def _delete_where_in(conn: Connection, table: Table, column: str, ids: Sequence[
 @contextmanager
 def writer_transaction(conn: Connection) -> Iterator[None]:
     """A transaction holding the database-wide writer lock."""
-    if _is_mysql(conn):
-        got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": MYSQL_LOCK_NAME})
-        if got.scalar() != 1:
-            raise TimeoutError("timed out waiting for another news-etl run to finish writing")
-        try:
-            with conn.begin():
-                yield
-        finally:
+    if not _is_mysql(conn):
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+            yield
+        return
+    # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
+    try:
+        with conn.begin():
+            got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": MYSQL_LOCK_NAME})
+            if got.scalar() != 1:
+                raise TimeoutError("timed out waiting for another news-etl run to finish writing")
+            yield
+    finally:
+        if not conn.invalidated and not conn.closed:
             conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_LOCK_NAME})
             conn.commit()
-        return
-    with conn.begin():
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-        yield
 
 
 # --- conflict rules (see the README's normalization rules) ---------------------------
@@ -196,7 +207,9 @@ def _topic_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]
 
 
 def _position_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    return [("position", case((new.position < table.c.position, new.position), else_=table.c.position))]
+    return [
+        ("position", case((new.position < table.c.position, new.position), else_=table.c.position))
+    ]
 
 
 ARTICLE_COLUMNS = (
@@ -304,7 +317,7 @@ def ensure_topics(conn: Connection, records: Iterable[Any], now: datetime) -> di
 
 
 def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Several documents in one batch may propose the same provider logo: keep the smallest position."""
+    """Documents in one batch may propose one provider logo twice: keep the smallest position."""
     best: dict[tuple[int, int], dict[str, Any]] = {}
     for row in rows:
         key = (row["provider_id"], row["image_id"])
@@ -428,7 +441,7 @@ def _write_articles(
 
     rows = [_article_row(d, provider_ids[d.article.provider.domain], now) for d in writes]
     rows.sort(key=lambda row: row["url"])
-    upsert(conn, articles, rows, ["url"], _article_setter)
+    upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
     article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
 
     # Replace the child sets of articles that existed before.
@@ -445,7 +458,11 @@ def _write_articles(
         _delete_where_in(conn, table, "article_id", replaced_ids)
 
     topic_rows = [
-        {"article_id": article_ids[d.article.url], "topic_id": topic_ids[t.slug], "position": t.position}
+        {
+            "article_id": article_ids[d.article.url],
+            "topic_id": topic_ids[t.slug],
+            "position": t.position,
+        }
         for d in writes
         for t in d.article.topics
     ]
@@ -520,7 +537,9 @@ def _mark_stubs_dirty(conn: Connection, article_ids: set[int]) -> None:
     for chunk in _chunks(sorted(article_ids)):
         conn.execute(
             update(articles)
-            .where(articles.c.id.in_(chunk), articles.c.is_stub, articles.c.fingerprint.is_not(None))
+            .where(
+                articles.c.id.in_(chunk), articles.c.is_stub, articles.c.fingerprint.is_not(None)
+            )
             .values(fingerprint=None)
         )
 
@@ -551,7 +570,14 @@ def _record_sources(
         ["path"],
         lambda table, new: [
             (name, new[name])
-            for name in ("content_hash", "article_id", "canonical_url", "published_at", "loaded_at", "last_run_id")
+            for name in (
+                "content_hash",
+                "article_id",
+                "canonical_url",
+                "published_at",
+                "loaded_at",
+                "last_run_id",
+            )
         ],
     )
 
@@ -559,7 +585,15 @@ def _record_sources(
 # --- stubs and garbage ------------------------------------------------------------------
 
 
-STUB_COLUMNS = ("title", "excerpt", "published_at", "web_url", "provider_id", "fingerprint", "updated_at")
+STUB_COLUMNS = (
+    "title",
+    "excerpt",
+    "published_at",
+    "web_url",
+    "provider_id",
+    "fingerprint",
+    "updated_at",
+)
 
 
 def refresh_stubs(conn: Connection, now: datetime) -> int:
@@ -578,18 +612,20 @@ def refresh_stubs(conn: Connection, now: datetime) -> int:
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
     for chunk in _chunks(sorted(dirty)):
-        query = select(
-            related_articles.c.related_article_id,
-            related_articles.c.snippet_title,
-            related_articles.c.snippet_excerpt,
-            related_articles.c.snippet_published_at,
-            related_articles.c.snippet_web_url,
-            related_articles.c.snippet_provider_domain,
-            related_articles.c.snippet_provider_name,
-            source.c.published_at,
-            source.c.url,
-        ).join(source, source.c.id == related_articles.c.article_id).where(
-            related_articles.c.related_article_id.in_(chunk)
+        query = (
+            select(
+                related_articles.c.related_article_id,
+                related_articles.c.snippet_title,
+                related_articles.c.snippet_excerpt,
+                related_articles.c.snippet_published_at,
+                related_articles.c.snippet_web_url,
+                related_articles.c.snippet_provider_domain,
+                related_articles.c.snippet_provider_name,
+                source.c.published_at,
+                source.c.url,
+            )
+            .join(source, source.c.id == related_articles.c.article_id)
+            .where(related_articles.c.related_article_id.in_(chunk))
         )
         for row in conn.execute(query):
             key = winner_key(row.published_at, row.url)
@@ -603,7 +639,10 @@ def refresh_stubs(conn: Connection, now: datetime) -> int:
     provider_ids = ensure_providers(
         conn,
         (
-            ProviderRecord(row.snippet_provider_domain, row.snippet_provider_name or row.snippet_provider_domain)
+            ProviderRecord(
+                row.snippet_provider_domain,
+                row.snippet_provider_name or row.snippet_provider_domain,
+            )
             for row in chosen.values()
             if row.snippet_provider_domain
         ),
@@ -619,7 +658,9 @@ def refresh_stubs(conn: Connection, now: datetime) -> int:
             "web_url": row.snippet_web_url,
             "provider_id": provider_ids.get(row.snippet_provider_domain),
         }
-        digest = hashlib.sha256(json.dumps(values, default=str, sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(
+            json.dumps(values, default=str, sort_keys=True).encode()
+        ).hexdigest()
         updates.append({"id": stub_id, **values, "fingerprint": digest, "updated_at": now})
     if updates:
         # executemany UPDATE: bound names must differ from the column names.
@@ -640,7 +681,9 @@ def delete_orphans(conn: Connection) -> dict[str, int]:
         "providers": ~exists().where(articles.c.provider_id == providers.c.id),
     }
     deleted["topics"] = conn.execute(delete(topics).where(conditions["topics"])).rowcount
-    orphan_providers = list(conn.execute(select(providers.c.id).where(conditions["providers"])).scalars())
+    orphan_providers = list(
+        conn.execute(select(providers.c.id).where(conditions["providers"])).scalars()
+    )
     _delete_where_in(conn, provider_images, "provider_id", orphan_providers)
     _delete_where_in(conn, providers, "id", orphan_providers)
     deleted["providers"] = len(orphan_providers)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select,
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from etl import database
-from etl.database import ConfigurationError, DatabaseUnavailable
+from etl.database import ConfigurationError, DatabaseUnavailable, describe_error
 from etl.extract import (
     DEFAULT_MAX_FILE_BYTES,
     DocumentError,
@@ -110,7 +110,9 @@ def parse_shard(text: str) -> tuple[int, int]:
         k_text, n_text = text.split("/")
         k, n = int(k_text), int(n_text)
     except ValueError:
-        raise ConfigurationError(f"--shard must look like K/N (for example 0/4), not {text!r}") from None
+        raise ConfigurationError(
+            f"--shard must look like K/N (for example 0/4), not {text!r}"
+        ) from None
     if n < 1 or not 0 <= k < n:
         raise ConfigurationError(f"--shard {text}: K must be in 0..N-1 and N at least 1")
     return k, n
@@ -143,7 +145,9 @@ def process_file(task: tuple[SourceFile, str | None, int]) -> Outcome:
         return Rejection(source.key, exc.reason, exc.line, exc.column, digest)
     except Exception as exc:  # a bug must not stop the run; the file is reported
         log.exception("unexpected error in %s", source.path)
-        return Rejection(source.key, f"unexpected error: {type(exc).__name__}: {exc}", None, None, digest)
+        return Rejection(
+            source.key, f"unexpected error: {type(exc).__name__}: {exc}", None, None, digest
+        )
 
 
 def _process_chunk(tasks: list[tuple[SourceFile, str | None, int]]) -> list[Outcome]:
@@ -213,34 +217,37 @@ def run(
         with engine.connect() as conn:
             summary.run_id = _start_run(conn, arguments)
             try:
-                _load_all(conn, sources, summary, full_refresh, workers, batch_size, max_file_bytes, progress)
+                _load_all(
+                    conn,
+                    sources,
+                    summary,
+                    full_refresh,
+                    workers,
+                    batch_size,
+                    max_file_bytes,
+                    progress,
+                )
                 _finish(conn, summary, {s.key for s in sources}, prune, shard_range)
                 summary.status = "partial" if summary.documents_rejected else "succeeded"
             except BaseException as exc:
                 summary.status = "failed"
-                summary.error = _describe(exc)
+                summary.error = describe_error(exc)
                 _record_run_end(engine, summary, started)
                 raise
             _record_run_end(engine, summary, started)
     except OperationalError as exc:
-        raise DatabaseUnavailable(f"database {summary.database}: {_describe(exc)}") from None
+        raise DatabaseUnavailable(f"database {summary.database}: {describe_error(exc)}") from None
     except DBAPIError as exc:
         if exc.connection_invalidated:
-            raise DatabaseUnavailable(f"database {summary.database}: {_describe(exc)}") from None
+            raise DatabaseUnavailable(
+                f"database {summary.database}: {describe_error(exc)}"
+            ) from None
         raise
     finally:
         if owns_engine:
             engine.dispose()
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
-
-
-def _describe(exc: BaseException) -> str:
-    """A one-line error without SQL parameters (which could carry data) or passwords."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
-        return f"{type(exc.orig).__name__}: {text}"
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
 def _prepare(engine: Engine, migrate: bool) -> None:
@@ -290,7 +297,7 @@ def _record_run_end(engine: Engine, summary: RunSummary, started: float) -> None
                 .values(status=summary.status, finished_at=_now(), error=summary.error, **counts)
             )
     except SQLAlchemyError as exc:
-        log.warning("could not record the end of run %s: %s", summary.run_id, _describe(exc))
+        log.warning("could not record the end of run %s: %s", summary.run_id, describe_error(exc))
 
 
 def _known_hashes(conn: Connection) -> dict[str, str]:
@@ -335,7 +342,9 @@ def _load_all(
     _record_rejects(conn, rejects, summary)
 
 
-def _load_batch(conn: Connection, batch: list[TransformedDocument], summary: RunSummary) -> list[Rejection]:
+def _load_batch(
+    conn: Connection, batch: list[TransformedDocument], summary: RunSummary
+) -> list[Rejection]:
     """Load a batch in one transaction; if it fails, load its documents one by one."""
     now = _now()
     try:
@@ -348,8 +357,20 @@ def _load_batch(conn: Connection, batch: list[TransformedDocument], summary: Run
     except SQLAlchemyError as exc:
         if len(batch) == 1:
             doc = batch[0]
-            return [Rejection(doc.source_key, f"database refused the document: {_describe(exc)}", None, None, doc.content_hash)]
-        log.info("batch of %d failed (%s); retrying document by document", len(batch), _describe(exc))
+            return [
+                Rejection(
+                    doc.source_key,
+                    f"database refused the document: {describe_error(exc)}",
+                    None,
+                    None,
+                    doc.content_hash,
+                )
+            ]
+        log.info(
+            "batch of %d failed (%s); retrying document by document",
+            len(batch),
+            describe_error(exc),
+        )
     rejects = []
     for doc in batch:
         rejects.extend(_load_batch(conn, [doc], summary))
@@ -412,5 +433,9 @@ def _prune(conn: Connection, seen: set[str], shard: tuple[int, int] | None) -> i
         ~exists().where(source_files.c.article_id == articles.c.id),
     )
     # fingerprint=NULL: if the file comes back, its document is written again.
-    result = conn.execute(update(articles).where(orphaned).values(is_removed=True, fingerprint=None, updated_at=_now()))
+    result = conn.execute(
+        update(articles)
+        .where(orphaned)
+        .values(is_removed=True, fingerprint=None, updated_at=_now())
+    )
     return result.rowcount

@@ -161,9 +161,7 @@ articles = Table(
 article_topics = Table(
     "article_topics",
     metadata,
-    Column(
-        "article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
     Column("topic_id", Integer, ForeignKey("topics.id"), primary_key=True, index=True),
     Column("position", Integer, nullable=False),
     **MYSQL_TABLE_ARGS,
@@ -172,9 +170,7 @@ article_topics = Table(
 article_images = Table(
     "article_images",
     metadata,
-    Column(
-        "article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
     Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
     Column("position", Integer, nullable=False),
     Column("title", Text),
@@ -185,9 +181,7 @@ article_images = Table(
 related_articles = Table(
     "related_articles",
     metadata,
-    Column(
-        "article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
     Column(
         "related_article_id",
         Integer,
