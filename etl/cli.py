@@ -256,7 +256,7 @@ def db_history() -> None:
 
 
 def _with_engine(database_url: str | None, action: Any) -> Any:
-    """Run ``action(engine)``; configuration and database errors become one line and an exit code."""
+    """Run ``action(engine)``; config and database errors become one line and an exit code."""
     try:
         engine = database.make_engine(database_url)
         try:

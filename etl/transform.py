@@ -90,7 +90,7 @@ def normalize_provider_name(name: str) -> str:
 
 
 def topic_slug(name: str) -> str:
-    """Topic identity, blind to case and spacing: ``" Machine  Learning"`` -> ``machine-learning``."""
+    """Topic identity, blind to case and spacing: ``" AI  Ethics"`` -> ``ai-ethics``."""
     return "-".join(name.casefold().split())
 
 
