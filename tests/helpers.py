@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import create_engine, func, select
@@ -60,11 +62,10 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
             i_url = {r.id: r.url for r in conn.execute(select(images.c.id, images.c.url))}
             data: dict[str, Any] = {}
             data["articles"] = sorted(
-                tuple(
-                    str(getattr(r, f)) if f == "published_at" else _plain(getattr(r, f))
-                    for f in ARTICLE_FIELDS
+                (
+                    *(_plain(getattr(r, f)) for f in ARTICLE_FIELDS),
+                    p_dom.get(r.provider_id),
                 )
-                + (p_dom.get(r.provider_id),)
                 for r in conn.execute(select(articles))
             )
             data["providers"] = sorted(
@@ -140,8 +141,10 @@ def counts(url: str) -> dict[str, int]:
 
 def _plain(value: Any) -> Any:
     """Booleans come back as 0/1 from MariaDB; JSON as dicts everywhere."""
-    if isinstance(value, bool):
+    if isinstance(value, bool | None):
         return value
+    if isinstance(value, datetime):
+        return value.isoformat()
     if isinstance(value, dict | list):
-        return repr(value)
+        return json.dumps(value, sort_keys=True)
     return value
