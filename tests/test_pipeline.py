@@ -1,0 +1,189 @@
+"""End-to-end: documents into real databases, on every backend.
+
+The whole-corpus tests derive their expected counts from the raw documents and
+the (separately unit-tested) identity rules, not from the loader's own output.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml_rs
+
+from etl import run
+from etl.extract import split_front_matter
+from etl.transform import canonical_url, normalize_domain, topic_slug, winner_key
+from tests.conftest import SEEDS
+from tests.helpers import counts, snapshot
+
+
+def _expected(paths: list[Path]) -> dict[str, int]:
+    """Counts the rules predict for a set of files, derived from their raw YAML."""
+    winners: dict[str, tuple[tuple, dict]] = {}
+    for path in paths:
+        text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
+        front_matter, _, _ = split_front_matter(text)
+        doc = yaml_rs.loads(front_matter)
+        url = canonical_url(doc.get("webUrl") or doc["originalUrl"])
+        key = winner_key(doc.get("publishedDateTime"), path.name)
+        if url not in winners or key > winners[url][0]:
+            winners[url] = (key, doc)
+    links, targets, slugs, domains = 0, set(), set(), set()
+    for url, (_, doc) in winners.items():
+        domains.add(normalize_domain(doc["provider"]["domain"]))
+        slugs.update(topic_slug(t) for t in doc.get("topics") or [])
+        mine = {canonical_url(r["webUrl"]) for r in doc.get("related") or []} - {url}
+        links += len(mine)
+        targets |= mine
+    stubs = targets - winners.keys()
+    return {
+        "articles": len(winners) + len(stubs),
+        "stubs": len(stubs),
+        "related_articles": links,
+        "topics": len(slugs),
+        "source_files": len(paths),
+        "document_providers": len(domains),
+    }
+
+
+def _check_counts(url: str, expected: dict[str, int]) -> None:
+    actual = counts(url)
+    for name in ("articles", "stubs", "related_articles", "topics", "source_files"):
+        assert actual[name] == expected[name], name
+    # Stubs may add providers that only snippets name; documents' providers are all there.
+    assert actual["providers"] >= expected["document_providers"]
+    if expected["stubs"] == 0:
+        assert actual["providers"] == expected["document_providers"]
+
+
+def test_seeds_load_and_rerun_changes_nothing(db_url: str) -> None:
+    first = run([SEEDS], db_url)
+    assert first.status == "succeeded"
+    assert first.documents_rejected == 0
+    assert first.files_seen == len(list(SEEDS.glob("*.md")))
+    _check_counts(db_url, _expected(sorted(SEEDS.glob("*.md"))))
+    before = snapshot(db_url)
+
+    again = run([SEEDS], db_url)
+    assert again.files_skipped_unchanged == again.files_seen
+    assert (again.articles_inserted, again.articles_updated, again.links_written) == (0, 0, 0)
+    assert snapshot(db_url) == before
+
+    refreshed = run([SEEDS], db_url, full_refresh=True)
+    assert refreshed.files_skipped_unchanged == 0
+    assert refreshed.articles_unchanged == first.articles_inserted
+    assert (refreshed.articles_inserted, refreshed.articles_updated) == (0, 0)
+    assert snapshot(db_url) == before
+
+
+def test_seeds_show_stubs_duplicates_and_provider_variants(sqlite_url: str) -> None:
+    summary = run([SEEDS], sqlite_url)
+    assert summary.stubs_created > 0
+    data = snapshot(sqlite_url)
+    by_url = {row[0]: row for row in data["articles"]}
+    canonical = [url for *_, url in data["source_files"]]
+    assert len(canonical) > len(set(canonical)), "two files share a canonical URL"
+    assert ("morningstar.com", "Morningstar, Inc.", True) in data["providers"]
+    assert any(row[15] for row in by_url.values()), "a stub"
+
+
+def test_document_update_replaces_its_sets(db_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "news"
+    shutil.copytree(SEEDS, source)
+    run([source], db_url)
+    seed = source / "000_af0cddeac82c129c.md"
+    text = seed.read_text(encoding="utf-8")
+    text = text.replace("  - AWS AI\n  - AI\n  - Computer Vision\n", "  - Robotics\n")
+    text = text.replace('title: "Amazon heads off', 'title: "Updated: Amazon heads off')
+    seed.write_text(text, encoding="utf-8")
+
+    summary = run([source], db_url)
+    assert summary.articles_updated == 1
+    assert summary.files_skipped_unchanged == summary.files_seen - 1
+    data = snapshot(db_url)
+    url = "https://bbc.com/news/technology-48339142"
+    assert [t for a, t, _ in data["article_topics"] if a == url] == ["robotics"]
+    assert any(row[0] == url and row[5].startswith("Updated:") for row in data["articles"])
+    # Topics no document uses any more are gone.
+    assert "computer-vision" not in {slug for slug, _ in data["topics"]}
+
+
+def test_stub_becomes_full_article_in_place(db_url: str, tmp_path: Path) -> None:
+    target = "2020-04-18-judge-hits-pause-on-jedi-lawsuit.md"
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    for path in SEEDS.glob("*.md"):
+        shutil.copy(path, (second_dir if path.name == target else first_dir) / path.name)
+    run([first_dir], db_url)
+    stub_rows = [r for r in snapshot(db_url)["articles"] if r[15]]
+    assert stub_rows
+    run([second_dir], db_url)
+    combined = tmp_path / "all"
+    shutil.copytree(SEEDS, combined)
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+    run([combined], reference)
+    assert snapshot(db_url) == snapshot(reference)
+
+
+def test_unreferenced_stub_is_deleted(sqlite_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "news"
+    source.mkdir()
+    seed = source / "seed.md"
+    shutil.copy(SEEDS / "000_af0cddeac82c129c.md", seed)
+    run([source], sqlite_url)
+    assert counts(sqlite_url)["stubs"] == 1
+    text = seed.read_text(encoding="utf-8")
+    seed.write_text(text.split("related:")[0] + "secured: x\n---\n", encoding="utf-8")
+    summary = run([source], sqlite_url)
+    assert summary.stubs_deleted == 1
+    assert counts(sqlite_url)["stubs"] == 0
+    assert counts(sqlite_url)["related_articles"] == 0
+
+
+@pytest.mark.corpus
+def test_corpus_counts_rerun_and_shuffled_split(
+    db_url: str, corpus_news: Path, tmp_path: Path
+) -> None:
+    files = sorted(corpus_news.glob("*.md"))
+    expected = _expected(files)
+    assert expected["articles"] == 4943  # the shared README's measured fact
+    assert expected["stubs"] == 0
+
+    summary = run([corpus_news], db_url)
+    assert summary.documents_rejected == 0
+    assert summary.articles_inserted == 4943
+    _check_counts(db_url, expected)
+    full = snapshot(db_url)
+
+    rerun = run([corpus_news], db_url)
+    assert rerun.files_skipped_unchanged == len(files)
+    assert snapshot(db_url) == full
+
+    # Another database, loaded in a random split across two runs with small batches.
+    rng = random.Random(20211)
+    shuffled = files[:]
+    rng.shuffle(shuffled)
+    cut = rng.randrange(len(files) // 4, 3 * len(files) // 4)
+    parts = [tmp_path / "part1", tmp_path / "part2"]
+    for part, chunk in zip(parts, (shuffled[:cut], shuffled[cut:]), strict=True):
+        part.mkdir()
+        for path in chunk:
+            (part / path.name).symlink_to(path)
+    split_url = db_url.replace("etl.sqlite3", "split.sqlite3") if "sqlite" in db_url else None
+    if split_url is None:
+        from tests.conftest import make_database
+
+        backend = "postgresql" if db_url.startswith("postgresql") else "mariadb"
+        generator = make_database(backend, tmp_path)
+        split_url = next(generator)
+    try:
+        run([parts[1]], split_url, batch_size=97)
+        run([parts[0]], split_url, batch_size=311)
+        assert snapshot(split_url) == full
+    finally:
+        if not split_url.startswith("sqlite"):
+            generator.close()
