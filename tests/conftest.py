@@ -22,7 +22,9 @@ from sqlalchemy.engine import make_url
 from etl.database import resolve_url
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS_TARBALL = ROOT.parent / "shared" / "corpus" / "azure-news.tar.xz"
+CORPUS_TARBALL = Path(
+    os.environ.get("ETL_TEST_CORPUS", ROOT.parent / "shared" / "corpus" / "azure-news.tar.xz")
+)
 SEEDS = ROOT / "seeds"
 
 POSTGRES_URL = os.environ.get(
