@@ -167,19 +167,37 @@ def validate_document(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[
     return doc, warnings
 
 
-def unknown_keys(model: BaseModel, prefix: str = "") -> dict[str, Any]:
-    """Every key the models did not know, by dotted path (``provider.logo``, ``images[0].alt``)."""
+def unknown_keys(doc: NewsDocument) -> dict[str, Any]:
+    """Every key the models did not know, by dotted path (``provider.logo``, ``images[0].alt``).
+
+    Walks the known nesting explicitly: a generic walk over every field of every
+    related entry costs more than parsing the YAML.
+    """
     found: dict[str, Any] = {}
-    for key, value in (model.model_extra or {}).items():
-        found[prefix + key] = value
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            found.update(unknown_keys(value, f"{prefix}{name}."))
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    found.update(unknown_keys(item, f"{prefix}{name}[{index}]."))
+
+    def collect(model: BaseModel | None, prefix: str) -> None:
+        if model is not None and model.model_extra:
+            for key, value in model.model_extra.items():
+                found[prefix + key] = value
+
+    def collect_images(items: list[Image], prefix: str) -> None:
+        for index, image in enumerate(items):
+            collect(image, f"{prefix}[{index}].")
+
+    collect(doc, "")
+    if doc.provider is not None:
+        collect(doc.provider, "provider.")
+        collect_images(doc.provider.images, "provider.images")
+    collect_images(doc.images, "images")
+    for index, entry in enumerate(doc.related):
+        if entry is None:
+            continue
+        prefix = f"related[{index}]."
+        collect(entry, prefix)
+        if entry.provider is not None:
+            collect(entry.provider, prefix + "provider.")
+            collect_images(entry.provider.images, prefix + "provider.images")
+        collect_images(entry.images, prefix + "images")
     return found
 
 

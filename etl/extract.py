@@ -28,24 +28,21 @@ SUFFIXES = (".md", ".markdown")
 # Tags (!foo), anchors (&a) and aliases (*a) at the start of a YAML token. News
 # front-matter never needs them; documents that use them take the strict PyYAML
 # path, which refuses unknown tags and any alias (no "billion laughs").
-_YAML_INDICATOR = re.compile(r"[!&*]")
 _TOKEN_START = frozenset(" \t\n[{,")
 
 
 def may_use_tags_or_aliases(text: str) -> bool:
     """True if ``!``, ``&`` or ``*`` starts a token somewhere (a cheap over-approximation).
 
-    Scanning for the rare characters first is ~5x faster than one regex with a
-    leading character class over the whole corpus.
+    ``str.find`` per character is several times faster than a regex over the text.
     """
-    for match in _YAML_INDICATOR.finditer(text):
-        i = match.start()
-        if (
-            (i == 0 or text[i - 1] in _TOKEN_START)
-            and i + 1 < len(text)
-            and not text[i + 1].isspace()
-        ):
-            return True
+    last = len(text) - 1
+    for indicator in "!&*":
+        i = text.find(indicator)
+        while i != -1:
+            if (i == 0 or text[i - 1] in _TOKEN_START) and i < last and not text[i + 1].isspace():
+                return True
+            i = text.find(indicator, i + 1)
     return False
 
 
@@ -146,11 +143,30 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
     first, _, rest = text.partition("\n")
     if first.rstrip() != "---":
         raise DocumentError("no front-matter: the first line is not '---'")
-    match = re.search(r"^(?:---|\.\.\.)[ \t]*$", rest, re.MULTILINE)
-    if match is None:
+    end = _closing_line(rest)
+    if end is None:
         raise DocumentError("front-matter is never closed: no line '---' or '...' after it")
-    body = rest[match.end() :].removeprefix("\n")
-    return rest[: match.start()], body, 2
+    start, stop = end
+    return rest[:start], rest[stop:].removeprefix("\n"), 2
+
+
+def _closing_line(text: str) -> tuple[int, int] | None:
+    """(start, end) of the first line that is ``---`` or ``...`` (trailing blanks allowed).
+
+    ``str.find`` over the text is several times faster than a multiline regex.
+    """
+    padded = "\n" + text  # every line now starts after a "\n"; index i in padded = line start i
+    found = []
+    for marker in ("\n---", "\n..."):
+        i = padded.find(marker)
+        while i != -1:
+            stop = padded.find("\n", i + 1)
+            stop = len(padded) if stop == -1 else stop
+            if not padded[i + 4 : stop].strip(" \t"):
+                found.append((i, stop - 1))
+                break
+            i = padded.find(marker, i + 1)
+    return min(found) if found else None
 
 
 def parse_yaml(text: str, first_line: int = 1) -> dict[str, Any]:
@@ -254,13 +270,13 @@ def extract(
     digest = content_hash(data)
     front_matter, body, first_line = split_front_matter(decode(data))
     parsed = parse_yaml(front_matter, first_line)
-    if any(marker in front_matter for marker in _NUL_MARKERS):
+    if _NUL_MARKERS.search(front_matter):
         refuse_nul(parsed)
     return RawDocument(source, digest, parsed, body)
 
 
 # A NUL arrives raw or through a YAML escape; only then is the parsed tree walked.
-_NUL_MARKERS = ("\x00", "\\0", "\\x00", "\\u0000", "\\U00000000")
+_NUL_MARKERS = re.compile(r"\x00|\\(?:0|x00|u0000|U00000000)")
 
 
 def refuse_nul(value: Any, where: str = "") -> None:

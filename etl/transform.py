@@ -243,15 +243,20 @@ def _document_provider(provider: Provider | None, article_url: str) -> ProviderR
 
 
 def _snippet_provider(provider: Provider | None, link_url: str) -> ProviderRecord:
-    if provider is None:
-        return _provider_record(None, None, urlsplit(link_url).hostname or "")
-    return _provider_record(provider.name, provider.domain, urlsplit(link_url).hostname or "")
+    name, domain = (provider.name, provider.domain) if provider else (None, None)
+    record = _provider_record(name, domain)
+    if record is None:  # no domain: the link's host
+        host = normalize_domain(urlsplit(link_url).hostname or "")
+        return ProviderRecord(host, normalize_provider_name(name or "") or host)
+    return record
 
 
 @lru_cache(maxsize=1 << 14)
-def _provider_record(name: str | None, domain: str | None, fallback_host: str) -> ProviderRecord:
-    """A provider without logos (snippets carry none); cached, as snippets repeat providers."""
-    normalized = normalize_domain(domain or "") or normalize_domain(fallback_host)
+def _provider_record(name: str | None, domain: str | None) -> ProviderRecord | None:
+    """A snippet's provider (snippets carry no logos); cached, as snippets repeat providers."""
+    normalized = normalize_domain(domain or "")
+    if not normalized:
+        return None
     return ProviderRecord(normalized, normalize_provider_name(name or "") or normalized)
 
 
