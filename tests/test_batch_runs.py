@@ -1,0 +1,229 @@
+"""Scheduled batch runs: incremental skips, prune, run records, CLI, concurrency, shards."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from etl import run
+from etl.database import resolve_url
+from etl.schema import articles, etl_runs, rejected_documents
+from tests.conftest import ROOT, SEEDS, make_database
+from tests.helpers import snapshot
+
+DATA_TABLES = (
+    "articles",
+    "providers",
+    "topics",
+    "images",
+    "provider_images",
+    "article_topics",
+    "article_images",
+    "related_articles",
+    "source_files",
+)
+
+
+def etl_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "etl", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def _row_versions(url: str) -> dict[str, str]:
+    """PostgreSQL: the newest row version (xmin) per data table; any write changes it."""
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            return {
+                table: str(
+                    conn.execute(
+                        text(f"SELECT max(xmin::text::bigint), count(*) FROM {table}")
+                    ).one()
+                )
+                for table in DATA_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def _fetch(url: str, query) -> list:
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query))
+    finally:
+        engine.dispose()
+
+
+def test_unchanged_rerun_writes_no_rows(pg_url: str) -> None:
+    run([SEEDS], pg_url)
+    before = _row_versions(pg_url)
+    summary = run([SEEDS], pg_url)
+    assert summary.files_skipped_unchanged == summary.files_seen
+    assert _row_versions(pg_url) == before
+    # ... and a full refresh of unchanged files writes nothing either, beyond source_files.
+    run([SEEDS], pg_url, full_refresh=True)
+    after = _row_versions(pg_url)
+    assert {t: v for t, v in after.items() if t != "source_files"} == {
+        t: v for t, v in before.items() if t != "source_files"
+    }
+
+
+def test_run_records_and_rejects(db_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "news"
+    shutil.copytree(SEEDS, source)
+    broken = source / "broken.md"
+    broken.write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    first = run([source], db_url)
+    assert first.status == "partial"
+    assert [r.path for r in first.rejected] == ["broken.md"]
+    assert first.rejected[0].line is not None
+
+    rejected = _fetch(db_url, select(rejected_documents))
+    assert [(r.run_id, r.source_path) for r in rejected] == [(first.run_id, "broken.md")]
+    assert rejected[0].content_hash
+
+    # Fixed, it loads on the next run; the unchanged files are skipped.
+    broken.write_text(
+        (SEEDS / "000_af0cddeac82c129c.md")
+        .read_text(encoding="utf-8")
+        .replace("technology-48339142", "technology-1"),
+        encoding="utf-8",
+    )
+    second = run([source], db_url)
+    assert second.status == "succeeded"
+    assert second.articles_inserted == 1
+    assert second.files_skipped_unchanged == second.files_seen - 1
+
+    runs = _fetch(db_url, select(etl_runs).order_by(etl_runs.c.id))
+    assert [r.status for r in runs] == ["partial", "succeeded"]
+    assert runs[0].documents_rejected == 1 and runs[0].finished_at is not None
+    assert runs[1].files_skipped_unchanged == second.files_skipped_unchanged
+
+
+def test_prune_marks_removed_and_return_restores(db_url: str, tmp_path: Path) -> None:
+    source = tmp_path / "news"
+    shutil.copytree(SEEDS, source)
+    run([source], db_url)
+    seed = source / "000_af0cddeac82c129c.md"
+    kept = seed.read_bytes()
+    seed.unlink()
+
+    untouched = run([source], db_url)
+    assert untouched.articles_removed == 0
+    pruned = run([source], db_url, prune=True)
+    assert pruned.articles_removed == 1
+    url = "https://bbc.com/news/technology-48339142"
+    rows = _fetch(db_url, select(articles.c.is_removed).where(articles.c.url == url))
+    assert [bool(r.is_removed) for r in rows] == [True]
+
+    seed.write_bytes(kept)
+    back = run([source], db_url, prune=True)
+    assert back.articles_removed == 0
+    rows = _fetch(db_url, select(articles.c.is_removed).where(articles.c.url == url))
+    assert [bool(r.is_removed) for r in rows] == [False]
+
+
+def test_cli_exit_codes_and_json(sqlite_url: str, tmp_path: Path) -> None:
+    ok = etl_cli("run", str(SEEDS), "--database-url", sqlite_url, "--json")
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads(ok.stdout)
+    assert summary["status"] == "succeeded"
+    assert summary["files_seen"] == len(list(SEEDS.glob("*.md")))
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.md").write_text("no front matter\n", encoding="utf-8")
+    partial = etl_cli("run", str(bad), "--database-url", sqlite_url, "--json")
+    assert partial.returncode == 1
+    assert json.loads(partial.stdout)["documents_rejected"] == 1
+
+    usage = etl_cli("run", str(tmp_path / "missing"), "--database-url", sqlite_url)
+    assert usage.returncode == 2
+    assert "Traceback" not in usage.stderr
+    assert etl_cli("run", "--shard", "5/4", "--database-url", sqlite_url).returncode == 2
+
+    fatal = etl_cli(
+        "run", str(SEEDS), "--database-url", "postgresql://etl:Secret123@127.0.0.1:1/none"
+    )
+    assert fatal.returncode == 3
+    assert "Traceback" not in fatal.stderr
+    assert "Secret123" not in fatal.stderr + fatal.stdout
+    assert len(fatal.stderr.strip().splitlines()) == 1
+
+    runs = etl_cli("runs", "--database-url", sqlite_url)
+    assert runs.returncode == 0 and "partial" in runs.stdout
+    rejects = etl_cli("rejects", "--database-url", sqlite_url)
+    assert "x.md" in rejects.stdout
+
+
+def test_no_progress_noise_when_not_a_terminal(sqlite_url: str) -> None:
+    result = etl_cli("run", str(SEEDS), "--database-url", sqlite_url)
+    assert result.returncode == 0
+    assert "doc/s" not in result.stderr and "\r" not in result.stderr
+
+
+def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "etl", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in commands
+    ]
+    results = []
+    for proc, args in zip(procs, commands, strict=True):
+        out, err = proc.communicate(timeout=900)
+        results.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return results
+
+
+@pytest.mark.corpus
+def test_two_concurrent_runs_equal_one(db_url: str, corpus_news: Path, tmp_path: Path) -> None:
+    subset = tmp_path / "subset"
+    subset.mkdir()
+    for path in sorted(corpus_news.glob("*.md"))[::8]:
+        (subset / path.name).symlink_to(path)
+    results = _concurrent(
+        [["run", str(subset), "--database-url", db_url, "--batch-size", "50"]] * 2
+    )
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+    run([subset], reference)
+    assert snapshot(db_url) == snapshot(reference)
+
+
+@pytest.mark.corpus
+def test_four_shards_at_once_equal_one_run(pg_url: str, corpus_news: Path, tmp_path: Path) -> None:
+    results = _concurrent(
+        [
+            ["run", str(corpus_news), "--database-url", pg_url, "--shard", f"{k}/4", "--json"]
+            for k in range(4)
+        ]
+    )
+    assert [r.returncode for r in results] == [0] * 4, [r.stderr[-2000:] for r in results]
+    seen = sum(json.loads(r.stdout)["files_seen"] for r in results)
+    assert seen == len(list(corpus_news.glob("*.md")))
+    reference = make_database("postgresql", tmp_path)
+    reference_url = next(reference)
+    try:
+        run([corpus_news], reference_url)
+        assert snapshot(pg_url) == snapshot(reference_url)
+    finally:
+        reference.close()
