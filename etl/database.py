@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
@@ -165,10 +165,42 @@ def history() -> list[str]:
     return [f"{rev.revision}  {rev.doc or ''}".rstrip() for rev in script.walk_revisions()]
 
 
+MIGRATION_LOCK_ID = 7_351_120_405
+
+
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade to head if the database is behind (the default of ``etl run``)."""
-    if current_revision(engine) != head_revision():
-        upgrade(engine)
+    """Upgrade to head if the database is behind (the default of ``etl run``).
+
+    Under a server-wide lock, so that runs starting together on an empty
+    database do not both create the tables.
+    """
+    head = head_revision()
+    if current_revision(engine) == head:
+        return
+    backend = engine.dialect.name
+    with engine.connect() as conn:
+        key: int | str = MIGRATION_LOCK_ID
+        if backend == "postgresql":
+            lock, unlock = "SELECT pg_advisory_lock(:id)", "SELECT pg_advisory_unlock(:id)"
+        elif backend in ("mysql", "mariadb"):  # named locks are server-wide: add the database
+            lock, unlock = "SELECT GET_LOCK(:id, 600)", "SELECT RELEASE_LOCK(:id)"
+            key = f"news_etl_migrate:{engine.url.database}"
+        else:  # SQLite: migrations run in a BEGIN IMMEDIATE transaction already
+            lock = unlock = ""
+        if lock:
+            conn.execute(text(lock), {"id": key})
+            conn.commit()
+        try:
+            if MigrationContext.configure(conn).get_current_revision() != head:
+                conn.commit()
+                config = alembic_config(engine)
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                conn.commit()
+        finally:
+            if unlock and not conn.invalidated:
+                conn.execute(text(unlock), {"id": key})
+                conn.commit()
 
 
 def require_schema(engine: Engine) -> None:

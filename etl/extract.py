@@ -28,7 +28,7 @@ SUFFIXES = (".md", ".markdown")
 # Tags (!foo), anchors (&a) and aliases (*a) at the start of a YAML token. News
 # front-matter never needs them; documents that use them take the strict PyYAML
 # path, which refuses unknown tags and any alias (no "billion laughs").
-_TOKEN_START = frozenset(" \t\n[{,")
+_TOKEN_START = frozenset(" \t\n[{,:")
 
 
 def may_use_tags_or_aliases(text: str) -> bool:
@@ -171,7 +171,9 @@ def _closing_line(text: str) -> tuple[int, int] | None:
 
 def parse_yaml(text: str, first_line: int = 1) -> dict[str, Any]:
     """Parse front-matter YAML safely into a mapping (never constructs Python objects)."""
-    if yaml_rs is not None and not may_use_tags_or_aliases(text):
+    # yaml-rs accepts a tab before a top-level key; PyYAML rightly refuses it.
+    tab_indent = text.startswith("\t") or "\n\t" in text
+    if yaml_rs is not None and not tab_indent and not may_use_tags_or_aliases(text):
         data = _parse_fast(text, first_line)
     else:
         data = _parse_strict(text, first_line)
@@ -223,6 +225,18 @@ class _StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else ya
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """An impossible date (2020-13-45) stays text, as on the fast path; validation names it."""
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_StrictSafeLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _StrictSafeLoader.construct_yaml_timestamp
+)
+
 
 def _refuse_aliases(node: yaml.Node) -> None:
     """Raise if any node is reachable twice (an alias): keeps expansion bombs out."""
@@ -257,6 +271,8 @@ def _parse_strict(text: str, first_line: int) -> Any:
         raise DocumentError(reason) from None
     except yaml.YAMLError as exc:
         raise DocumentError(f"YAML error: {exc}") from None
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2020-13-45
+        raise DocumentError(f"YAML error: cannot construct a value: {exc}") from None
     finally:
         loader.dispose()
 
@@ -268,15 +284,26 @@ def extract(
     if data is None:
         data = read_bytes(source.path, max_bytes)
     digest = content_hash(data)
-    front_matter, body, first_line = split_front_matter(decode(data))
+    text = decode(data)
+    _refuse_raw_nul(text)
+    front_matter, body, first_line = split_front_matter(text)
     parsed = parse_yaml(front_matter, first_line)
     if _NUL_MARKERS.search(front_matter):
         refuse_nul(parsed)
     return RawDocument(source, digest, parsed, body)
 
 
-# A NUL arrives raw or through a YAML escape; only then is the parsed tree walked.
-_NUL_MARKERS = re.compile(r"\x00|\\(?:0|x00|u0000|U00000000)")
+# A NUL through a YAML escape: only then is the parsed tree walked.
+_NUL_MARKERS = re.compile(r"\\(?:0|x00|u0000|U00000000)")
+
+
+def _refuse_raw_nul(text: str) -> None:
+    """A raw NUL anywhere (front-matter or body): yaml-rs would silently stop at it."""
+    position = text.find("\x00")
+    if position != -1:
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        raise DocumentError("contains a NUL character", line, column)
 
 
 def refuse_nul(value: Any, where: str = "") -> None:

@@ -148,15 +148,17 @@ def writer_transaction(conn: Connection) -> Iterator[None]:
             yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
+    # Lock names are server-wide, so the name carries the database.
+    name = f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
     try:
         with conn.begin():
-            got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": MYSQL_LOCK_NAME})
+            got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": name})
             if got.scalar() != 1:
                 raise TimeoutError("timed out waiting for another news-etl run to finish writing")
             yield
     finally:
         if not conn.invalidated and not conn.closed:
-            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": MYSQL_LOCK_NAME})
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
             conn.commit()
 
 

@@ -43,6 +43,12 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:  # the caller holds a connection (and a lock) already
+        _configure(connection=connection)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
     engine = config.attributes.get("engine") or make_engine(_url())
     with engine.connect() as connection:
         _configure(connection=connection)
