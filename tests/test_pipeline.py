@@ -187,3 +187,26 @@ def test_corpus_counts_rerun_and_shuffled_split(
     finally:
         if not split_url.startswith("sqlite"):
             generator.close()
+
+
+def test_long_and_case_distinct_urls(db_url: str, tmp_path: Path) -> None:
+    """URLs over 2,000 characters load; URLs differing only in path case stay distinct."""
+    seed = (SEEDS / "000_af0cddeac82c129c.md").read_text(encoding="utf-8")
+    base = "https://www.bbc.com/news/technology-48339142"
+    long_path = "https://example.com/" + "a" * 2500
+    source = tmp_path / "news"
+    source.mkdir()
+    for name, url in (
+        ("long.md", long_path),
+        ("upper.md", base + "/ABC"),
+        ("lower.md", base + "/abc"),
+    ):
+        (source / name).write_text(seed.replace(base + '"', url + '"'), encoding="utf-8")
+    summary = run([source], db_url)
+    assert summary.documents_rejected == 0, summary.rejected
+    urls = {row[0] for row in snapshot(db_url)["articles"]}
+    assert long_path in urls
+    assert {
+        "https://bbc.com/news/technology-48339142/ABC",
+        "https://bbc.com/news/technology-48339142/abc",
+    } <= urls
