@@ -119,6 +119,26 @@ def upsert(
     conn.execute(stmt, list(rows))
 
 
+def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Append rows that cannot conflict (child rows of articles just cleared).
+
+    PostgreSQL gets COPY through the transaction's own psycopg connection: psycopg's
+    executemany sends one statement per row, COPY streams them (~10x faster).
+    SQLite's and PyMySQL's executemany are already set-based.
+    """
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    names = ", ".join(conn.dialect.identifier_preparer.quote(name) for name in columns)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[name] for name in columns])
+
+
 def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -479,10 +499,8 @@ def _write_articles(
         for d in writes
         for position, image in d.article.images
     ]
-    if topic_rows:
-        conn.execute(article_topics.insert(), topic_rows)
-    if image_rows:
-        conn.execute(article_images.insert(), image_rows)
+    bulk_insert(conn, article_topics, topic_rows)
+    bulk_insert(conn, article_images, image_rows)
 
     new_targets = _write_links(conn, writes, article_ids, now, counts)
     _mark_stubs_dirty(conn, old_targets | new_targets)
@@ -529,8 +547,7 @@ def _write_links(
                     "snippet_provider_name": provider.name if provider else None,
                 }
             )
-    if link_rows:
-        conn.execute(related_articles.insert(), link_rows)
+    bulk_insert(conn, related_articles, link_rows)
     counts.links_written += len(link_rows)
     return set(known.values())
 

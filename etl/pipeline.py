@@ -161,7 +161,10 @@ def parallel_map(
     if workers <= 1 or len(tasks) < INLINE_BELOW:
         yield from map(process_file, tasks)
         return
-    context = multiprocessing.get_context("forkserver")
+    # fork, not spawn/forkserver: those re-import the caller's __main__, which breaks
+    # scripts and notebooks that call run() without an `if __name__ == "__main__"` guard.
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
     with ProcessPoolExecutor(workers, mp_context=context) as pool:
         pending: deque[Future[list[Outcome]]] = deque()
         chunks = (list(tasks[i : i + chunk]) for i in range(0, len(tasks), chunk))
