@@ -155,9 +155,16 @@ def _process_chunk(tasks: list[tuple[SourceFile, str | None, int]]) -> list[Outc
 
 
 def parallel_map(
-    tasks: Sequence[tuple[SourceFile, str | None, int]], workers: int, chunk: int = 16
+    tasks: Sequence[tuple[SourceFile, str | None, int]],
+    workers: int,
+    ahead: int = DEFAULT_BATCH_SIZE,
+    chunk: int = 16,
 ) -> Iterator[Outcome]:
-    """``process_file`` over tasks in order, at most a few chunks in flight (bounded memory)."""
+    """``process_file`` over tasks, in order, with about ``ahead`` documents in flight.
+
+    Workers parse the next batch while the caller loads the current one; the
+    bound keeps memory flat however large the tree is.
+    """
     if workers <= 1 or len(tasks) < INLINE_BELOW:
         yield from map(process_file, tasks)
         return
@@ -170,7 +177,7 @@ def parallel_map(
         chunks = (list(tasks[i : i + chunk]) for i in range(0, len(tasks), chunk))
         for part in chunks:
             pending.append(pool.submit(_process_chunk, part))
-            if len(pending) >= workers * 4:
+            if len(pending) * chunk >= max(ahead, workers * chunk * 2):
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
@@ -322,7 +329,7 @@ def _load_all(
     tasks = [(s, known.get(s.key), max_file_bytes) for s in sources]
     batch: list[TransformedDocument] = []
     rejects: list[Rejection] = []
-    for outcome in parallel_map(tasks, workers or os.cpu_count() or 1):
+    for outcome in parallel_map(tasks, workers or os.cpu_count() or 1, ahead=batch_size):
         if isinstance(outcome, str):
             summary.files_skipped_unchanged += 1
         elif isinstance(outcome, Rejection):
