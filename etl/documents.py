@@ -49,6 +49,11 @@ def _blank_to_none(value: Any) -> Any:
 OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
 
 
+def _none_to_empty(value: Any) -> Any:
+    """``images:`` with nothing after it is YAML null: read it as an empty list."""
+    return [] if value is None else value
+
+
 class _Model(BaseModel):
     # YAML reads `title: 1984` as a number; it is still a title.
     model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
@@ -62,15 +67,13 @@ class Image(_Model):
     isCached: bool | None = None
 
 
+ImageList = Annotated[list[Image], BeforeValidator(_none_to_empty)]
+
+
 class Provider(_Model):
     name: str | None = None
     domain: str | None = None
-    images: list[Image] = Field(default_factory=list)
-
-    @field_validator("images", mode="before")
-    @classmethod
-    def _null_list(cls, value: Any) -> Any:
-        return [] if value is None else value
+    images: ImageList = Field(default_factory=list)
 
 
 class RelatedEntry(_Model):
@@ -84,12 +87,7 @@ class RelatedEntry(_Model):
     type: str | None = None
     quality: OptionalInt = None
     provider: Provider | None = None
-    images: list[Image] = Field(default_factory=list)
-
-    @field_validator("images", mode="before")
-    @classmethod
-    def _null_list(cls, value: Any) -> Any:
-        return [] if value is None else value
+    images: ImageList = Field(default_factory=list)
 
 
 class NewsDocument(_Model):
@@ -109,9 +107,11 @@ class NewsDocument(_Model):
     featuredContent: Any = None
     provider: Provider | None = None
     topics: list[str] = Field(default_factory=list)
-    images: list[Image] = Field(default_factory=list)
+    images: ImageList = Field(default_factory=list)
     # A broken related entry does not reject the document: see validate_document.
-    related: list[RelatedEntry] = Field(default_factory=list)
+    related: Annotated[list[RelatedEntry], BeforeValidator(_none_to_empty)] = Field(
+        default_factory=list
+    )
     secured: str | None = None
 
     @field_validator("title")
@@ -129,11 +129,6 @@ class NewsDocument(_Model):
         if isinstance(value, str):
             return [value]
         return value
-
-    @field_validator("images", "related", mode="before")
-    @classmethod
-    def _null_list(cls, value: Any) -> Any:
-        return [] if value is None else value
 
     @field_validator("removed", mode="before")
     @classmethod
