@@ -44,8 +44,13 @@ def resolve_url(url: str | URL | None = None) -> URL:
     raw = url or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL
     try:
         parsed = make_url(raw)
-    except ArgumentError as exc:
-        raise ConfigurationError(f"not a database URL: {exc}") from None
+        parsed.port  # noqa: B018 - a non-numeric port raises here, not at connect time
+    except (ArgumentError, ValueError) as exc:
+        # The message names the problem, never the URL (it may hold a password).
+        raise ConfigurationError(
+            f"not a valid database URL ({type(exc).__name__}); "
+            "expected for example postgresql://user@host:5432/dbname"
+        ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     elif parsed.drivername in ("mysql", "mariadb"):

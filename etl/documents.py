@@ -35,7 +35,10 @@ def _to_utc(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59-05:00 is past the end of the calendar in UTC
+            raise ValueError("date is out of range in UTC") from None
     return value
 
 
@@ -46,7 +49,13 @@ def _blank_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+# Ranges of the columns they land in, so every backend accepts or refuses alike.
+OptionalInt = Annotated[
+    Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | None, BeforeValidator(_blank_to_none)
+]
+OptionalInt32 = Annotated[
+    Annotated[int, Field(ge=-(2**31), le=2**31 - 1)] | None, BeforeValidator(_blank_to_none)
+]
 
 
 def _none_to_empty(value: Any) -> Any:
@@ -61,8 +70,8 @@ class _Model(BaseModel):
 
 class Image(_Model):
     url: str
-    width: OptionalInt = None
-    height: OptionalInt = None
+    width: OptionalInt32 = None
+    height: OptionalInt32 = None
     title: str | None = None
     isCached: bool | None = None
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,11 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
 def read_bytes(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
     """The file's bytes, refusing directories and files over ``max_bytes`` before reading."""
     try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise DocumentError("is a directory, not a document")
+        if not stat.S_ISREG(mode):  # a FIFO or device would block or never end
+            raise DocumentError("is not a regular file")
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
@@ -150,6 +156,36 @@ def split_front_matter(text: str) -> tuple[str, str, int]:
     return rest[:start], rest[stop:].removeprefix("\n"), 2
 
 
+MAX_NESTING = 64  # news front-matter nests 4 deep; parsers recurse (yaml-rs overflows its stack)
+
+
+def _nesting_hint(text: str) -> int:
+    """An upper bound on how deep the YAML nests, cheap enough for every document.
+
+    Counts flow brackets (even inside quotes, so it may over-count) and, per line,
+    the ``- `` items that open on it; block indentation is bounded by the recursion
+    guard in transform.
+    """
+    depth = 0
+    if text.count("[") + text.count("{") > MAX_NESTING:  # only then can brackets go that deep
+        level = 0
+        for char in text:
+            if char in "[{":
+                level += 1
+                depth = max(depth, level)
+            elif char in "]}":
+                level = max(0, level - 1)
+    if "- -" in text:
+        for line in text.split("\n"):
+            stripped = line.lstrip(" ")
+            dashes = 0
+            while stripped.startswith("- ") or stripped == "-":
+                dashes += 1
+                stripped = stripped[2:].lstrip(" ")
+            depth = max(depth, dashes)
+    return depth
+
+
 def _closing_line(text: str) -> tuple[int, int] | None:
     """(start, end) of the first line that is ``---`` or ``...`` (trailing blanks allowed).
 
@@ -171,6 +207,8 @@ def _closing_line(text: str) -> tuple[int, int] | None:
 
 def parse_yaml(text: str, first_line: int = 1) -> dict[str, Any]:
     """Parse front-matter YAML safely into a mapping (never constructs Python objects)."""
+    if _nesting_hint(text) > MAX_NESTING:
+        raise DocumentError(f"front-matter is nested deeper than {MAX_NESTING} levels")
     # yaml-rs accepts a tab before a top-level key; PyYAML rightly refuses it.
     tab_indent = text.startswith("\t") or "\n\t" in text
     if yaml_rs is not None and not tab_indent and not may_use_tags_or_aliases(text):
@@ -205,7 +243,9 @@ def _parse_fast(text: str, first_line: int) -> Any:
         if position:
             line, column = int(position[1]), int(position[2])
             raise DocumentError(reason, line + first_line - 1, column) from None
-        raise DocumentError(reason) from None
+    # No position (a duplicate key, say): the strict parser finds and places the problem.
+    _parse_strict(text, first_line)
+    raise DocumentError(reason)
 
 
 class _StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
@@ -229,10 +269,18 @@ class _StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else ya
         """An impossible date (2020-13-45) stays text, as on the fast path; validation names it."""
         try:
             return super().construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
-        except ValueError:
+        except (ValueError, AttributeError):  # AttributeError: `!!timestamp not-a-date`
             return self.construct_scalar(node)
 
 
+# Only the tags whose values JSON can hold: sets, binary, ordered maps and every
+# application tag (!!python/..., !custom) have no constructor and are refused.
+_REFUSED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("set", "binary", "omap", "pairs")}
+_StrictSafeLoader.yaml_constructors = {
+    tag: constructor
+    for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
+    if tag not in _REFUSED_TAGS  # the None entry refuses unknown tags: keep it
+}
 _StrictSafeLoader.add_constructor(
     "tag:yaml.org,2002:timestamp", _StrictSafeLoader.construct_yaml_timestamp
 )
@@ -271,7 +319,7 @@ def _parse_strict(text: str, first_line: int) -> Any:
         raise DocumentError(reason) from None
     except yaml.YAMLError as exc:
         raise DocumentError(f"YAML error: {exc}") from None
-    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp like 2020-13-45
+    except (ValueError, TypeError, OverflowError, AttributeError) as exc:
         raise DocumentError(f"YAML error: cannot construct a value: {exc}") from None
     finally:
         loader.dispose()

@@ -364,7 +364,8 @@ def _load_batch(
         return []
     except OperationalError:
         raise
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, TypeError, ValueError, OverflowError) as exc:
+        # A value no driver can bind (TypeError, OverflowError) is the document's fault too.
         if len(batch) == 1:
             doc = batch[0]
             return [

@@ -26,7 +26,7 @@ from etl.documents import (
     unknown_keys,
     validate_document,
 )
-from etl.extract import DocumentError, RawDocument
+from etl.extract import MAX_NESTING, DocumentError, RawDocument
 
 _TRACKING_PARAMS = frozenset({"fbclid", "gclid"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -80,13 +80,23 @@ def normalize_domain(domain: str) -> str:
     """Provider identity: lowercase, no ``www.``, no trailing dot (a URL gives its host)."""
     text = domain.strip()
     if "://" in text:
-        text = urlsplit(text).hostname or ""
+        try:
+            text = urlsplit(text).hostname or ""
+        except ValueError:  # e.g. "http://[::1": no usable host, the caller falls back
+            text = ""
     return text.lower().rstrip(".").removeprefix("www.")
 
 
 def normalize_provider_name(name: str) -> str:
-    """URL-decoded (``%2c`` -> ``,``) and whitespace-collapsed."""
-    return " ".join(unquote(name).split())
+    """URL-decoded (``%2c`` -> ``,``) and whitespace-collapsed.
+
+    ``%00`` would decode to NUL, which no backend may store: the document is
+    rejected, as for any other NUL.
+    """
+    decoded = unquote(name)
+    if "\x00" in decoded:
+        raise DocumentError(f"provider name {name[:100]!r} contains a NUL character (%00)")
+    return " ".join(decoded.split())
 
 
 def topic_slug(name: str) -> str:
@@ -184,6 +194,13 @@ class TransformedDocument:
 
 def transform(raw: RawDocument) -> TransformedDocument:
     """Validate and normalize one document; raises ``DocumentError`` with the reason."""
+    try:
+        return _transform(raw)
+    except RecursionError:
+        raise DocumentError(f"front-matter is nested deeper than {MAX_NESTING} levels") from None
+
+
+def _transform(raw: RawDocument) -> TransformedDocument:
     try:
         doc, warnings = validate_document(raw.front_matter)
     except ValidationError as exc:

@@ -1,0 +1,602 @@
+"""Bad input: documents the pipeline must reject (with a clear reason) or leniently coerce.
+
+Every case writes real files, runs ``etl.run`` on every backend and checks that the bad
+document is reported in ``summary.rejected`` and ``rejected_documents`` with a reason
+(and, for YAML errors, a line and column), that a good document in the same run still
+loads, and that nothing of the bad document reaches the data tables.
+
+Migrating a fresh database for each of the ~40 cases would take minutes on the server
+backends, so each backend gets one database per module (``shared_db``); every test uses
+its own unique URLs, titles and file names (a random token) and only looks at those.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, select
+
+import etl
+from etl.database import resolve_url
+from etl.pipeline import Rejection, RunSummary
+from etl.schema import (
+    article_topics,
+    articles,
+    images,
+    providers,
+    rejected_documents,
+    related_articles,
+    topics,
+)
+from tests.conftest import BACKENDS, SEEDS, make_database
+from tests.helpers import snapshot
+
+SEED_PATH = SEEDS / "000_af0cddeac82c129c.md"
+
+# --- shared helpers ----------------------------------------------------------------
+
+
+def _backend_params() -> list[Any]:
+    return [
+        pytest.param(name, marks=() if name == "sqlite" else getattr(pytest.mark, name), id=name)
+        for name in BACKENDS
+    ]
+
+
+@pytest.fixture(scope="module", params=_backend_params())
+def shared_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One fresh database per backend for this module (see the module docstring)."""
+    databases = make_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+    url = next(databases)
+    try:
+        yield url
+    finally:
+        databases.close()
+
+
+class _NoAliasDumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
+    """Never writes anchors/aliases (the pipeline rightly refuses them)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def seed_front_matter() -> dict[str, Any]:
+    """The seed document's front-matter, parsed independently of the code under test."""
+    text = SEED_PATH.read_text(encoding="utf-8")
+    return yaml.safe_load(text.split("---\n", 2)[1])
+
+
+def render(front_matter: Any, body: str = "Body text.\n") -> bytes:
+    text = yaml.dump(
+        front_matter, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=1 << 30
+    )
+    return f"---\n{text}---\n{body}".encode()
+
+
+def token() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def url_for(tag: str, path: str = "story/1") -> str:
+    return f"https://{tag}.example.com/{path}"
+
+
+def make_doc(tag: str) -> dict[str, Any]:
+    """The seed, with ``tag`` in every identity and text (URLs, title, topics, provider...)."""
+    doc = copy.deepcopy(seed_front_matter())
+    doc["title"] = f"Title {tag}"
+    doc["excerpt"] = f"Excerpt {tag}"
+    doc["webUrl"] = doc["originalUrl"] = url_for(tag)
+    doc["ampWebUrl"] = url_for(tag, "story/1.amp")
+    doc.pop("cdnAmpWebUrl")
+    doc["provider"]["name"] = f"Provider {tag}"
+    doc["provider"]["domain"] = f"{tag}.example.com"
+    doc["provider"]["images"][0]["url"] = url_for(tag, "logo.png")
+    doc["topics"] = [f"Topic {tag}", "AI"]
+    doc["images"][0]["url"] = url_for(tag, "image.jpg")
+    doc["related"][0]["webUrl"] = url_for(f"rel-{tag}")
+    doc["related"][0].pop("ampWebUrl")
+    doc["related"][0].pop("cdnAmpWebUrl")
+    doc["related"][0]["title"] = f"Related {tag}"
+    doc["related"][0]["images"][0]["url"] = url_for(f"rel-{tag}", "image.jpg")
+    return doc
+
+
+def run_files(url: str, root: Path, files: dict[str, bytes], **options: Any) -> RunSummary:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    return etl.run([root], url, **options)
+
+
+def db_text(url: str) -> str:
+    """Everything the data tables hold, as one string (to search for a document's token)."""
+    return json.dumps(snapshot(url, with_sources=True), default=str, ensure_ascii=False)
+
+
+def rejected_rows(url: str, run_id: int | None) -> list[dict[str, Any]]:
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            query = select(rejected_documents).where(rejected_documents.c.run_id == run_id)
+            return [dict(row._mapping) for row in conn.execute(query)]
+    finally:
+        engine.dispose()
+
+
+def article_row(url: str, article_url: str) -> dict[str, Any] | None:
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(articles).where(articles.c.url == article_url)).first()
+            return None if row is None else dict(row._mapping)
+    finally:
+        engine.dispose()
+
+
+def assert_rejected(
+    url: str, summary: RunSummary, key: str, pattern: str, *, position: bool = False
+) -> Rejection:
+    """``key`` is rejected once, its reason matches ``pattern``, the table agrees."""
+    found = [item for item in summary.rejected if item.path == key]
+    assert len(found) == 1, f"{key} not rejected exactly once: {summary.rejected}"
+    rejection = found[0]
+    assert re.search(pattern, rejection.error, re.IGNORECASE), (
+        f"{key}: reason {rejection.error!r} does not match {pattern!r}"
+    )
+    if position:
+        assert isinstance(rejection.line, int) and rejection.line >= 1, (
+            f"{key}: a YAML error must give its line: {rejection!r}"
+        )
+        assert isinstance(rejection.column, int) and rejection.column >= 1, (
+            f"{key}: a YAML error must give its column: {rejection!r}"
+        )
+    assert summary.status == "partial"
+    rows = [row for row in rejected_rows(url, summary.run_id) if row["source_path"] == key]
+    assert len(rows) == 1, rows
+    assert (rows[0]["error"], rows[0]["line"], rows[0]["column"]) == (
+        rejection.error,
+        rejection.line,
+        rejection.column,
+    )
+    return rejection
+
+
+def assert_loaded(url: str, summary: RunSummary, key: str, tag: str) -> dict[str, Any]:
+    """The good document ``key`` (made by ``make_doc(tag)``) is in the database."""
+    assert key not in {item.path for item in summary.rejected}, summary.rejected
+    row = article_row(url, url_for(tag))
+    assert row is not None, f"{key}: article {url_for(tag)} not loaded"
+    assert not row["is_stub"]
+    assert row["title"] == f"Title {tag}"
+    assert row["source_path"] == key
+    return row
+
+
+# --- one bad document next to a good one --------------------------------------------
+
+
+def bad_cases() -> dict[str, tuple[bytes, str, bool]]:
+    """name -> (file content, reason pattern, reason must give line/column).
+
+    Every content mentions the token placeholder ``TAG`` (replaced per test) so a
+    leak of the bad document into the database is detectable.
+    """
+
+    def doc(**changes: Any) -> dict[str, Any]:
+        data = make_doc("TAG")
+        for key, value in changes.items():
+            if value is _DELETE:
+                data.pop(key, None)
+            else:
+                data[key] = value
+        return data
+
+    body = "Body TAG.\n"
+    valid = f"title: Title TAG\nwebUrl: {url_for('TAG')}\ntopics: [Topic TAG]\n"
+    width_not_number = doc()
+    width_not_number["images"][0]["width"] = "wide"
+    return {
+        "no_front_matter": (f"# Title TAG\n\n{valid}".encode(), r"no front-matter", False),
+        "front_matter_never_closed": (
+            f"---\n{valid}\n{body}".encode(),
+            r"never closed",
+            False,
+        ),
+        "empty_file": (b"", r"empty", False),
+        "whitespace_only_file": (b" \n\n\t\n", r"empty", False),
+        "empty_front_matter": (b"---\n---\nBody TAG.\n", r"mapping|empty", False),
+        "tab_in_indentation": (
+            f"---\n{valid}provider:\n\tname: Provider TAG\n---\n{body}".encode(),
+            r"YAML",
+            True,
+        ),
+        "unclosed_double_quote": (
+            f'---\ntitle: "Title TAG\nwebUrl: {url_for("TAG")}\n---\n{body}'.encode(),
+            r"YAML",
+            True,
+        ),
+        "unclosed_single_quote": (
+            f"---\nwebUrl: {url_for('TAG')}\ntitle: 'Title TAG\n---\n{body}".encode(),
+            r"YAML",
+            True,
+        ),
+        "top_level_list": (
+            f"---\n- title: Title TAG\n- webUrl: {url_for('TAG')}\n---\n{body}".encode(),
+            r"mapping.*list",
+            False,
+        ),
+        "top_level_scalar": (b"---\nTitle TAG\n---\nBody TAG.\n", r"mapping.*str", False),
+        "duplicate_keys": (
+            f"---\n{valid}title: Other TAG\n---\n{body}".encode(),
+            r"duplicate.*title",
+            True,
+        ),
+        "missing_title": (render(doc(title=_DELETE), body), r"title", False),
+        "blank_title": (render(doc(title="   "), body), r"title", False),
+        "no_url_at_all": (
+            render(doc(webUrl=_DELETE, originalUrl=_DELETE), body),
+            r"neither webUrl nor originalUrl",
+            False,
+        ),
+        "blank_urls": (
+            render(doc(webUrl="  ", originalUrl=""), body),
+            r"neither webUrl nor originalUrl",
+            False,
+        ),
+        "javascript_url": (
+            render(doc(webUrl="javascript:alert('TAG')"), body),
+            r"webUrl.*http\(s\)",
+            False,
+        ),
+        "file_url": (
+            render(doc(webUrl="file:///etc/TAG/passwd"), body),
+            r"webUrl.*http\(s\)",
+            False,
+        ),
+        "plain_text_url": (
+            render(doc(webUrl="see the TAG website"), body),
+            r"webUrl.*http\(s\)",
+            False,
+        ),
+        "ftp_original_url_only": (
+            render(doc(webUrl=_DELETE, originalUrl="ftp://TAG.example.com/x"), body),
+            r"originalUrl.*http\(s\)",
+            False,
+        ),
+        "date_is_a_weekday": (
+            render(doc(publishedDateTime="tuesday"), body),
+            r"publishedDateTime",
+            False,
+        ),
+        "date_out_of_range": (
+            render(doc(publishedDateTime="2020-13-45"), body),
+            r"publishedDateTime",
+            False,
+        ),
+        "quality_not_a_number": (render(doc(quality="high"), body), r"quality", False),
+        "image_width_not_a_number": (render(width_not_number, body), r"width", False),
+        "latin1_bytes": (render(doc()).replace(b"Title TAG", b"Titl\xe9 TAG"), r"UTF-8", False),
+        "utf16": (
+            "\ufeff".encode("utf-16-le") + render(doc()).decode().encode("utf-16-le"),
+            r"UTF-8",
+            False,
+        ),
+        "truncated_utf8_sequence": (
+            render(doc()).replace(b"Title TAG", b"Title \xf0\x9f TAG"),
+            r"UTF-8",
+            False,
+        ),
+    }
+
+
+_DELETE = object()
+BAD_CASES = bad_cases()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """One run per backend of every bad case next to one good document."""
+
+    url: str
+    summary: RunSummary
+    tags: dict[str, str]  # case -> the token in its document
+    good: str
+    stored: str  # db_text right after the run
+
+
+@pytest.fixture(scope="module")
+def catalogue(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
+    """Loading each case in a run of its own costs ~1 s per case on the server backends;
+    each case still has its own document, token and assertions."""
+    tags = {case: token() for case in BAD_CASES}
+    good = token()
+    files = {
+        f"bad-{case}-{tags[case]}.md": BAD_CASES[case][0].replace(b"TAG", tags[case].encode())
+        for case in BAD_CASES
+    }
+    files[f"good-{good}.md"] = render(make_doc(good))
+    summary = run_files(shared_db, tmp_path_factory.mktemp("catalogue"), files)
+    return Catalogue(shared_db, summary, tags, good, db_text(shared_db))
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_document_rejected(catalogue: Catalogue, case: str) -> None:
+    _, pattern, position = BAD_CASES[case]
+    tag = catalogue.tags[case]
+    assert_rejected(
+        catalogue.url, catalogue.summary, f"bad-{case}-{tag}.md", pattern, position=position
+    )
+    assert tag not in catalogue.stored, f"{case}: something of the rejected document was stored"
+
+
+def test_good_document_loads_next_to_bad_ones(catalogue: Catalogue) -> None:
+    assert_loaded(catalogue.url, catalogue.summary, f"good-{catalogue.good}.md", catalogue.good)
+    assert catalogue.summary.documents_rejected == len(BAD_CASES)
+    assert catalogue.summary.articles_inserted == 1
+    assert catalogue.good in catalogue.stored
+
+
+def test_yaml_error_positions_point_at_the_problem(shared_db: str, tmp_path: Path) -> None:
+    """Line numbers count lines of the file (the opening ``---`` is line 1)."""
+    tag = token()
+    head = f"---\ntitle: Title {tag}\nwebUrl: {url_for(tag)}\n"
+    files = {
+        # line 5 holds the tab
+        "tab.md": f"{head}provider:\n\tname: P\n---\n".encode(),
+        # the second 'title' is on line 4
+        "duplicate.md": f"{head}title: Again\n---\n".encode(),
+        # the quote opens on line 4; the front-matter ends on line 5
+        "quote.md": f'{head}excerpt: "never closed\n---\n'.encode(),
+    }
+    summary = run_files(shared_db, tmp_path / "in", files)
+    found = {item.path: item for item in summary.rejected}
+    assert set(found) == set(files), summary.rejected
+    assert found["tab.md"].line == 5, found["tab.md"]
+    assert found["duplicate.md"].line == 4, found["duplicate.md"]
+    assert found["quote.md"].line in (4, 5, 6), found["quote.md"]
+
+
+def test_directory_named_like_a_document(shared_db: str, tmp_path: Path) -> None:
+    good = token()
+    root = tmp_path / "in"
+    (root / "x.md").mkdir(parents=True)
+    (root / "x.md" / "notes.txt").write_text("not a document")
+    summary = run_files(shared_db, root, {f"good-{good}.md": render(make_doc(good))})
+    assert_rejected(shared_db, summary, "x.md", r"directory")
+    assert_loaded(shared_db, summary, f"good-{good}.md", good)
+    assert summary.files_seen == 2
+
+
+def test_dangling_symlink(shared_db: str, tmp_path: Path) -> None:
+    good = token()
+    root = tmp_path / "in"
+    root.mkdir()
+    (root / "gone.md").symlink_to(tmp_path / "does-not-exist.md")
+    summary = run_files(shared_db, root, {f"good-{good}.md": render(make_doc(good))})
+    assert_rejected(shared_db, summary, "gone.md", r"cannot read|no such file")
+    assert_loaded(shared_db, summary, f"good-{good}.md", good)
+
+
+def test_unreadable_file(shared_db: str, tmp_path: Path) -> None:
+    bad, good = token(), token()
+    root = tmp_path / "in"
+    root.mkdir()
+    locked = root / f"bad-{bad}.md"
+    locked.write_bytes(render(make_doc(bad)))
+    locked.chmod(0)
+    try:
+        try:
+            with locked.open("rb"):
+                readable = True
+        except PermissionError:
+            readable = False
+        if readable:
+            pytest.skip(
+                f"running as uid {os.getuid()}: chmod 000 does not stop this user (root) from "
+                "reading the file, so an unreadable file cannot be set up"
+            )
+        summary = run_files(shared_db, root, {f"good-{good}.md": render(make_doc(good))})
+        assert_rejected(shared_db, summary, locked.name, r"cannot read|permission")
+        assert_loaded(shared_db, summary, f"good-{good}.md", good)
+        assert bad not in db_text(shared_db)
+    finally:
+        locked.chmod(0o644)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("quality", 2**63),  # one more than BIGINT holds
+        ("heat", -(2**63) - 1),
+        ("image_width", 2**31),  # one more than INTEGER holds
+    ],
+)
+def test_numbers_out_of_column_range_rejected_on_every_backend(
+    shared_db: str, tmp_path: Path, field: str, value: int
+) -> None:
+    """A number the column cannot hold is a bad document on every backend, never a crash.
+
+    (SQLite would happily store an oversized INTEGER where PostgreSQL and MariaDB
+    refuse it: the outcome must not depend on the backend.)
+    """
+    bad, good = token(), token()
+    doc = make_doc(bad)
+    if field == "image_width":
+        doc["images"][0]["width"] = value
+    else:
+        doc[field] = value
+    summary = run_files(
+        shared_db,
+        tmp_path / "in",
+        {f"bad-{bad}.md": render(doc), f"good-{good}.md": render(make_doc(good))},
+    )
+    assert_rejected(shared_db, summary, f"bad-{bad}.md", field.split("_")[-1] + r"|range")
+    assert_loaded(shared_db, summary, f"good-{good}.md", good)
+    assert bad not in db_text(shared_db)
+
+
+# --- documented lenient coercions: these documents load -------------------------------
+
+
+def _rows(url: str, query: Any) -> list[Any]:
+    engine = create_engine(resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query))
+    finally:
+        engine.dispose()
+
+
+def _load_one(url: str, tmp_path: Path, doc: dict[str, Any]) -> tuple[RunSummary, str]:
+    key = f"doc-{token()}.md"
+    summary = run_files(url, tmp_path / "in", {key: render(doc)})
+    assert summary.rejected == [], summary.rejected
+    assert summary.articles_inserted == 1
+    return summary, key
+
+
+def test_topics_as_one_string(shared_db: str, tmp_path: Path) -> None:
+    tag = token()
+    doc = make_doc(tag)
+    doc["topics"] = f"Machine  Learning {tag}"
+    _load_one(shared_db, tmp_path, doc)
+    rows = _rows(
+        shared_db,
+        select(topics.c.slug, topics.c.name, article_topics.c.position)
+        .join(article_topics, article_topics.c.topic_id == topics.c.id)
+        .join(articles, articles.c.id == article_topics.c.article_id)
+        .where(articles.c.url == url_for(tag)),
+    )
+    assert [tuple(row) for row in rows] == [
+        (f"machine-learning-{tag}", f"Machine Learning {tag}", 0)
+    ]
+
+
+def test_numbers_as_numeric_strings(shared_db: str, tmp_path: Path) -> None:
+    tag = token()
+    doc = make_doc(tag)
+    doc["quality"] = "91"
+    doc["heat"] = " -1 "
+    doc["images"][0]["width"] = "1024"
+    doc["images"][0]["height"] = "576"
+    _load_one(shared_db, tmp_path, doc)
+    row = article_row(shared_db, url_for(tag))
+    assert row is not None
+    assert (row["quality"], row["heat"]) == (91, -1)
+    sizes = _rows(
+        shared_db,
+        select(images.c.width, images.c.height).where(images.c.url == url_for(tag, "image.jpg")),
+    )
+    assert [tuple(size) for size in sizes] == [(1024, 576)]
+
+
+@pytest.mark.parametrize(
+    ("written", "stored"),
+    [
+        ("2023-12-20T05:29:00", datetime(2023, 12, 20, 5, 29, tzinfo=UTC)),
+        ("2023-12-20 05:29:00", datetime(2023, 12, 20, 5, 29, tzinfo=UTC)),
+        ("2023-12-20", datetime(2023, 12, 20, tzinfo=UTC)),
+        ("2023-12-20T07:29:00+02:00", datetime(2023, 12, 20, 5, 29, tzinfo=UTC)),
+    ],
+    ids=["iso-no-zone", "space-no-zone", "date-only", "offset-converted"],
+)
+def test_zone_less_dates_are_utc(
+    shared_db: str, tmp_path: Path, written: str, stored: datetime
+) -> None:
+    tag = token()
+    key = f"doc-{tag}.md"
+    text = render(make_doc(tag)).decode()
+    text = re.sub(r"(?m)^publishedDateTime: .*$", f"publishedDateTime: {written}", text)
+    summary = run_files(shared_db, tmp_path / "in", {key: text.encode()})
+    assert summary.rejected == []
+    row = article_row(shared_db, url_for(tag))
+    assert row is not None
+    assert row["published_at"] == stored
+    assert row["published_at"].utcoffset() is not None
+    assert row["published_at"].utcoffset().total_seconds() == 0
+
+
+def test_related_entries_without_usable_url_dropped_with_warning(
+    shared_db: str, tmp_path: Path
+) -> None:
+    tag = token()
+    doc = make_doc(tag)
+    kept = doc["related"][0]
+    doc["related"] = [
+        {"title": f"No URL {tag}"},
+        {"title": f"Script {tag}", "webUrl": "javascript:void(0)"},
+        kept,
+        {"title": f"Blank {tag}", "webUrl": "   ", "originalUrl": ""},
+        {"title": f"Broken date {tag}", "publishedDateTime": "tuesday", "webUrl": url_for("x")},
+    ]
+    summary, _ = _load_one(shared_db, tmp_path, doc)
+    assert summary.warnings == 4, summary
+    target = articles.alias("target")
+    links = _rows(
+        shared_db,
+        select(target.c.url, related_articles.c.position)
+        .join(articles, articles.c.id == related_articles.c.article_id)
+        .join(target, target.c.id == related_articles.c.related_article_id)
+        .where(articles.c.url == url_for(tag)),
+    )
+    assert [tuple(link) for link in links] == [(url_for(f"rel-{tag}"), 2)]
+    assert f"No URL {tag}" not in db_text(shared_db)
+
+
+def test_provider_without_domain_takes_article_host(shared_db: str, tmp_path: Path) -> None:
+    tag = token()
+    doc = make_doc(tag)
+    doc["webUrl"] = doc["originalUrl"] = f"https://www.{tag}.example.com/story/1"
+    doc["provider"] = {"name": f"Provider {tag}"}
+    _load_one(shared_db, tmp_path, doc)
+    rows = _rows(
+        shared_db,
+        select(providers.c.domain, providers.c.name)
+        .join(articles, articles.c.provider_id == providers.c.id)
+        .where(articles.c.url == url_for(tag)),
+    )
+    assert [tuple(row) for row in rows] == [(f"{tag}.example.com", f"Provider {tag}")]
+
+
+def test_bom_and_crlf_line_endings_load(shared_db: str, tmp_path: Path) -> None:
+    tag = token()
+    data = b"\xef\xbb\xbf" + render(make_doc(tag), "Line one.\nLine two.\n").replace(b"\n", b"\r\n")
+    summary = run_files(shared_db, tmp_path / "in", {f"doc-{tag}.md": data})
+    assert summary.rejected == []
+    row = article_row(shared_db, url_for(tag))
+    assert row is not None
+    assert row["title"] == f"Title {tag}"
+    assert row["body"] == "Line one.\nLine two.\n"
+
+
+def test_rejections_do_not_disturb_unrelated_tables(shared_db: str, tmp_path: Path) -> None:
+    """A run of only bad documents writes no data at all, only its run and its rejections."""
+    before = snapshot(shared_db)
+    contents = [content for content, _, _ in BAD_CASES.values()]
+    tag = token()
+    summary = run_files(
+        shared_db,
+        tmp_path / "in",
+        {
+            f"bad-{i}-{tag}.md": data.replace(b"TAG", tag.encode())
+            for i, data in enumerate(contents)
+        },
+    )
+    assert summary.documents_rejected == len(contents)
+    assert summary.articles_inserted == summary.links_written == 0
+    assert snapshot(shared_db) == before

@@ -1,0 +1,387 @@
+"""Faults: the database unreachable at start, its connections killed mid-run, and the ETL
+process itself killed (SIGKILL) mid-run.
+
+After an interrupted run every article in the database must be complete (batches are
+transactions: no half-written documents), and re-running must converge on exactly what a
+clean, uninterrupted run produces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+
+import etl
+from etl.database import DatabaseUnavailable, resolve_url
+from etl.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
+from tests.conftest import SEEDS, make_database
+from tests.helpers import snapshot
+
+N_DOCS = 1500
+BATCH_SIZE = 50
+CLI_TIMEOUT = 180
+
+
+# --- the corpus: the seed, copied 1500 times with distinct URLs and links between copies ---
+
+
+class _NoAliasDumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Expected:
+    url: str
+    topics: frozenset[tuple[str, int]]  # (slug, position)
+    links: frozenset[tuple[str, int]]  # (target url, position)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    root: Path
+    expected: dict[str, Expected]  # by source key
+
+
+def story_url(i: int) -> str:
+    return f"https://news{i % 37}.example.com/story/{i}"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
+    seed_text = (SEEDS / "000_af0cddeac82c129c.md").read_text(encoding="utf-8")
+    _, front, body = seed_text.split("---\n", 2)
+    seed = yaml.safe_load(front)
+    root = tmp_path_factory.mktemp("corpus")
+    expected = {}
+    for i in range(N_DOCS):
+        doc = copy.deepcopy(seed)
+        doc["title"] = f"Story {i}"
+        doc["webUrl"] = doc["originalUrl"] = story_url(i)
+        doc["topics"] = [f"Section {i % 11}", f"Beat {i % 7}", "AI"]
+        targets = [story_url((i + 1) % N_DOCS), story_url((i * 7 + 3) % N_DOCS)]
+        targets.append(f"https://elsewhere.example.org/{i % 50}")
+        template = doc["related"][0]
+        doc["related"] = [
+            {**copy.deepcopy(template), "webUrl": target, "title": f"Related {target}"}
+            for target in targets
+        ]
+        key = f"{i:05d}.md"
+        text_ = yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+        (root / key).write_text(f"---\n{text_}---\n{body}", encoding="utf-8")
+        expected[key] = Expected(
+            url=story_url(i),
+            topics=frozenset({(f"section-{i % 11}", 0), (f"beat-{i % 7}", 1), ("ai", 2)}),
+            links=frozenset((target, position) for position, target in enumerate(targets)),
+        )
+    return Corpus(root, expected)
+
+
+# --- running the CLI -----------------------------------------------------------------------
+
+
+def cli_command(root: Path, url: str, *options: str) -> list[str]:
+    return [sys.executable, "-m", "etl", "run", str(root), "--database-url", url, *options]
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "ETL_DATABASE_URL"}
+
+
+def run_cli(root: Path, url: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli_command(root, url, "--workers", "1", *options),
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+
+
+def start_cli(root: Path, url: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """The run to interrupt, in its own process group (its parser workers die with it)."""
+    return subprocess.Popen(
+        cli_command(root, url, "--batch-size", str(BATCH_SIZE)),
+        cwd=cwd,
+        env=clean_env(),
+        stdout=(cwd / "interrupted.out").open("wb"),
+        stderr=(cwd / "interrupted.err").open("wb"),
+        start_new_session=True,
+    )
+
+
+def reap(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for the process; then kill whatever it left in its group (parser workers)."""
+    try:
+        code = proc.wait(timeout=CLI_TIMEOUT)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    return code
+
+
+def loaded_articles(url: str) -> int | None:
+    """Full (non-stub) articles committed so far; None while the schema does not exist."""
+    backend = make_url(url).get_backend_name()
+    try:
+        if backend == "sqlite":
+            path = make_url(url).database
+            if not path or not Path(path).exists():
+                return None
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+                return conn.execute("SELECT count(*) FROM articles WHERE NOT is_stub").fetchone()[0]
+        engine = create_engine(resolve_url(url), poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                query = select(func.count()).select_from(articles).where(~articles.c.is_stub)
+                return conn.execute(query).scalar_one()
+        finally:
+            engine.dispose()
+    except (sqlite3.OperationalError, DBAPIError):
+        return None
+
+
+def wait_until_articles(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        count = loaded_articles(url)
+        if count:
+            return count
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (exit {proc.returncode}) before any article was loaded")
+        time.sleep(0.02)
+    pytest.fail(f"no article loaded within {timeout}s")
+
+
+# --- checking what an interrupted run left ----------------------------------------------------
+
+
+def assert_every_article_complete(url: str, corpus: Corpus) -> int:
+    """Every full article holds exactly its document's topics and links; returns how many."""
+    engine = create_engine(resolve_url(url))
+    target = articles.alias("target")
+    try:
+        with engine.connect() as conn:
+            full = {
+                row.id: (row.url, row.source_path)
+                for row in conn.execute(
+                    select(articles.c.id, articles.c.url, articles.c.source_path).where(
+                        ~articles.c.is_stub
+                    )
+                )
+            }
+            topic_rows: dict[int, set[tuple[str, int]]] = {}
+            for row in conn.execute(
+                select(article_topics.c.article_id, topics.c.slug, article_topics.c.position).join(
+                    topics, topics.c.id == article_topics.c.topic_id
+                )
+            ):
+                topic_rows.setdefault(row.article_id, set()).add((row.slug, row.position))
+            link_rows: dict[int, set[tuple[str, int]]] = {}
+            for row in conn.execute(
+                select(
+                    related_articles.c.article_id, target.c.url, related_articles.c.position
+                ).join(target, target.c.id == related_articles.c.related_article_id)
+            ):
+                link_rows.setdefault(row.article_id, set()).add((row.url, row.position))
+            sources = {
+                row.path: row.article_id
+                for row in conn.execute(select(source_files.c.path, source_files.c.article_id))
+            }
+    finally:
+        engine.dispose()
+    for article_id, (article_url, source_path) in full.items():
+        want = corpus.expected[source_path]
+        assert article_url == want.url, (source_path, article_url)
+        assert topic_rows.get(article_id, set()) == want.topics, f"{source_path}: topics"
+        assert link_rows.get(article_id, set()) == want.links, f"{source_path}: links"
+        assert sources.get(source_path) == article_id, f"{source_path}: no source_files row"
+    assert set(sources) == {path for _, path in full.values()}, "source files without article"
+    assert not set(topic_rows) - set(full), "topics of an article that is not there"
+    assert not set(link_rows) - set(full), "links from an article that is not there"
+    assert len(full) % BATCH_SIZE == 0, f"{len(full)} articles: a batch was half written"
+    return len(full)
+
+
+@pytest.fixture(scope="module")
+def reference(
+    corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], dict[str, Any]]]:
+    """``reference(backend)``: the snapshot of one clean, uninterrupted run (cached)."""
+    cache: dict[str, dict[str, Any]] = {}
+    databases: list[Iterator[str]] = []
+
+    def get(backend: str) -> dict[str, Any]:
+        if backend not in cache:
+            place = tmp_path_factory.mktemp(f"reference-{backend}")
+            database = make_database(backend, place)
+            databases.append(database)
+            url = next(database)
+            result = run_cli(corpus.root, url, place)
+            assert result.returncode == 0, result.stderr[-2000:]
+            cache[backend] = snapshot(url, with_sources=True)
+            assert len(cache[backend]["source_files"]) == N_DOCS
+        return cache[backend]
+
+    yield get
+    for database in databases:
+        database.close()
+
+
+def assert_rerun_converges(
+    corpus: Corpus, url: str, backend: str, cwd: Path, reference: Callable[[str], dict[str, Any]]
+) -> None:
+    result = run_cli(corpus.root, url, cwd)
+    assert result.returncode == 0, result.stderr[-2000:]
+    after = snapshot(url, with_sources=True)
+    expected = reference(backend)
+    for table in expected:
+        assert after[table] == expected[table], f"{table} differs from a clean run"
+
+
+# --- the database unreachable at start ----------------------------------------------------------
+
+
+def test_database_unreachable_at_start_cli(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_bytes((SEEDS / "000_af0cddeac82c129c.md").read_bytes())
+    result = subprocess.run(
+        cli_command(tmp_path / "a.md", "postgresql://postgres@127.0.0.1:1/nowhere"),
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert result.returncode == 3, result
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("etl: error: database postgresql"), lines
+    assert "127.0.0.1" in lines[0] and "refused" in lines[0].lower(), lines
+    assert result.stdout == ""
+
+
+def test_database_missing_at_start_cli(pg_url: str, tmp_path: Path) -> None:
+    """The server answers but the database does not exist: also fatal, also one line."""
+    missing = make_url(pg_url).set(database="etl_no_such_database_x")
+    (tmp_path / "a.md").write_bytes((SEEDS / "000_af0cddeac82c129c.md").read_bytes())
+    result = subprocess.run(
+        cli_command(tmp_path / "a.md", missing.render_as_string(hide_password=False)),
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert result.returncode == 3, result
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "etl_no_such_database_x" in result.stderr
+
+
+def test_database_unreachable_at_start_api(tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_bytes((SEEDS / "000_af0cddeac82c129c.md").read_bytes())
+    with pytest.raises(DatabaseUnavailable, match=r"127\.0\.0\.1"):
+        etl.run([tmp_path / "a.md"], "postgresql://postgres@127.0.0.1:1/nowhere")
+
+
+# --- connections killed mid-run -----------------------------------------------------------------
+
+
+def test_connection_killed_mid_run(
+    corpus: Corpus,
+    pg_url: str,
+    tmp_path: Path,
+    reference: Callable[[str], dict[str, Any]],
+) -> None:
+    proc = start_cli(corpus.root, pg_url, tmp_path)
+    try:
+        wait_until_articles(pg_url, proc)
+        engine = create_engine(
+            resolve_url(pg_url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+        )
+        try:
+            with engine.connect() as conn:
+                killed = conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        assert killed, "no connection of the run to terminate"
+    finally:
+        code = reap(proc)
+    stderr = (tmp_path / "interrupted.err").read_text(errors="replace")
+    assert code != 0, "the run did not notice its connection was killed"
+    assert code == 3, (code, stderr[-2000:])
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1].startswith("etl: error:"), stderr[-2000:]
+
+    loaded = assert_every_article_complete(pg_url, corpus)
+    assert 0 < loaded < N_DOCS, f"{loaded} articles: the run was not interrupted mid-way"
+    engine = create_engine(resolve_url(pg_url))
+    try:
+        with engine.connect() as conn:
+            runs = conn.execute(select(etl_runs.c.status, etl_runs.c.error)).all()
+    finally:
+        engine.dispose()
+    assert [status for status, _ in runs] == ["failed"], runs
+    assert runs[0].error, runs
+
+    assert_rerun_converges(corpus, pg_url, "postgresql", tmp_path, reference)
+
+
+# --- the ETL process killed mid-run ---------------------------------------------------------------
+
+
+def _sigkill_mid_run(
+    corpus: Corpus,
+    url: str,
+    backend: str,
+    tmp_path: Path,
+    reference: Callable[[str], dict[str, Any]],
+) -> None:
+    proc = start_cli(corpus.root, url, tmp_path)
+    try:
+        wait_until_articles(url, proc)
+        proc.kill()
+    finally:
+        code = reap(proc)
+    assert code == -signal.SIGKILL, code
+
+    loaded = assert_every_article_complete(url, corpus)
+    assert 0 < loaded < N_DOCS, f"{loaded} articles: the run was not interrupted mid-way"
+
+    assert_rerun_converges(corpus, url, backend, tmp_path, reference)
+
+
+def test_sigkill_mid_run_sqlite(
+    corpus: Corpus, sqlite_url: str, tmp_path: Path, reference: Callable[[str], dict[str, Any]]
+) -> None:
+    _sigkill_mid_run(corpus, sqlite_url, "sqlite", tmp_path, reference)
+
+
+def test_sigkill_mid_run_postgresql(
+    corpus: Corpus, pg_url: str, tmp_path: Path, reference: Callable[[str], dict[str, Any]]
+) -> None:
+    _sigkill_mid_run(corpus, pg_url, "postgresql", tmp_path, reference)
