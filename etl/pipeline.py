@@ -200,14 +200,14 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     engine: Engine | None = None,
 ) -> RunSummary:
-    """Load news documents from ``paths`` (default ``seeds/``) into ``database_url``.
+    """Load news documents from ``paths`` (default: the project's ``seeds/``) into the database.
 
     Returns the run summary; document problems are in ``summary.rejected`` and
     never raise. Raises ``ConfigurationError`` for bad arguments and
     ``DatabaseUnavailable`` when the database cannot be used.
     """
     started = time.monotonic()
-    path_list = [Path(p) for p in (paths or [Path("seeds")])]
+    path_list = [Path(p) for p in (paths or [database.PROJECT_ROOT / "seeds"])]
     shard_range = parse_shard(shard) if isinstance(shard, str) else shard
     try:
         sources = [s for s in discover(path_list) if in_shard(s.key, shard_range)]
