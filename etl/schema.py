@@ -155,6 +155,8 @@ articles = Table(
     # sha256 of the normalized record: equal fingerprints mean nothing to write.
     Column("fingerprint", String(64)),
     *_timestamps(),
+    # Downstream services poll `WHERE updated_at > :last_seen`.
+    Index("ix_articles_updated_at", "updated_at"),
     **MYSQL_TABLE_ARGS,
 )
 

@@ -7,6 +7,7 @@ import sys
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from etl import database
@@ -75,3 +76,36 @@ def test_etl_db_commands(sqlite_url: str) -> None:
     sql = etl("db", "upgrade", "--sql", "--database-url", "postgresql://u@h/db").stdout
     assert "CREATE TABLE articles" in sql
     assert "pg_advisory" not in sql
+
+
+def test_upgrade_keeps_rows_loaded_at_the_previous_revision(db_url: str) -> None:
+    """Data written under revision N-1 survives the upgrade to head unchanged.
+
+    The rows are loaded at head, the schema is taken back to the previous revision
+    (rows must survive the downgrade too), then upgraded again.
+    """
+    from etl import run
+    from tests.conftest import SEEDS
+    from tests.helpers import snapshot
+
+    run([SEEDS], db_url)
+    loaded = snapshot(db_url)
+    engine = database.make_engine(db_url)
+    try:
+        script_head = database.head_revision()
+        previous = next(
+            rev.down_revision
+            for rev in ScriptDirectory.from_config(database.alembic_config()).walk_revisions()
+            if rev.revision == script_head
+        )
+        assert previous is not None, "only one revision: nothing to upgrade from"
+        database.downgrade(engine, str(previous))
+        assert database.current_revision(engine) == previous
+        assert snapshot(db_url) == loaded
+        database.upgrade(engine)
+        assert database.current_revision(engine) == script_head
+    finally:
+        engine.dispose()
+    assert snapshot(db_url) == loaded
+    assert _diff(db_url) == []
+    assert run([SEEDS], db_url).files_skipped_unchanged == len(list(SEEDS.glob("*.md")))
