@@ -9,6 +9,7 @@ prunes and deletes orphaned entities, and records the run in ``etl_runs``.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -172,15 +173,21 @@ def parallel_map(
     # scripts and notebooks that call run() without an `if __name__ == "__main__"` guard.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        pending: deque[Future[list[Outcome]]] = deque()
-        chunks = (list(tasks[i : i + chunk]) for i in range(0, len(tasks), chunk))
-        for part in chunks:
-            pending.append(pool.submit(_process_chunk, part))
-            if len(pending) * chunk >= max(ahead, workers * chunk * 2):
+    # Forked workers share the parent's heap copy-on-write; keep the garbage
+    # collector from touching (and so copying) it in every worker.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            pending: deque[Future[list[Outcome]]] = deque()
+            chunks = (list(tasks[i : i + chunk]) for i in range(0, len(tasks), chunk))
+            for part in chunks:
+                pending.append(pool.submit(_process_chunk, part))
+                if len(pending) * chunk >= max(ahead, workers * chunk * 2):
+                    yield from pending.popleft().result()
+            while pending:
                 yield from pending.popleft().result()
-        while pending:
-            yield from pending.popleft().result()
+    finally:
+        gc.unfreeze()
 
 
 # --- the run ------------------------------------------------------------------------

@@ -36,7 +36,7 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 # --- identity rules ---------------------------------------------------------
 
 
-@lru_cache(maxsize=1 << 16)  # related links repeat the same few thousand URLs
+@lru_cache(maxsize=1 << 13)  # related links repeat the same few thousand URLs
 def canonical_url(raw: str) -> str:
     """The article identity: see "Canonical article URL" in the README.
 
@@ -268,7 +268,7 @@ def _snippet_provider(provider: Provider | None, link_url: str) -> ProviderRecor
     return record
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 12)
 def _provider_record(name: str | None, domain: str | None) -> ProviderRecord | None:
     """A snippet's provider (snippets carry no logos); cached, as snippets repeat providers."""
     normalized = normalize_domain(domain or "")
