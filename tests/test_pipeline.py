@@ -210,3 +210,32 @@ def test_long_and_case_distinct_urls(db_url: str, tmp_path: Path) -> None:
         "https://bbc.com/news/technology-48339142/ABC",
         "https://bbc.com/news/technology-48339142/abc",
     } <= urls
+
+
+@pytest.mark.corpus
+def test_same_final_state_on_every_backend(corpus_news: Path, tmp_path: Path) -> None:
+    """SQLite, PostgreSQL and MariaDB end in the same state from the same input.
+
+    Seeds plus every 7th corpus document: stubs, duplicates and links included.
+    """
+    from tests.conftest import make_database
+
+    source = tmp_path / "news"
+    shutil.copytree(SEEDS, source)
+    for path in sorted(corpus_news.glob("*.md"))[::7]:
+        target = source / path.name
+        if not target.exists():
+            target.symlink_to(path)
+    snapshots = {}
+    for backend in ("sqlite", "postgresql", "mariadb"):
+        databases = make_database(backend, tmp_path)
+        url = next(databases)
+        try:
+            summary = run([source], url)
+            assert summary.documents_rejected == 0
+            snapshots[backend] = snapshot(url)
+        finally:
+            databases.close()
+    assert snapshots["sqlite"]["articles"], "something was loaded"
+    assert snapshots["postgresql"] == snapshots["sqlite"]
+    assert snapshots["mariadb"] == snapshots["sqlite"]
