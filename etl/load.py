@@ -61,6 +61,8 @@ class LoadCounts:
     articles_inserted: int = 0
     articles_updated: int = 0
     articles_unchanged: int = 0
+    # Files whose canonical URL another file with a later date (or greater path) holds.
+    duplicates: int = 0
     stubs_created: int = 0
     stubs_deleted: int = 0
     links_written: int = 0
@@ -442,6 +444,7 @@ def load_batch(
     replaced_ids: list[int] = []
     for url, group in groups.items():
         winner = max(group, key=lambda d: d.winner_key)
+        counts.duplicates += len(group) - 1
         current = existing.get(url)
         if current is not None and not current.is_stub:
             if current.fingerprint == winner.fingerprint:
@@ -450,7 +453,7 @@ def load_batch(
             if current.source_path != winner.source_key and (
                 winner_key(current.published_at, current.source_path or "") > winner.winner_key
             ):
-                counts.articles_unchanged += 1  # a losing duplicate: recorded as a source only
+                counts.duplicates += 1  # loses to the file already loaded: a source only
                 continue
             counts.articles_updated += 1
             replaced_ids.append(current.id)

@@ -73,6 +73,7 @@ class RunSummary:
     articles_updated: int = 0
     articles_unchanged: int = 0
     articles_removed: int = 0
+    duplicates: int = 0
     stubs_created: int = 0
     stubs_deleted: int = 0
     links_written: int = 0
@@ -91,7 +92,8 @@ class RunSummary:
         return (
             f"{self.files_seen} files ({self.files_skipped_unchanged} unchanged, skipped): "
             f"{self.articles_inserted} articles inserted, {self.articles_updated} updated, "
-            f"{self.articles_unchanged} unchanged, {self.articles_removed} removed; "
+            f"{self.articles_unchanged} unchanged, {self.articles_removed} removed, "
+            f"{self.duplicates} duplicates; "
             f"{self.stubs_created} stubs created, {self.stubs_deleted} deleted; "
             f"{self.links_written} links written; {self.documents_rejected} documents rejected "
             f"[{self.status}, {self.seconds:.1f}s]"
@@ -299,6 +301,7 @@ def _record_run_end(engine: Engine, summary: RunSummary, started: float) -> None
             "articles_updated",
             "articles_unchanged",
             "articles_removed",
+            "duplicates",
             "stubs_created",
             "stubs_deleted",
             "links_written",

@@ -234,6 +234,7 @@ etl_runs = Table(
     Column("links_written", Integer, nullable=False, server_default="0"),
     Column("documents_rejected", Integer, nullable=False, server_default="0"),
     Column("warnings", Integer, nullable=False, server_default="0"),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
     Column("error", Text),
     Index("ix_etl_runs_started_at", "started_at"),
     **MYSQL_TABLE_ARGS,

@@ -62,6 +62,8 @@ def _check_counts(url: str, expected: dict[str, int]) -> None:
 def test_seeds_load_and_rerun_changes_nothing(db_url: str) -> None:
     first = run([SEEDS], db_url)
     assert first.status == "succeeded"
+    assert first.duplicates == 2  # two re-published articles (one differs only by www.)
+    assert first.articles_inserted + first.duplicates == first.files_seen
     assert first.documents_rejected == 0
     assert first.files_seen == len(list(SEEDS.glob("*.md")))
     _check_counts(db_url, _expected(sorted(SEEDS.glob("*.md"))))
@@ -156,6 +158,8 @@ def test_corpus_counts_rerun_and_shuffled_split(
     summary = run([corpus_news], db_url)
     assert summary.documents_rejected == 0
     assert summary.articles_inserted == 4943
+    # Every file is accounted for: 15 files repeat a canonical URL (shared README).
+    assert summary.articles_updated + summary.duplicates == len(files) - 4943
     _check_counts(db_url, expected)
     full = snapshot(db_url)
 
