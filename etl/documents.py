@@ -85,8 +85,9 @@ class Provider(_Model):
     images: ImageList = Field(default_factory=list)
 
 
-class RelatedEntry(_Model):
-    title: str | None = None
+class _ArticleFields(_Model):
+    """What an article's own document and a related snippet of it have in common."""
+
     excerpt: str | None = None
     publishedDateTime: UtcDateTime | None = None
     webUrl: str | None = None
@@ -99,24 +100,18 @@ class RelatedEntry(_Model):
     images: ImageList = Field(default_factory=list)
 
 
-class NewsDocument(_Model):
+class RelatedEntry(_ArticleFields):
+    title: str | None = None
+
+
+class NewsDocument(_ArticleFields):
     title: str
-    excerpt: str | None = None
-    publishedDateTime: UtcDateTime | None = None
-    webUrl: str | None = None
-    originalUrl: str | None = None
-    ampWebUrl: str | None = None
-    cdnAmpWebUrl: str | None = None
     category: str | None = None
-    type: str | None = None
-    quality: OptionalInt = None
     heat: OptionalInt = None
     published: bool | None = None
     removed: bool = False
     featuredContent: Any = None
-    provider: Provider | None = None
     topics: list[str] = Field(default_factory=list)
-    images: ImageList = Field(default_factory=list)
     # A broken related entry does not reject the document: see validate_document.
     related: Annotated[list[RelatedEntry], BeforeValidator(_none_to_empty)] = Field(
         default_factory=list
