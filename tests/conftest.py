@@ -103,6 +103,30 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from make_database(request.param, tmp_path)
 
 
+def _backend_params() -> list[object]:
+    return [
+        pytest.param(name, marks=() if name == "sqlite" else getattr(pytest.mark, name), id=name)
+        for name in BACKENDS
+    ]
+
+
+@pytest.fixture(scope="module", params=_backend_params())
+def shared_db(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One fresh database per backend shared by a whole module.
+
+    For catalogue-style modules whose cases each use their own random tokens: a fresh
+    server database per case would cost about a second each.
+    """
+    databases = make_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
+    url = next(databases)
+    try:
+        yield url
+    finally:
+        databases.close()
+
+
 @pytest.fixture(params=["postgresql"])
 def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh PostgreSQL database (for tests of PostgreSQL-only behaviour)."""

@@ -17,7 +17,6 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,32 +38,12 @@ from etl.schema import (
     related_articles,
     topics,
 )
-from tests.conftest import BACKENDS, SEEDS, make_database
+from tests.conftest import SEEDS
 from tests.helpers import snapshot
 
 SEED_PATH = SEEDS / "000_af0cddeac82c129c.md"
 
 # --- shared helpers ----------------------------------------------------------------
-
-
-def _backend_params() -> list[Any]:
-    return [
-        pytest.param(name, marks=() if name == "sqlite" else getattr(pytest.mark, name), id=name)
-        for name in BACKENDS
-    ]
-
-
-@pytest.fixture(scope="module", params=_backend_params())
-def shared_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One fresh database per backend for this module (see the module docstring)."""
-    databases = make_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
-    url = next(databases)
-    try:
-        yield url
-    finally:
-        databases.close()
 
 
 class _NoAliasDumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]

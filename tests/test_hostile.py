@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +29,7 @@ from etl.cli import main
 from etl.database import resolve_url
 from etl.pipeline import RunSummary
 from etl.schema import articles, etl_runs, rejected_documents
-from tests.conftest import make_database
 from tests.test_bad_input import (
-    _backend_params,
     article_row,
     assert_loaded,
     assert_rejected,
@@ -46,19 +43,6 @@ from tests.test_bad_input import (
 
 PASSWORD = "S3cretPass"
 CLI_TIMEOUT = 120
-
-
-@pytest.fixture(scope="module", params=_backend_params())
-def shared_db(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """One fresh database per backend for this module."""
-    databases = make_database(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
-    url = next(databases)
-    try:
-        yield url
-    finally:
-        databases.close()
 
 
 def cli(*args: str, cwd: Path, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
