@@ -7,8 +7,10 @@ Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import sqlite3
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -109,7 +111,10 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         if engine.url.database not in (None, "", ":memory:"):
-            cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL is a property of the file: when a concurrent run holds the lock
+            # while switching it, that run sets it for us; don't fail the connection.
+            with contextlib.suppress(sqlite3.OperationalError):
+                cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
