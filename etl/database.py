@@ -13,15 +13,19 @@ import os
 import sqlite3
 from contextlib import redirect_stdout
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from etl.schema import SCHEMA_REVISION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: a run against an up-to-date database
+# never needs it, and importing it is a third of the start-up time of a re-run.
 
 DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
 ENV_VAR = "ETL_DATABASE_URL"
@@ -127,6 +131,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 def alembic_config(engine: Engine | None = None, url: str | URL | None = None) -> Config:
+    from alembic.config import Config
+
     if not (MIGRATIONS_DIR / "env.py").exists():
         raise ConfigurationError(
             f"Alembic migrations not found at {MIGRATIONS_DIR}; install the project from its "
@@ -144,24 +150,45 @@ def alembic_config(engine: Engine | None = None, url: str | URL | None = None) -
 
 
 def head_revision() -> str | None:
+    """The newest migration on disk (``etl.schema.SCHEMA_REVISION`` must equal it)."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for a database without the schema."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _read_revision(conn)
+
+
+def _read_revision(conn: Connection) -> str | None:
+    # What Alembic's MigrationContext reads, without importing Alembic.
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    conn.commit()
+    if len(versions) > 1:
+        raise ConfigurationError(f"alembic_version holds several revisions: {sorted(versions)}")
+    return versions[0] if versions else None
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(engine), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(engine), revision)
 
 
 def upgrade_sql(url: str | URL | None, revision: str = "head") -> str:
     """The SQL ``upgrade`` would run (Alembic offline mode), for DBAs who apply it by hand."""
+    from alembic import command
+
     config = alembic_config(url=url)
     buffer = io.StringIO()
     config.output_buffer = buffer
@@ -171,6 +198,8 @@ def upgrade_sql(url: str | URL | None, revision: str = "head") -> str:
 
 
 def history() -> list[str]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     return [f"{rev.revision}  {rev.doc or ''}".rstrip() for rev in script.walk_revisions()]
 
@@ -184,9 +213,11 @@ def ensure_schema(engine: Engine) -> None:
     Under a server-wide lock, so that runs starting together on an empty
     database do not both create the tables.
     """
-    head = head_revision()
-    if current_revision(engine) == head:
+    if current_revision(engine) == SCHEMA_REVISION:
         return
+    from alembic import command
+
+    head = head_revision()
     backend = engine.dialect.name
     with engine.connect() as conn:
         key: int | str = MIGRATION_LOCK_ID
@@ -201,7 +232,7 @@ def ensure_schema(engine: Engine) -> None:
             conn.execute(text(lock), {"id": key})
             conn.commit()
         try:
-            if MigrationContext.configure(conn).get_current_revision() != head:
+            if _read_revision(conn) != head:
                 conn.commit()
                 config = alembic_config(engine)
                 config.attributes["connection"] = conn
@@ -215,7 +246,7 @@ def ensure_schema(engine: Engine) -> None:
 
 def require_schema(engine: Engine) -> None:
     """With ``--no-migrate``: refuse to run against a database that is not at head."""
-    current, head = current_revision(engine), head_revision()
+    current, head = current_revision(engine), SCHEMA_REVISION
     if current != head:
         raise ConfigurationError(
             f"database {redact(engine.url)} is at revision {current or 'none'}, the code needs "

@@ -11,10 +11,11 @@ import hashlib
 import os
 import re
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -68,6 +69,29 @@ class SourceFile:
 
     path: Path
     key: str
+
+
+class FileStamp(NamedTuple):
+    """What a re-run compares before reading a file: its size and modification time."""
+
+    size: int
+    mtime_ns: int
+
+
+# A file modified this recently may change again within the same mtime tick (some
+# filesystems count in seconds), so its stamp is not trusted: it is hashed next run.
+RACY_NS = 2_000_000_000
+
+
+def file_stamp(path: Path) -> FileStamp | None:
+    """The file's stamp, or None if it is missing or too freshly modified to trust."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if info.st_mtime_ns > time.time_ns() - RACY_NS:
+        return None
+    return FileStamp(info.st_size, info.st_mtime_ns)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnElement
 
+from etl.extract import FileStamp
 from etl.schema import (
     article_images,
     article_topics,
@@ -431,9 +432,17 @@ def _article_row(doc: TransformedDocument, provider_id: int, now: datetime) -> d
 
 
 def load_batch(
-    conn: Connection, docs: Sequence[TransformedDocument], now: datetime, run_id: int | None
+    conn: Connection,
+    docs: Sequence[TransformedDocument],
+    now: datetime,
+    run_id: int | None,
+    stamps: Mapping[str, FileStamp | None] | None = None,
 ) -> LoadCounts:
-    """Write one batch of documents. The caller owns the transaction."""
+    """Write one batch of documents. The caller owns the transaction.
+
+    ``stamps`` (source key -> size and mtime) are recorded with each source file,
+    for the next run's quick check.
+    """
     counts = LoadCounts()
     groups: dict[str, list[TransformedDocument]] = defaultdict(list)
     for doc in docs:
@@ -466,7 +475,7 @@ def load_batch(
     ids = {url: item.id for url, item in existing.items()}
     if writes:
         ids.update(_write_articles(conn, writes, replaced_ids, now, counts))
-    _record_sources(conn, docs, ids, now, run_id)
+    _record_sources(conn, docs, ids, now, run_id, stamps or {})
     return counts
 
 
@@ -591,19 +600,24 @@ def _record_sources(
     ids: dict[str, int],
     now: datetime,
     run_id: int | None,
+    stamps: Mapping[str, FileStamp | None],
 ) -> None:
-    rows = [
-        {
-            "path": d.source_key,
-            "content_hash": d.content_hash,
-            "article_id": ids[d.article.url],
-            "canonical_url": d.article.url,
-            "published_at": d.article.published_at,
-            "loaded_at": now,
-            "last_run_id": run_id,
-        }
-        for d in sorted(docs, key=lambda d: d.source_key)
-    ]
+    rows = []
+    for d in sorted(docs, key=lambda d: d.source_key):
+        stamp = stamps.get(d.source_key)
+        rows.append(
+            {
+                "path": d.source_key,
+                "content_hash": d.content_hash,
+                "size": stamp.size if stamp else None,
+                "mtime_ns": stamp.mtime_ns if stamp else None,
+                "article_id": ids[d.article.url],
+                "canonical_url": d.article.url,
+                "published_at": d.article.published_at,
+                "loaded_at": now,
+                "last_run_id": run_id,
+            }
+        )
     upsert(
         conn,
         source_files,
@@ -613,12 +627,32 @@ def _record_sources(
             (name, new[name])
             for name in (
                 "content_hash",
+                "size",
+                "mtime_ns",
                 "article_id",
                 "canonical_url",
                 "published_at",
                 "loaded_at",
                 "last_run_id",
             )
+        ],
+    )
+
+
+def refresh_stamps(conn: Connection, stamps: Mapping[str, FileStamp]) -> None:
+    """Record new stamps of files whose content turned out unchanged (touched, not edited)."""
+    if not stamps:
+        return
+    stmt = (
+        update(source_files)
+        .where(source_files.c.path == bindparam("b_path"))
+        .values(size=bindparam("b_size"), mtime_ns=bindparam("b_mtime_ns"))
+    )
+    conn.execute(
+        stmt,
+        [
+            {"b_path": path, "b_size": stamp.size, "b_mtime_ns": stamp.mtime_ns}
+            for path, stamp in sorted(stamps.items())
         ],
     )
 

@@ -16,12 +16,12 @@ import multiprocessing
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -31,13 +31,22 @@ from etl.database import ConfigurationError, DatabaseUnavailable, describe_error
 from etl.extract import (
     DEFAULT_MAX_FILE_BYTES,
     DocumentError,
+    FileStamp,
     SourceFile,
     content_hash,
     discover,
+    file_stamp,
     read_bytes,
 )
 from etl.extract import extract as extract_document
-from etl.load import LoadCounts, delete_orphans, load_batch, refresh_stubs, writer_transaction
+from etl.load import (
+    LoadCounts,
+    delete_orphans,
+    load_batch,
+    refresh_stamps,
+    refresh_stubs,
+    writer_transaction,
+)
 from etl.schema import articles, etl_runs, rejected_documents, source_files
 from etl.transform import TransformedDocument, transform
 
@@ -58,6 +67,23 @@ class Rejection:
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}:{self.column}"
         return f"{where}: {self.error}"
+
+
+# The RunSummary fields that count something; etl_runs has a column for each.
+COUNTERS = (
+    "files_seen",
+    "files_skipped_unchanged",
+    "articles_inserted",
+    "articles_updated",
+    "articles_unchanged",
+    "articles_removed",
+    "duplicates",
+    "stubs_created",
+    "stubs_deleted",
+    "links_written",
+    "documents_rejected",
+    "warnings",
+)
 
 
 @dataclass
@@ -103,6 +129,12 @@ class RunSummary:
         for name, value in asdict(counts).items():
             setattr(self, name, getattr(self, name) + value)
 
+    def merge(self, part: RunSummary) -> None:
+        """Add the counts and rejections of a part of this run (a worker's chunk)."""
+        for name in COUNTERS:
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.rejected.extend(part.rejected)
+
 
 # --- shards -----------------------------------------------------------------------
 
@@ -134,9 +166,18 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
 Outcome = TransformedDocument | Rejection | str  # str: the key of an unchanged file
 
 
-def process_file(task: tuple[SourceFile, str | None, int]) -> Outcome:
+class Task(NamedTuple):
+    """A file to process, with what the database knows of it."""
+
+    source: SourceFile
+    known_hash: str | None  # content hash stored by an earlier run
+    max_bytes: int
+    stamp: FileStamp | None  # size and mtime seen before reading, recorded after loading
+
+
+def process_file(task: Task) -> Outcome:
     """Read, hash, and (if the content changed) parse and normalize one file."""
-    source, known_hash, max_bytes = task
+    source, known_hash, max_bytes, _ = task
     digest = None
     try:
         data = read_bytes(source.path, max_bytes)
@@ -153,41 +194,110 @@ def process_file(task: tuple[SourceFile, str | None, int]) -> Outcome:
         )
 
 
-def _process_chunk(tasks: list[tuple[SourceFile, str | None, int]]) -> list[Outcome]:
-    return [process_file(task) for task in tasks]
+# --- parallel loading -----------------------------------------------------------------
+#
+# Each worker process parses a chunk of files and writes it itself, through its own
+# connection, under the writer lock: documents never cross a process boundary
+# (pickling them cost as much as parsing), and one worker parses while another writes.
+
+_worker_engine: Engine | None = None
 
 
-def parallel_map(
-    tasks: Sequence[tuple[SourceFile, str | None, int]],
+class WorkerFailure(Exception):
+    """A worker could not finish its chunk; picklable, unlike driver exceptions."""
+
+    def __init__(self, message: str, database_unavailable: bool) -> None:
+        super().__init__(message, database_unavailable)
+        self.message = message
+        self.database_unavailable = database_unavailable
+
+
+def _init_worker(url: str) -> None:
+    global _worker_engine
+    _worker_engine = database.make_engine(url)
+    # Pool workers leave through multiprocessing's exit hooks, not atexit.
+    multiprocessing.util.Finalize(_worker_engine, _worker_engine.dispose, exitpriority=10)
+
+
+def _load_chunk(tasks: list[Task], run_id: int | None, batch_size: int) -> RunSummary:
+    """In a worker: parse and load ``tasks``; returns what it did, as a partial summary."""
+    assert _worker_engine is not None, "worker not initialized"
+    summary = RunSummary(run_id=run_id)
+    try:
+        with _worker_engine.connect() as conn:
+            loader = BatchLoader(conn, summary, batch_size)
+            for task in tasks:
+                loader.add(task, process_file(task))
+            loader.close()
+    except OperationalError as exc:
+        raise WorkerFailure(describe_error(exc), True) from None
+    except DBAPIError as exc:
+        raise WorkerFailure(describe_error(exc), exc.connection_invalidated) from None
+    except Exception as exc:
+        log.exception("worker failed")
+        raise WorkerFailure(describe_error(exc), False) from None
+    return summary
+
+
+def can_load_in_workers(engine: Engine) -> bool:
+    """Workers open their own connections: not possible for an in-memory SQLite database."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite":
+        return True
+    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
+
+
+def load_in_workers(
+    engine: Engine,
+    tasks: Sequence[Task],
+    summary: RunSummary,
     workers: int,
-    ahead: int = DEFAULT_BATCH_SIZE,
-    chunk: int = 16,
-) -> Iterator[Outcome]:
-    """``process_file`` over tasks, in order, with about ``ahead`` documents in flight.
-
-    Workers parse the next batch while the caller loads the current one; the
-    bound keeps memory flat however large the tree is.
-    """
-    if workers <= 1 or len(tasks) < INLINE_BELOW:
-        yield from map(process_file, tasks)
-        return
+    batch_size: int,
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> None:
+    """Spread ``tasks`` over ``workers`` processes that parse and load; merge their summaries."""
     # fork, not spawn/forkserver: those re-import the caller's __main__, which breaks
     # scripts and notebooks that call run() without an `if __name__ == "__main__"` guard.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # Enough chunks to keep every worker busy to the end, none larger than a batch.
+    size = max(1, min(batch_size, -(-len(tasks) // (workers * 4))))
+    url = engine.url.render_as_string(hide_password=False)
     # Forked workers share the parent's heap copy-on-write; keep the garbage
     # collector from touching (and so copying) it in every worker.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            pending: deque[Future[list[Outcome]]] = deque()
-            chunks = (list(tasks[i : i + chunk]) for i in range(0, len(tasks), chunk))
-            for part in chunks:
-                pending.append(pool.submit(_process_chunk, part))
-                if len(pending) * chunk >= max(ahead, workers * chunk * 2):
-                    yield from pending.popleft().result()
-            while pending:
-                yield from pending.popleft().result()
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(url,)
+        ) as pool:
+            pending: deque[tuple[int, Future[RunSummary]]] = deque()
+
+            def collect() -> None:
+                count, future = pending.popleft()
+                try:
+                    summary.merge(future.result())
+                except WorkerFailure as exc:
+                    if exc.database_unavailable:
+                        raise DatabaseUnavailable(
+                            f"database {summary.database}: {exc.message}"
+                        ) from None
+                    raise RuntimeError(f"a worker failed: {exc.message}") from None
+                if progress:
+                    progress(count, total)
+
+            try:
+                for start in range(0, len(tasks), size):
+                    part = list(tasks[start : start + size])
+                    future = pool.submit(_load_chunk, part, summary.run_id, batch_size)
+                    pending.append((len(part), future))
+                    if len(pending) > workers:
+                        collect()
+                while pending:
+                    collect()
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     finally:
         gc.unfreeze()
 
@@ -292,23 +402,7 @@ def _record_run_end(engine: Engine, summary: RunSummary, started: float) -> None
     summary.seconds = round(time.monotonic() - started, 3)
     if summary.run_id is None:
         return
-    counts = {
-        name: getattr(summary, name)
-        for name in (
-            "files_seen",
-            "files_skipped_unchanged",
-            "articles_inserted",
-            "articles_updated",
-            "articles_unchanged",
-            "articles_removed",
-            "duplicates",
-            "stubs_created",
-            "stubs_deleted",
-            "links_written",
-            "documents_rejected",
-            "warnings",
-        )
-    }
+    counts = {name: getattr(summary, name) for name in COUNTERS}
     try:  # a fresh connection: the run's own may be the one that broke
         with engine.begin() as conn:
             conn.execute(
@@ -320,9 +414,16 @@ def _record_run_end(engine: Engine, summary: RunSummary, started: float) -> None
         log.warning("could not record the end of run %s: %s", summary.run_id, describe_error(exc))
 
 
-def _known_hashes(conn: Connection) -> dict[str, str]:
+def _known_sources(conn: Connection) -> dict[str, tuple[str, int | None, int | None]]:
+    """Source key -> (content hash, size, mtime_ns) as the last load recorded them."""
+    columns = (
+        source_files.c.path,
+        source_files.c.content_hash,
+        source_files.c.size,
+        source_files.c.mtime_ns,
+    )
     with conn.begin():
-        return dict(conn.execute(select(source_files.c.path, source_files.c.content_hash)).all())
+        return {row[0]: tuple(row[1:]) for row in conn.execute(select(*columns))}
 
 
 def _load_all(
@@ -335,93 +436,140 @@ def _load_all(
     max_file_bytes: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    known = {} if full_refresh else _known_hashes(conn)
-    tasks = [(s, known.get(s.key), max_file_bytes) for s in sources]
-    batch: list[TransformedDocument] = []
-    rejects: list[Rejection] = []
-    for outcome in parallel_map(tasks, workers or os.cpu_count() or 1, ahead=batch_size):
+    known = {} if full_refresh else _known_sources(conn)
+    tasks = []
+    for source in sources:
+        stamp = file_stamp(source.path)
+        stored = known.get(source.key)
+        if stored is not None and stamp is not None and stored[1:] == stamp:
+            summary.files_skipped_unchanged += 1  # same size and mtime: not even read
+            continue
+        tasks.append(Task(source, stored[0] if stored else None, max_file_bytes, stamp))
+    if progress and summary.files_skipped_unchanged:
+        progress(summary.files_skipped_unchanged, len(sources))
+    workers = workers or os.cpu_count() or 1
+    if workers > 1 and len(tasks) >= INLINE_BELOW and can_load_in_workers(conn.engine):
+        load_in_workers(conn.engine, tasks, summary, workers, batch_size, progress, len(sources))
+    else:
+        loader = BatchLoader(conn, summary, batch_size)
+        for task in tasks:
+            loader.add(task, process_file(task))
+            if progress:
+                progress(1, len(sources))
+        loader.close()
+    summary.rejected.sort(key=lambda item: item.path)
+
+
+class BatchLoader:
+    """Gathers parsed documents into batches and writes each in one transaction.
+
+    A batch that fails is retried document by document, so one bad document is
+    rejected alone. Rejections are recorded in ``rejected_documents``.
+    """
+
+    def __init__(self, conn: Connection, summary: RunSummary, batch_size: int) -> None:
+        self.conn = conn
+        self.summary = summary
+        self.batch_size = batch_size
+        self.batch: list[TransformedDocument] = []
+        self.stamps: dict[str, FileStamp | None] = {}
+        self.touched: dict[str, FileStamp] = {}  # new mtime, same content
+        self.rejects: list[Rejection] = []
+
+    def add(self, task: Task, outcome: Outcome) -> None:
         if isinstance(outcome, str):
-            summary.files_skipped_unchanged += 1
+            self.summary.files_skipped_unchanged += 1
+            if task.stamp is not None:
+                self.touched[outcome] = task.stamp
         elif isinstance(outcome, Rejection):
-            rejects.append(outcome)
+            self.rejects.append(outcome)
         else:
-            batch.append(outcome)
+            self.batch.append(outcome)
+            self.stamps[outcome.source_key] = task.stamp
             for warning in outcome.warnings:
                 log.warning("%s: %s", outcome.source_key, warning)
-            summary.warnings += len(outcome.warnings)
-        if progress:
-            progress(1, len(tasks))
-        if len(batch) >= batch_size:
-            rejects.extend(_load_batch(conn, batch, summary))
-            batch = []
-        if len(rejects) >= batch_size:
-            _record_rejects(conn, rejects, summary)
-            rejects = []
-    if batch:
-        rejects.extend(_load_batch(conn, batch, summary))
-    _record_rejects(conn, rejects, summary)
+            self.summary.warnings += len(outcome.warnings)
+        if len(self.batch) >= self.batch_size:
+            self._write_batch()
+        if len(self.rejects) >= self.batch_size:
+            self._record_rejects()
+        if len(self.touched) >= self.batch_size:
+            self._record_touched()
 
+    def close(self) -> None:
+        self._write_batch()
+        self._record_rejects()
+        self._record_touched()
 
-def _load_batch(
-    conn: Connection, batch: list[TransformedDocument], summary: RunSummary
-) -> list[Rejection]:
-    """Load a batch in one transaction; if it fails, load its documents one by one."""
-    now = _now()
-    try:
-        with writer_transaction(conn):
-            counts = load_batch(conn, batch, now, summary.run_id)
-        summary.add_counts(counts)
-        return []
-    except OperationalError:
-        raise
-    except (SQLAlchemyError, TypeError, ValueError, OverflowError) as exc:
-        # A value no driver can bind (TypeError, OverflowError) is the document's fault too.
-        if len(batch) == 1:
-            doc = batch[0]
-            return [
-                Rejection(
-                    doc.source_key,
-                    f"database refused the document: {describe_error(exc)}",
-                    None,
-                    None,
-                    doc.content_hash,
-                )
-            ]
-        log.info(
-            "batch of %d failed (%s); retrying document by document",
-            len(batch),
-            describe_error(exc),
-        )
-    rejects = []
-    for doc in batch:
-        rejects.extend(_load_batch(conn, [doc], summary))
-    return rejects
+    def _write_batch(self) -> None:
+        if self.batch:
+            self.rejects.extend(self._load(self.batch))
+            self.batch = []
+            self.stamps = {}
 
+    def _record_touched(self) -> None:
+        if self.touched:
+            with writer_transaction(self.conn):
+                refresh_stamps(self.conn, self.touched)
+            self.touched = {}
 
-def _record_rejects(conn: Connection, rejects: list[Rejection], summary: RunSummary) -> None:
-    if not rejects:
-        return
-    now = _now()
-    for item in rejects:
-        log.error("rejected %s", item)
-    with conn.begin():
-        conn.execute(
-            insert(rejected_documents),
-            [
-                {
-                    "run_id": summary.run_id,
-                    "source_path": item.path,
-                    "error": item.error,
-                    "line": item.line,
-                    "column": item.column,
-                    "content_hash": item.content_hash,
-                    "rejected_at": now,
-                }
-                for item in rejects
-            ],
-        )
-    summary.rejected.extend(rejects)
-    summary.documents_rejected += len(rejects)
+    def _load(self, batch: list[TransformedDocument]) -> list[Rejection]:
+        """Load a batch in one transaction; if it fails, load its documents one by one."""
+        try:
+            with writer_transaction(self.conn):
+                counts = load_batch(self.conn, batch, _now(), self.summary.run_id, self.stamps)
+            self.summary.add_counts(counts)
+            return []
+        except OperationalError:
+            raise
+        except (SQLAlchemyError, TypeError, ValueError, OverflowError) as exc:
+            # A value no driver can bind (TypeError, OverflowError) is the document's fault too.
+            if len(batch) == 1:
+                doc = batch[0]
+                return [
+                    Rejection(
+                        doc.source_key,
+                        f"database refused the document: {describe_error(exc)}",
+                        None,
+                        None,
+                        doc.content_hash,
+                    )
+                ]
+            log.info(
+                "batch of %d failed (%s); retrying document by document",
+                len(batch),
+                describe_error(exc),
+            )
+        rejects = []
+        for doc in batch:
+            rejects.extend(self._load([doc]))
+        return rejects
+
+    def _record_rejects(self) -> None:
+        if not self.rejects:
+            return
+        now = _now()
+        for item in self.rejects:
+            log.error("rejected %s", item)
+        with self.conn.begin():
+            self.conn.execute(
+                insert(rejected_documents),
+                [
+                    {
+                        "run_id": self.summary.run_id,
+                        "source_path": item.path,
+                        "error": item.error,
+                        "line": item.line,
+                        "column": item.column,
+                        "content_hash": item.content_hash,
+                        "rejected_at": now,
+                    }
+                    for item in self.rejects
+                ],
+            )
+        self.summary.rejected.extend(self.rejects)
+        self.summary.documents_rejected += len(self.rejects)
+        self.rejects = []
 
 
 def _finish(

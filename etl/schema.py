@@ -26,6 +26,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+# The Alembic revision these tables correspond to: bump it with every new migration
+# (a test checks it equals the newest one). ``etl run`` compares it with the
+# database's revision and only loads Alembic when they differ.
+SCHEMA_REVISION = "0004"
+
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -207,6 +212,10 @@ source_files = Table(
     metadata,
     Column("path", String(700), primary_key=True),
     Column("content_hash", String(64), nullable=False),
+    # The file's size and mtime when it was hashed: equal on the next run means
+    # unchanged without reading it. NULL when the mtime was too recent to trust.
+    Column("size", BigInteger),
+    Column("mtime_ns", BigInteger),
     Column("article_id", Integer, ForeignKey("articles.id", ondelete="SET NULL"), index=True),
     Column("canonical_url", Text),
     Column("published_at", UTCDateTime()),

@@ -105,7 +105,15 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
             if with_sources:
                 data["source_files"] = sorted(
                     (r.path, r.content_hash, a_url.get(r.article_id), r.canonical_url)
-                    for r in conn.execute(select(source_files))
+                    for r in conn.execute(
+                        # Named columns: the snapshot also reads older schema revisions.
+                        select(
+                            source_files.c.path,
+                            source_files.c.content_hash,
+                            source_files.c.article_id,
+                            source_files.c.canonical_url,
+                        )
+                    )
                 )
             return data
     finally:
