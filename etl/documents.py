@@ -2,7 +2,8 @@
 
 Validation is lenient where the README documents a coercion (a single topic
 string, numeric strings, zone-less dates) and strict everywhere else. Keys the
-models do not know are kept (``extra="allow"``) and end up in ``articles.extra``.
+models do not know are collected by :func:`unknown_keys` and end up in
+``articles.extra``.
 """
 
 from __future__ import annotations
@@ -64,8 +65,10 @@ def _none_to_empty(value: Any) -> Any:
 
 
 class _Model(BaseModel):
-    # YAML reads `title: 1984` as a number; it is still a title.
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+    # YAML reads `title: 1984` as a number; it is still a title. Unknown keys are
+    # read from the raw mapping by unknown_keys(): keeping them on 160k model
+    # instances cost more than validating them.
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
 
 
 class Image(_Model):
@@ -166,37 +169,50 @@ def validate_document(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[
     return doc, warnings
 
 
-def unknown_keys(doc: NewsDocument) -> dict[str, Any]:
-    """Every key the models did not know, by dotted path (``provider.logo``, ``images[0].alt``).
+_DOCUMENT_KEYS = frozenset(NewsDocument.model_fields)
+_RELATED_KEYS = frozenset(RelatedEntry.model_fields)
+_PROVIDER_KEYS = frozenset(Provider.model_fields)
+_IMAGE_KEYS = frozenset(Image.model_fields)
 
-    Walks the known nesting explicitly: a generic walk over every field of every
-    related entry costs more than parsing the YAML.
+
+def unknown_keys(front_matter: dict[str, Any], doc: NewsDocument) -> dict[str, Any]:
+    """Every key the models do not know, by dotted path (``provider.logo``, ``images[0].alt``).
+
+    Read from the raw mapping that validated as ``doc``; related entries that
+    ``validate_document`` dropped contribute nothing.
     """
     found: dict[str, Any] = {}
 
-    def collect(model: BaseModel | None, prefix: str) -> None:
-        if model is not None and model.model_extra:
-            for key, value in model.model_extra.items():
-                found[prefix + key] = value
+    def collect(mapping: Any, known: frozenset[str], prefix: str) -> None:
+        if isinstance(mapping, dict) and mapping.keys() - known:
+            for key, value in mapping.items():
+                if key not in known:
+                    found[f"{prefix}{key}"] = value
 
-    def collect_images(items: list[Image], prefix: str) -> None:
-        for index, image in enumerate(items):
-            collect(image, f"{prefix}[{index}].")
+    def collect_provider(provider: Any, prefix: str) -> None:
+        if isinstance(provider, dict):
+            collect(provider, _PROVIDER_KEYS, prefix)
+            collect_images(provider.get("images"), prefix + "images")
 
-    collect(doc, "")
-    if doc.provider is not None:
-        collect(doc.provider, "provider.")
-        collect_images(doc.provider.images, "provider.images")
-    collect_images(doc.images, "images")
-    for index, entry in enumerate(doc.related):
-        if entry is None:
-            continue
-        prefix = f"related[{index}]."
-        collect(entry, prefix)
-        if entry.provider is not None:
-            collect(entry.provider, prefix + "provider.")
-            collect_images(entry.provider.images, prefix + "provider.images")
-        collect_images(entry.images, prefix + "images")
+    def collect_images(items: Any, prefix: str) -> None:
+        if isinstance(items, list):
+            for index, image in enumerate(items):
+                collect(image, _IMAGE_KEYS, f"{prefix}[{index}].")
+
+    collect(front_matter, _DOCUMENT_KEYS, "")
+    collect_provider(front_matter.get("provider"), "provider.")
+    collect_images(front_matter.get("images"), "images")
+    related = front_matter.get("related")
+    if isinstance(related, list):
+        for index, (entry, kept) in enumerate(zip(related, doc.related, strict=False)):
+            if kept is None or not isinstance(entry, dict):
+                continue
+            prefix = f"related[{index}]."
+            collect(entry, _RELATED_KEYS, prefix)
+            if "provider" in entry:
+                collect_provider(entry["provider"], prefix + "provider.")
+            if "images" in entry:
+                collect_images(entry["images"], prefix + "images")
     return found
 
 

@@ -224,7 +224,7 @@ def _transform(raw: RawDocument) -> TransformedDocument:
         is_removed=doc.removed,
         featured_content=jsonable(doc.featuredContent),
         secured=doc.secured,
-        extra=jsonable(unknown_keys(doc)) or None,
+        extra=jsonable(unknown_keys(raw.front_matter, doc)) or None,
         provider=_document_provider(doc.provider, url),
         topics=_topics(doc.topics),
         images=_images(doc.images, warnings, "images"),

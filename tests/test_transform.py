@@ -770,6 +770,69 @@ def test_numeric_strings_from_yaml() -> None:
     assert [(i.width, i.height) for _, i in article.images] == [(1024, 576)]
 
 
+# --- unknown keys -> articles.extra -----------------------------------------------------------
+
+UNKNOWN_KEYS = [
+    pytest.param({}, None, id="none"),
+    pytest.param({"customField": 1}, {"customField": 1}, id="top-level"),
+    pytest.param(
+        {"provider": {"name": "P", "domain": "p.com", "logo": "x"}},
+        {"provider.logo": "x"},
+        id="provider",
+    ),
+    pytest.param(
+        {"provider": {"domain": "p.com", "images": [{"url": "https://i/p", "alt": "a"}]}},
+        {"provider.images[0].alt": "a"},
+        id="provider-image",
+    ),
+    pytest.param(
+        {"images": [{"url": "https://i/1"}, {"url": "https://i/2", "alt": "b"}]},
+        {"images[1].alt": "b"},
+        id="image",
+    ),
+    pytest.param(
+        {
+            "related": [
+                {"webUrl": "https://e.com/1"},
+                {
+                    "webUrl": "https://e.com/2",
+                    "score": 3,
+                    "provider": {"domain": "e.com", "rank": 1, "images": [{"url": "u", "w": 2}]},
+                    "images": [{"url": "https://i/r", "caption": "c"}],
+                },
+            ]
+        },
+        {
+            "related[1].score": 3,
+            "related[1].provider.rank": 1,
+            "related[1].provider.images[0].w": 2,
+            "related[1].images[0].caption": "c",
+        },
+        id="related-entry",
+    ),
+    pytest.param(
+        {"related": [{"webUrl": "https://e.com/1", "quality": "high", "note": "n"}]},
+        None,
+        id="dropped-related-entry-keeps-nothing",
+    ),
+    pytest.param(
+        {"featuredContent": {"anything": 1}, "secured": "s", "heat": 3},
+        None,
+        id="known-keys-with-any-content",
+    ),
+    pytest.param(
+        {"when": date(2020, 1, 2), "nested": {"k": [datetime(2020, 1, 2, tzinfo=UTC)]}},
+        {"when": "2020-01-02", "nested": {"k": ["2020-01-02T00:00:00+00:00"]}},
+        id="values-made-json",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "extra"), UNKNOWN_KEYS)
+def test_unknown_keys_land_in_extra(fields: dict[str, Any], extra: dict[str, Any] | None) -> None:
+    assert doc(**fields).article.extra == extra
+
+
 # --- rejections ---------------------------------------------------------------------------
 
 
