@@ -350,12 +350,18 @@ def _parse_strict(text: str, first_line: int) -> Any:
 
 
 def extract(
-    source: SourceFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES, data: bytes | None = None
+    source: SourceFile,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    data: bytes | None = None,
+    digest: str | None = None,
 ) -> RawDocument:
-    """Read (unless ``data`` is given), decode, split and parse one file."""
+    """Read (unless ``data`` is given), decode, split and parse one file.
+
+    ``digest`` is ``content_hash(data)`` when the caller has it already.
+    """
     if data is None:
         data = read_bytes(source.path, max_bytes)
-    digest = content_hash(data)
+    digest = digest or content_hash(data)
     text = decode(data)
     _refuse_raw_nul(text)
     front_matter, body, first_line = split_front_matter(text)

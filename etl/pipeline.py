@@ -184,7 +184,7 @@ def process_file(task: Task) -> Outcome:
         digest = content_hash(data)
         if digest == known_hash:
             return source.key
-        return transform(extract_document(source, max_bytes, data=data))
+        return transform(extract_document(source, max_bytes, data=data, digest=digest))
     except DocumentError as exc:
         return Rejection(source.key, exc.reason, exc.line, exc.column, digest)
     except Exception as exc:  # a bug must not stop the run; the file is reported
