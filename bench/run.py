@@ -49,6 +49,7 @@ by ``--dlt-python``; only the standard library is imported at module level.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -276,6 +277,44 @@ class Measurement:
         data = asdict(self)
         data["docs_per_second"] = round(self.docs_per_second, 1)
         return data
+
+
+def _cpu_busy_fraction(seconds: float) -> float:
+    """How busy all CPUs were over the next ``seconds`` (from /proc/stat; 0 if unknown)."""
+
+    def read() -> tuple[int, int]:
+        with open("/proc/stat") as handle:
+            values = [int(v) for v in handle.readline().split()[1:]]
+        idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+        return sum(values), idle
+
+    try:
+        total_a, idle_a = read()
+        time.sleep(seconds)
+        total_b, idle_b = read()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    total = total_b - total_a
+    return 1 - (idle_b - idle_a) / total if total else 0.0
+
+
+def settle(databases: Databases, timeout: float = 60.0) -> float:
+    """Wait for the previous run's aftermath to pass; returns the seconds waited.
+
+    A large load leaves dirty pages for the kernel to write back and PostgreSQL a
+    checkpoint and autovacuum to do; on 2 cores that work would be billed to
+    whichever run came next. So: sync, CHECKPOINT, then wait (at most ``timeout``)
+    until the CPUs are at least 90% idle over half a second.
+    """
+    started = time.perf_counter()
+    os.sync()
+    # No PostgreSQL, or not allowed to checkpoint: the idle wait still applies.
+    with contextlib.suppress(Exception):
+        databases.admin("CHECKPOINT")
+    while time.perf_counter() - started < timeout:
+        if _cpu_busy_fraction(0.5) < 0.10:
+            break
+    return time.perf_counter() - started
 
 
 def measure(
@@ -613,6 +652,7 @@ class Bench:
         command += ["--no-progress", *self.args.etl_arg]
         runs = ["full", "re-run"] if rerun else ["full"]
         for run in runs:
+            settle(self.databases)
             result = measure(
                 command,
                 Measurement("news-etl", backend, corpus, run, count),
@@ -640,6 +680,7 @@ class Bench:
         env.setdefault("DLT_DATA_DIR", str(self.workdir / "dlt-data"))
         runs = ["full", "re-run"] if rerun else ["full"]
         for run in runs:
+            settle(self.databases)
             result = measure(
                 command,
                 Measurement(tool, backend, corpus, run, count),
