@@ -450,7 +450,7 @@ def load_batch(
     existing = _existing_articles(conn, groups)
 
     writes: list[TransformedDocument] = []
-    replaced_ids: list[int] = []
+    replaced_ids: list[int] = []  # full articles rewritten: their child rows are replaced
     for url, group in groups.items():
         winner = max(group, key=lambda d: d.winner_key)
         counts.duplicates += len(group) - 1
@@ -467,9 +467,9 @@ def load_batch(
             counts.articles_updated += 1
             replaced_ids.append(current.id)
         else:
+            # New, or a stub becoming a full article: stubs have no topics, images or
+            # links, so there is nothing to replace (and no query to run for it).
             counts.articles_inserted += 1
-            if current is not None:
-                replaced_ids.append(current.id)  # a stub becoming a full article
         writes.append(winner)
 
     ids = {url: item.id for url, item in existing.items()}

@@ -9,6 +9,8 @@ prunes and deletes orphaned entities, and records the run in ``etl_runs``.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import hashlib
 import logging
@@ -201,6 +203,7 @@ def process_file(task: Task) -> Outcome:
 # (pickling them cost as much as parsing), and one worker parses while another writes.
 
 _worker_engine: Engine | None = None
+_malloc_trim: Callable[[int], int] | None = None
 
 
 class WorkerFailure(Exception):
@@ -213,8 +216,12 @@ class WorkerFailure(Exception):
 
 
 def _init_worker(url: str) -> None:
-    global _worker_engine
+    global _worker_engine, _malloc_trim
     _worker_engine = database.make_engine(url)
+    # glibc keeps freed heap for reuse, so a worker's RSS crept up by ~30 MB over a
+    # 50,000-file run; malloc_trim between chunks hands it back. Elsewhere: no-op.
+    with contextlib.suppress(OSError, AttributeError):
+        _malloc_trim = ctypes.CDLL("libc.so.6").malloc_trim
     # Pool workers leave through multiprocessing's exit hooks, not atexit.
     multiprocessing.util.Finalize(_worker_engine, _worker_engine.dispose, exitpriority=10)
 
@@ -236,6 +243,8 @@ def _load_chunk(tasks: list[Task], run_id: int | None, batch_size: int) -> RunSu
     except Exception as exc:
         log.exception("worker failed")
         raise WorkerFailure(describe_error(exc), False) from None
+    if _malloc_trim is not None:
+        _malloc_trim(0)
     return summary
 
 

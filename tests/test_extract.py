@@ -477,8 +477,8 @@ def test_discover(arguments: list[str], keys: list[str], tree: Path) -> None:
     found = discover([tree / argument for argument in arguments])
     assert [source.key for source in found] == keys
     for source in found:
-        assert source.path.is_file()  # TREE has no directory named like a document
-        assert source.path.name == source.key.rsplit("/", 1)[-1]
+        assert Path(source.path).is_file()  # TREE has no directory named like a document
+        assert Path(source.path).name == source.key.rsplit("/", 1)[-1]
 
 
 def test_discover_keys_do_not_depend_on_where_the_tree_is(tree: Path, tmp_path: Path) -> None:
