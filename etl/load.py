@@ -122,8 +122,11 @@ def upsert(
     conn.execute(stmt, list(rows))
 
 
-def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Append rows that cannot conflict (child rows of articles just cleared).
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """Append rows (lists of ``columns`` values) that cannot conflict: child rows of
+    articles just cleared. The lists are converted in place.
 
     The column types' own bind processors convert the values once, then the rows go
     to the driver directly: SQLAlchemy's per-row parameter machinery cost more than
@@ -133,14 +136,12 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if not rows:
         return
     dialect = conn.dialect
-    columns = list(rows[0])
-    values = [[row[name] for name in columns] for row in rows]
     for index, name in enumerate(columns):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
             # Snippet dates repeat across thousands of links: convert each value once.
             converted: dict[Any, Any] = {}
-            for row in values:
+            for row in rows:
                 value = row[index]
                 if value not in converted:
                     converted[value] = process(value)
@@ -150,14 +151,14 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {quote(table.name)} ({names}) FROM STDIN") as copy:
-            for row in values:
+            for row in rows:
                 copy.write_row(row)
         return
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     placeholders = ", ".join([marker] * len(columns))
     conn.exec_driver_sql(
         f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
-        [tuple(row) for row in values],
+        [tuple(row) for row in rows],
     )
 
 
@@ -511,27 +512,17 @@ def _write_articles(
         _delete_where_in(conn, table, "article_id", replaced_ids)
 
     topic_rows = [
-        {
-            "article_id": article_ids[d.article.url],
-            "topic_id": topic_ids[t.slug],
-            "position": t.position,
-        }
+        [article_ids[d.article.url], topic_ids[t.slug], t.position]
         for d in writes
         for t in d.article.topics
     ]
+    bulk_insert(conn, article_topics, ("article_id", "topic_id", "position"), topic_rows)
     image_rows = [
-        {
-            "article_id": article_ids[d.article.url],
-            "image_id": image_ids[image.url],
-            "position": position,
-            "title": image.title,
-            "is_cached": image.is_cached,
-        }
+        [article_ids[d.article.url], image_ids[image.url], position, image.title, image.is_cached]
         for d in writes
         for position, image in d.article.images
     ]
-    bulk_insert(conn, article_topics, topic_rows)
-    bulk_insert(conn, article_images, image_rows)
+    bulk_insert(conn, article_images, IMAGE_LINK_COLUMNS, image_rows)
 
     new_targets = _write_links(conn, writes, article_ids, now, counts)
     _mark_stubs_dirty(conn, old_targets | new_targets)
@@ -566,21 +557,35 @@ def _write_links(
         for link in d.article.links:
             provider = link.provider
             link_rows.append(
-                {
-                    "article_id": source_id,
-                    "related_article_id": known[link.url],
-                    "position": link.position,
-                    "snippet_title": link.title,
-                    "snippet_excerpt": link.excerpt,
-                    "snippet_published_at": link.published_at,
-                    "snippet_web_url": link.web_url,
-                    "snippet_provider_domain": provider.domain if provider else None,
-                    "snippet_provider_name": provider.name if provider else None,
-                }
+                [
+                    source_id,
+                    known[link.url],
+                    link.position,
+                    link.title,
+                    link.excerpt,
+                    link.published_at,
+                    link.web_url,
+                    provider.domain if provider else None,
+                    provider.name if provider else None,
+                ]
             )
-    bulk_insert(conn, related_articles, link_rows)
+    bulk_insert(conn, related_articles, LINK_COLUMNS, link_rows)
     counts.links_written += len(link_rows)
     return set(known.values())
+
+
+IMAGE_LINK_COLUMNS = ("article_id", "image_id", "position", "title", "is_cached")
+LINK_COLUMNS = (
+    "article_id",
+    "related_article_id",
+    "position",
+    "snippet_title",
+    "snippet_excerpt",
+    "snippet_published_at",
+    "snippet_web_url",
+    "snippet_provider_domain",
+    "snippet_provider_name",
+)
 
 
 def _mark_stubs_dirty(conn: Connection, article_ids: set[int]) -> None:
