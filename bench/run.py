@@ -615,6 +615,7 @@ class Plan:
     rerun_sizes: list[int]
     tools: list[str]
     backends: list[str]
+    compare_sizes: list[int] | None = None  # sizes for dlt and sqlite-utils; None: all
 
 
 class Bench:
@@ -727,7 +728,7 @@ class Bench:
             )
             self.note(f"sqlite-utils skipped: {why}")
             tools.remove("sqlite-utils")
-        return Plan(plan.sizes, plan.rerun_sizes, tools, backends)
+        return Plan(plan.sizes, plan.rerun_sizes, tools, backends, plan.compare_sizes)
 
     def run(self, plan: Plan) -> None:
         plan = self.available(plan)
@@ -753,6 +754,8 @@ class Bench:
                     continue
                 started = time.perf_counter()
                 for size in plan.sizes:
+                    if tool != "etl" and plan.compare_sizes and size not in plan.compare_sizes:
+                        continue
                     directory, documents_count = corpora[size]
                     rerun = size in plan.rerun_sizes
                     if tool == "etl":
@@ -913,6 +916,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--sizes", type=csv_ints, default=[1, 10], help="corpus sizes as replication factors [1,10]"
     )
     parser.add_argument(
+        "--compare-sizes",
+        type=csv_ints,
+        default=None,
+        help="sizes at which dlt and sqlite-utils run (dlt needs ~20 min per backend at 10x) "
+        "[all of --sizes]",
+    )
+    parser.add_argument(
         "--rerun-sizes",
         type=csv_ints,
         default=[1],
@@ -989,7 +999,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="news-etl-bench-"))
     plan = Plan(
-        args.sizes, [s for s in args.rerun_sizes if s in args.sizes], args.only, args.backends
+        args.sizes,
+        [s for s in args.rerun_sizes if s in args.sizes],
+        args.only,
+        args.backends,
+        args.compare_sizes,
     )
     bench = Bench(args, workdir)
     print(f"# work directory {workdir}; load average {os.getloadavg()}", file=sys.stderr)
