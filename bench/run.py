@@ -28,7 +28,7 @@ What it does, in one run:
 Wall time is measured around the whole subprocess (interpreter start-up and
 imports included). Peak RSS is sampled every ``--poll-interval`` seconds from
 ``/proc/<pid>/status`` over the subprocess's whole process tree (news-etl parses
-in forkserver worker processes): the table shows the peak of the tree's summed
+in forked worker processes): the table shows the peak of the tree's summed
 VmRSS (which counts pages shared between processes once per process) and the
 peak of the largest single process; ``--json`` adds the summed PSS (shared pages
 divided among their sharers) and the kernel's ``ru_maxrss`` from ``os.wait4``.

@@ -6,7 +6,7 @@
 
 Modules, in the order data flows: ``extract`` (files -> raw front-matter),
 ``documents`` (pydantic models of the input), ``transform`` (normalization
-rules), ``load`` (SQL upserts), ``schema`` (the tables), ``database``
+rules), ``records`` (what transform hands to load), ``load`` (SQL upserts), ``schema`` (the tables), ``database``
 (engines, migrations), ``pipeline`` (orchestration, the API), ``cli``.
 """
 

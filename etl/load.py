@@ -39,6 +39,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnElement
 
 from etl.extract import FileStamp
+from etl.records import ProviderRecord, TransformedDocument, winner_key
 from etl.schema import (
     article_images,
     article_topics,
@@ -50,7 +51,6 @@ from etl.schema import (
     source_files,
     topics,
 )
-from etl.transform import ProviderRecord, TransformedDocument, winner_key
 
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
 LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes

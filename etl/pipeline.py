@@ -49,8 +49,8 @@ from etl.load import (
     refresh_stubs,
     writer_transaction,
 )
+from etl.records import TransformedDocument
 from etl.schema import articles, etl_runs, rejected_documents, source_files
-from etl.transform import TransformedDocument, transform
 
 log = logging.getLogger("etl")
 
@@ -179,6 +179,10 @@ class Task(NamedTuple):
 
 def process_file(task: Task) -> Outcome:
     """Read, hash, and (if the content changed) parse and normalize one file."""
+    # Imported here, not at the top: pydantic and the models cost a tenth of a second,
+    # which a re-run that finds nothing to parse does not pay.
+    from etl.transform import transform
+
     source, known_hash, max_bytes, _ = task
     digest = None
     try:

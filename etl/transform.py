@@ -1,16 +1,17 @@
 """Transform: validated front-matter -> normalized records. Pure functions, no I/O.
 
 Every normalization rule the README lists lives here: canonical URLs, provider,
-topic and image identity, related-link clean-up, and which of two documents with
-the same URL wins. The loader only writes what these functions return.
+topic and image identity and related-link clean-up. Which of two documents with
+the same URL wins (``winner_key``) sits with the records in ``etl.records``,
+because the loader applies it across batches. The loader only writes what these
+functions return.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -27,10 +28,17 @@ from etl.documents import (
     validate_document,
 )
 from etl.extract import MAX_NESTING, DocumentError, RawDocument
+from etl.records import (
+    ArticleRecord,
+    ImageRecord,
+    LinkRecord,
+    ProviderRecord,
+    TopicRecord,
+    TransformedDocument,
+)
 
 _TRACKING_PARAMS = frozenset({"fbclid", "gclid"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 # --- identity rules ---------------------------------------------------------
@@ -102,91 +110,6 @@ def normalize_provider_name(name: str) -> str:
 def topic_slug(name: str) -> str:
     """Topic identity, blind to case and spacing: ``" AI  Ethics"`` -> ``ai-ethics``."""
     return "-".join(name.casefold().split())
-
-
-def winner_key(published_at: datetime | None, source_key: str) -> tuple[datetime, str]:
-    """Of two documents with one URL, the greater key wins: later date, then greater path."""
-    return (published_at or _EPOCH, source_key)
-
-
-# --- records ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
-    url: str
-    width: int | None
-    height: int | None
-    title: str | None = None
-    is_cached: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderRecord:
-    domain: str
-    name: str
-    images: tuple[ImageRecord, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TopicRecord:
-    slug: str
-    name: str
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class LinkRecord:
-    """A related entry: a link to the article at ``url``, with the snippet shown for it."""
-
-    url: str
-    position: int
-    title: str | None
-    excerpt: str | None
-    published_at: datetime | None
-    web_url: str | None
-    provider: ProviderRecord | None
-
-
-@dataclass(frozen=True, slots=True)
-class ArticleRecord:
-    url: str
-    web_url: str | None
-    original_url: str | None
-    amp_web_url: str | None
-    cdn_amp_web_url: str | None
-    title: str
-    excerpt: str | None
-    body: str | None
-    category: str | None
-    type: str | None
-    published_at: datetime | None
-    quality: int | None
-    heat: int | None
-    is_published: bool | None
-    is_removed: bool
-    featured_content: Any
-    secured: str | None
-    extra: dict[str, Any] | None
-    provider: ProviderRecord
-    topics: tuple[TopicRecord, ...]
-    images: tuple[tuple[int, ImageRecord], ...]
-    links: tuple[LinkRecord, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class TransformedDocument:
-    """What the loader receives for one source file."""
-
-    source_key: str
-    content_hash: str
-    article: ArticleRecord
-    fingerprint: str
-    warnings: tuple[str, ...] = field(default=())
-
-    @property
-    def winner_key(self) -> tuple[datetime, str]:
-        return winner_key(self.article.published_at, self.source_key)
 
 
 # --- the transform ------------------------------------------------------------

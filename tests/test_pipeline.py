@@ -15,7 +15,8 @@ import yaml_rs
 
 from etl import run
 from etl.extract import split_front_matter
-from etl.transform import canonical_url, normalize_domain, topic_slug, winner_key
+from etl.records import winner_key
+from etl.transform import canonical_url, normalize_domain, topic_slug
 from tests.conftest import SEEDS
 from tests.helpers import counts, snapshot
 

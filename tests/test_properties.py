@@ -23,7 +23,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from etl.extract import DocumentError, RawDocument, SourceFile, extract, parse_yaml
-from etl.transform import TransformedDocument, transform
+from etl.records import TransformedDocument
+from etl.transform import transform
 from tests.conftest import SEEDS
 
 SOURCE = SourceFile(Path("doc.md"), "doc.md")

@@ -14,14 +14,13 @@ import pytest
 import yaml_rs
 
 from etl.extract import DocumentError, RawDocument, SourceFile, discover, extract
+from etl.records import TransformedDocument, winner_key
 from etl.transform import (
-    TransformedDocument,
     canonical_url,
     normalize_domain,
     normalize_provider_name,
     topic_slug,
     transform,
-    winner_key,
 )
 
 URL = "https://example.com/news/a"
