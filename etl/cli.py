@@ -15,7 +15,6 @@ from typing import Any
 import click
 from sqlalchemy import desc, select
 from sqlalchemy.exc import SQLAlchemyError
-from tqdm import tqdm
 
 from etl import database, pipeline
 from etl.database import ConfigurationError, DatabaseUnavailable
@@ -51,12 +50,14 @@ class _Progress:
 
     def __init__(self, enabled: bool):
         self.enabled = enabled
-        self.bar: tqdm[Any] | None = None
+        self.bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
             return
         if self.bar is None:
+            from tqdm import tqdm  # only a terminal gets a bar: cron runs skip the import
+
             self.bar = tqdm(total=total, unit="doc", file=sys.stderr, leave=False)
         self.bar.update(done)
 
@@ -138,7 +139,7 @@ def run(
         )
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
-    except DatabaseUnavailable as exc:
+    except (DatabaseUnavailable, pipeline.RunAborted) as exc:
         _fail(str(exc), EXIT_FATAL)
     except SQLAlchemyError as exc:
         _fail(f"run aborted: {database.describe_error(exc)}", EXIT_FATAL)

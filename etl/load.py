@@ -35,7 +35,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.sql.expression import ColumnElement
 
 from etl.extract import FileStamp
@@ -101,13 +100,20 @@ def upsert(
     """
     if not rows:
         return
+    # Each dialect module is imported on use: importing all three pulls in their async
+    # adapters and asyncio, a noticeable part of a re-run's start-up.
     if _is_mysql(conn):
-        stmt = mysql.insert(table)
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(table)
         pairs = setter(table, stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
         stmt = stmt.on_duplicate_key_update(pairs)
     else:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table)
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table)
         if setter:
             pairs = setter(table, stmt.excluded)
             # Skip no-op updates so re-runs write nothing (MariaDB does this by itself).

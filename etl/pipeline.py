@@ -10,20 +10,17 @@ prunes and deletes orphaned entities, and records the run in ``etl_runs``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import gc
 import hashlib
 import logging
-import multiprocessing
 import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -51,6 +48,9 @@ from etl.load import (
 )
 from etl.records import TransformedDocument
 from etl.schema import articles, etl_runs, rejected_documents, source_files
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 log = logging.getLogger("etl")
 
@@ -210,6 +210,11 @@ _worker_engine: Engine | None = None
 _malloc_trim: Callable[[int], int] | None = None
 
 
+class RunAborted(Exception):
+    """The run stopped for a reason that is no document's fault: a worker process died
+    (killed, out of memory) or hit a bug. Exit code 3; the run is recorded as failed."""
+
+
 class WorkerFailure(Exception):
     """A worker could not finish its chunk; picklable, unlike driver exceptions."""
 
@@ -220,6 +225,9 @@ class WorkerFailure(Exception):
 
 
 def _init_worker(url: str) -> None:
+    import ctypes
+    import multiprocessing.util
+
     global _worker_engine, _malloc_trim
     _worker_engine = database.make_engine(url)
     # glibc keeps freed heap for reuse, so a worker's RSS crept up by ~30 MB over a
@@ -260,6 +268,32 @@ def can_load_in_workers(engine: Engine) -> bool:
     return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
 
 
+def chunk_sizes(total: int, batch_size: int, workers: int) -> list[int]:
+    """How to cut ``total`` files into chunks for ``workers`` processes.
+
+    Chunks are at most a batch, and small enough that every worker gets several.
+    The first and last few are smaller: writing (one process at a time) starts
+    sooner, and the workers finish closer together.
+    """
+    size = max(1, min(batch_size, -(-total // (workers * 4))))
+    ramp = [max(1, size // 4), max(1, size // 2)]
+    sizes: list[int] = []
+    left = total
+    for part in ramp:  # ramp up
+        if left > 2 * sum(ramp) + size:
+            sizes.append(part)
+            left -= part
+    tail = []
+    for part in ramp:  # ramp down, mirrored
+        if left > sum(ramp) + size:
+            tail.insert(0, part)
+            left -= part
+    while left > 0:
+        sizes.append(min(size, left))
+        left -= sizes[-1]
+    return sizes + tail
+
+
 def load_in_workers(
     engine: Engine,
     tasks: Sequence[Task],
@@ -270,12 +304,15 @@ def load_in_workers(
     total: int,
 ) -> None:
     """Spread ``tasks`` over ``workers`` processes that parse and load; merge their summaries."""
+    # Imported here: a run with nothing to parse (most scheduled re-runs) never needs them.
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     # fork, not spawn/forkserver: those re-import the caller's __main__, which breaks
     # scripts and notebooks that call run() without an `if __name__ == "__main__"` guard.
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    # Enough chunks to keep every worker busy to the end, none larger than a batch.
-    size = max(1, min(batch_size, -(-len(tasks) // (workers * 4))))
     url = engine.url.render_as_string(hide_password=False)
     # Forked workers share the parent's heap copy-on-write; keep the garbage
     # collector from touching (and so copying) it in every worker.
@@ -295,13 +332,20 @@ def load_in_workers(
                         raise DatabaseUnavailable(
                             f"database {summary.database}: {exc.message}"
                         ) from None
-                    raise RuntimeError(f"a worker failed: {exc.message}") from None
+                    raise RunAborted(f"a worker failed: {exc.message}") from None
+                except BrokenProcessPool:
+                    raise RunAborted(
+                        "a worker process died (killed, or out of memory?); "
+                        "what it had not committed is rolled back: run again"
+                    ) from None
                 if progress:
                     progress(count, total)
 
             try:
-                for start in range(0, len(tasks), size):
+                start = 0
+                for size in chunk_sizes(len(tasks), batch_size, workers):
                     part = list(tasks[start : start + size])
+                    start += size
                     future = pool.submit(_load_chunk, part, summary.run_id, batch_size)
                     pending.append((len(part), future))
                     if len(pending) > workers:
@@ -335,8 +379,9 @@ def run(
     """Load news documents from ``paths`` (default: the project's ``seeds/``) into the database.
 
     Returns the run summary; document problems are in ``summary.rejected`` and
-    never raise. Raises ``ConfigurationError`` for bad arguments and
-    ``DatabaseUnavailable`` when the database cannot be used.
+    never raise. Raises ``ConfigurationError`` for bad arguments,
+    ``DatabaseUnavailable`` when the database cannot be used and ``RunAborted``
+    when a worker process dies.
     """
     started = time.monotonic()
     path_list = [Path(p) for p in (paths or [database.PROJECT_ROOT / "seeds"])]

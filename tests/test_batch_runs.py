@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, select, text
 
 from etl import database, run
 from etl.database import resolve_url
+from etl.pipeline import chunk_sizes
 from etl.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
 from tests.conftest import ROOT, SEEDS, make_database
 from tests.helpers import snapshot
@@ -326,3 +327,24 @@ def test_four_shards_at_once_equal_one_run(pg_url: str, corpus_news: Path, tmp_p
         assert snapshot(pg_url) == snapshot(reference_url)
     finally:
         reference.close()
+
+
+@pytest.mark.parametrize(
+    ("total", "batch_size", "workers", "first", "last"),
+    [
+        pytest.param(1, 500, 2, [1], [1], id="one-file"),
+        pytest.param(64, 500, 2, [2, 4, 8], [4, 2], id="few-files-small-chunks"),
+        pytest.param(4958, 500, 2, [125, 250, 500], [250, 125], id="corpus"),
+        pytest.param(49580, 500, 2, [125, 250, 500], [250, 125], id="10x"),
+        pytest.param(1000, 50, 4, [12, 25, 50], [25, 12], id="small-batches"),
+    ],
+)
+def test_chunk_sizes(
+    total: int, batch_size: int, workers: int, first: list[int], last: list[int]
+) -> None:
+    sizes = chunk_sizes(total, batch_size, workers)
+    assert sum(sizes) == total
+    assert all(1 <= size <= batch_size for size in sizes)
+    assert sizes[: len(first)] == first
+    assert sizes[-len(last) :] == last
+    assert len(sizes) >= min(total, workers * 4)  # every worker gets several

@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 import etl
 from etl.database import DatabaseUnavailable, resolve_url
+from etl.pipeline import chunk_sizes
 from etl.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from tests.conftest import SEEDS, make_database
 from tests.helpers import snapshot
@@ -174,8 +175,16 @@ def wait_until_articles(url: str, proc: subprocess.Popen[bytes], timeout: float 
 # --- checking what an interrupted run left ----------------------------------------------------
 
 
-def assert_every_article_complete(url: str, corpus: Corpus) -> int:
-    """Every full article holds exactly its document's topics and links; returns how many."""
+def assert_every_article_complete(
+    url: str,
+    corpus: Corpus,
+    keys: list[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+    workers: int = os.cpu_count() or 1,  # what the CLI uses by default
+) -> int:
+    """Every full article holds exactly its document's topics and links, and the files
+    loaded make whole chunks (one transaction each) of the run's ``keys``; returns how
+    many articles there are."""
     engine = create_engine(resolve_url(url))
     target = articles.alias("target")
     try:
@@ -217,7 +226,13 @@ def assert_every_article_complete(url: str, corpus: Corpus) -> int:
     assert set(sources) == {path for _, path in full.values()}, "source files without article"
     assert not set(topic_rows) - set(full), "topics of an article that is not there"
     assert not set(link_rows) - set(full), "links from an article that is not there"
-    assert len(full) % BATCH_SIZE == 0, f"{len(full)} articles: a batch was half written"
+    keys = sorted(keys or corpus.expected)  # the order the run takes them in
+    loaded = {path for _, path in full.values()}
+    start = 0
+    for size in chunk_sizes(len(keys), batch_size, workers):
+        chunk = set(keys[start : start + size])
+        start += size
+        assert loaded & chunk in (set(), chunk), f"the chunk at {start - size} was half written"
     return len(full)
 
 
@@ -385,3 +400,49 @@ def test_sigkill_mid_run_postgresql(
     corpus: Corpus, pg_url: str, tmp_path: Path, reference: Callable[[str], dict[str, Any]]
 ) -> None:
     _sigkill_mid_run(corpus, pg_url, "postgresql", tmp_path, reference)
+
+
+# --- a worker process dies mid-run -------------------------------------------------------------
+
+
+def test_worker_process_dies_mid_run(
+    corpus: Corpus, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed mid-chunk (the OOM killer, say): the run stops with RunAborted and
+    is recorded as failed; what the dead worker had not committed is rolled back, and a
+    re-run ends where an uninterrupted run would."""
+    root = tmp_path / "news"
+    root.mkdir()
+    for path in sorted(corpus.root.glob("*.md"))[:240]:
+        (root / path.name).symlink_to(path)
+    victim = sorted(p.name for p in root.iterdir())[200]
+    real = etl.pipeline.process_file
+
+    def dies_on_victim(task: etl.pipeline.Task) -> Any:
+        if task.source.key == victim:
+            os._exit(9)  # no clean-up, no exception: as SIGKILL would
+        return real(task)
+
+    # Workers are forked, so they run the patched function.
+    monkeypatch.setattr(etl.pipeline, "process_file", dies_on_victim)
+    with pytest.raises(etl.RunAborted, match="worker process died"):
+        etl.run([root], db_url, workers=2, batch_size=20)
+    monkeypatch.undo()
+
+    engine = create_engine(resolve_url(db_url))
+    try:
+        with engine.connect() as conn:
+            statuses = conn.execute(select(etl_runs.c.status)).scalars().all()
+    finally:
+        engine.dispose()
+    assert statuses == ["failed"]
+    loaded = assert_every_article_complete(
+        db_url, corpus, [p.name for p in root.iterdir()], batch_size=20, workers=2
+    )
+    assert loaded < 240, "the run did not stop"
+
+    again = etl.run([root], db_url, workers=2, batch_size=20)
+    assert again.status == "succeeded"
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+    etl.run([root], reference, workers=1)
+    assert snapshot(db_url) == snapshot(reference)
