@@ -23,6 +23,7 @@ from etl.documents import (
     NewsDocument,
     Provider,
     RelatedEntry,
+    SnippetProvider,
     format_validation_error,
     unknown_keys,
     validate_document,
@@ -182,8 +183,8 @@ def _document_provider(provider: Provider | None, article_url: str) -> ProviderR
     return ProviderRecord(domain, name or domain, tuple(image for _, image in images))
 
 
-def _snippet_provider(provider: Provider | None, link_url: str) -> ProviderRecord:
-    name, domain = (provider.name, provider.domain) if provider else (None, None)
+def _snippet_provider(provider: SnippetProvider | None, link_url: str) -> ProviderRecord:
+    name, domain = (provider.get("name"), provider.get("domain")) if provider else (None, None)
     record = _provider_record(name, domain)
     if record is None:  # no domain: the link's host
         host = normalize_domain(urlsplit(link_url).hostname or "")
@@ -231,7 +232,7 @@ def _links(
     for position, entry in enumerate(related):
         if entry is None:  # invalid, already warned about
             continue
-        target = _strip_or_none(entry.webUrl) or _strip_or_none(entry.originalUrl)
+        target = _strip_or_none(entry.get("webUrl")) or _strip_or_none(entry.get("originalUrl"))
         try:
             if target is None:
                 raise ValueError("no webUrl or originalUrl")
@@ -244,11 +245,11 @@ def _links(
         seen[url] = LinkRecord(
             url=url,
             position=position,
-            title=entry.title,
-            excerpt=entry.excerpt,
-            published_at=entry.publishedDateTime,
+            title=entry.get("title"),
+            excerpt=entry.get("excerpt"),
+            published_at=entry.get("publishedDateTime"),
             web_url=target,
-            provider=_snippet_provider(entry.provider, url),
+            provider=_snippet_provider(entry.get("provider"), url),
         )
     return tuple(seen.values())
 
