@@ -106,6 +106,13 @@ def make_engine(url: str | URL | None = None) -> Engine:
     return engine
 
 
+def is_in_memory_sqlite(url: URL) -> bool:
+    """An SQLite database that lives in one connection's memory: no file, no sharing."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Foreign keys on, WAL, and BEGIN IMMEDIATE so concurrent writers queue, not fail."""
 
@@ -114,7 +121,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        if engine.url.database not in (None, "", ":memory:"):
+        if not is_in_memory_sqlite(engine.url):
             # WAL is a property of the file: when a concurrent run holds the lock
             # while switching it, that run sets it for us; don't fail the connection.
             with contextlib.suppress(sqlite3.OperationalError):

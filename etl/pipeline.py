@@ -260,14 +260,6 @@ def _load_chunk(tasks: list[Task], run_id: int | None, batch_size: int) -> RunSu
     return summary
 
 
-def can_load_in_workers(engine: Engine) -> bool:
-    """Workers open their own connections: not possible for an in-memory SQLite database."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite":
-        return True
-    return url.database not in (None, "", ":memory:") and url.query.get("mode") != "memory"
-
-
 def chunk_sizes(total: int, batch_size: int, workers: int) -> list[int]:
     """How to cut ``total`` files into chunks for ``workers`` processes.
 
@@ -510,7 +502,9 @@ def _load_all(
     if progress and summary.files_skipped_unchanged:
         progress(summary.files_skipped_unchanged, len(sources))
     workers = workers or os.cpu_count() or 1
-    if workers > 1 and len(tasks) >= INLINE_BELOW and can_load_in_workers(conn.engine):
+    # Workers open their own connections, which an in-memory database cannot share.
+    shareable = not database.is_in_memory_sqlite(conn.engine.url)
+    if workers > 1 and len(tasks) >= INLINE_BELOW and shareable:
         load_in_workers(conn.engine, tasks, summary, workers, batch_size, progress, len(sources))
     else:
         loader = BatchLoader(conn, summary, batch_size)

@@ -348,3 +348,14 @@ def test_chunk_sizes(
     assert sizes[: len(first)] == first
     assert sizes[-len(last) :] == last
     assert len(sizes) >= min(total, workers * 4)  # every worker gets several
+
+
+def test_in_memory_sqlite_loads_in_the_calling_process(tmp_path: Path) -> None:
+    # Enough files for the worker path, but workers could not reach this database.
+    source = tmp_path / "news"
+    for copy in "abcd":
+        shutil.copytree(SEEDS, source / copy)
+    summary = run([source], "sqlite://", workers=2)
+    assert summary.status == "succeeded"
+    assert summary.files_seen == 4 * len(list(SEEDS.glob("*.md")))
+    assert summary.articles_inserted > 0
