@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select, text
 
 from etl import database, run
 from etl.database import resolve_url
-from etl.pipeline import chunk_sizes
+from etl.pipeline import POOL_FILES, chunk_sizes, plan_chunks
 from etl.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
 from tests.conftest import ROOT, SEEDS, make_database
 from tests.helpers import snapshot
@@ -96,7 +96,10 @@ def _stamps(url: str) -> dict[str, tuple[int | None, int | None]]:
     return {row.path: (row.size, row.mtime_ns) for row in _fetch(url, query)}
 
 
-def test_rerun_trusts_size_and_mtime(db_url: str, tmp_path: Path) -> None:
+def test_rerun_trusts_size_and_mtime(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("etl.pipeline.QUICK_CHECK_BLOCK", 4)  # stored stamps read in 6 blocks
     source = tmp_path / "news"
     shutil.copytree(SEEDS, source)
     _age(source)
@@ -348,6 +351,40 @@ def test_chunk_sizes(
     assert sizes[: len(first)] == first
     assert sizes[-len(last) :] == last
     assert len(sizes) >= min(total, workers * 4)  # every worker gets several
+
+
+@pytest.mark.parametrize(
+    ("total", "segments"),
+    [
+        pytest.param(1, [1], id="one-file"),
+        pytest.param(POOL_FILES, [POOL_FILES], id="one-full-segment"),
+        pytest.param(POOL_FILES + 1, [POOL_FILES // 2 + 1, POOL_FILES // 2], id="just-over"),
+        pytest.param(10 * 4958, [4958] * 10, id="10x-corpus"),
+    ],
+)
+def test_plan_chunks_gives_each_segment_fresh_workers(total: int, segments: list[int]) -> None:
+    plan = plan_chunks(total, 500, 2)
+    assert [sum(chunks) for chunks in plan] == segments
+    assert plan == [chunk_sizes(size, 500, 2) for size in segments]
+
+
+def test_worker_generations_load_what_one_process_loads(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small generations: files are handed to three successive sets of worker processes."""
+    monkeypatch.setattr("etl.pipeline.POOL_FILES", 30)
+    source = tmp_path / "news"
+    for copy in "abcd":
+        shutil.copytree(SEEDS, source / copy)
+    files = len(list(source.rglob("*.md")))
+    assert len(plan_chunks(files, 7, 2)) == 3
+    parallel = run([source], db_url, workers=2, batch_size=7)
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+    single = run([source], reference, workers=1, batch_size=7)
+    assert parallel.files_seen == single.files_seen == files
+    assert parallel.articles_inserted == single.articles_inserted
+    assert parallel.documents_rejected == single.documents_rejected == 0
+    assert snapshot(db_url) == snapshot(reference)
 
 
 def test_in_memory_sqlite_loads_in_the_calling_process(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ def run(data: bytes, tmp_path: Path, max_bytes: int | None = None) -> RawDocumen
     """Extract ``data`` written to a file, as the pipeline does."""
     path = tmp_path / "doc.md"
     path.write_bytes(data)
-    source = SourceFile(path, "doc.md")
+    source = SourceFile(str(tmp_path), "doc.md")
     return extract(source) if max_bytes is None else extract(source, max_bytes=max_bytes)
 
 

@@ -30,7 +30,7 @@ from sqlalchemy.pool import NullPool
 
 import etl
 from etl.database import DatabaseUnavailable, resolve_url
-from etl.pipeline import chunk_sizes
+from etl.pipeline import plan_chunks
 from etl.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from tests.conftest import SEEDS, make_database
 from tests.helpers import snapshot
@@ -229,7 +229,9 @@ def assert_every_article_complete(
     keys = sorted(keys or corpus.expected)  # the order the run takes them in
     loaded = {path for _, path in full.values()}
     start = 0
-    for size in chunk_sizes(len(keys), batch_size, workers):
+    for size in [
+        size for segment in plan_chunks(len(keys), batch_size, workers) for size in segment
+    ]:
         chunk = set(keys[start : start + size])
         start += size
         assert loaded & chunk in (set(), chunk), f"the chunk at {start - size} was half written"
