@@ -228,11 +228,13 @@ def _images(
 def _links(
     related: list[RelatedEntry | None], article_url: str, warnings: list[str]
 ) -> tuple[LinkRecord, ...]:
+    # The hottest loop of a load (160k entries per corpus): keep it lean.
     seen: dict[str, LinkRecord] = {}
     for position, entry in enumerate(related):
         if entry is None:  # invalid, already warned about
             continue
-        target = _strip_or_none(entry.get("webUrl")) or _strip_or_none(entry.get("originalUrl"))
+        get = entry.get
+        target = _strip_or_none(get("webUrl")) or _strip_or_none(get("originalUrl"))
         try:
             if target is None:
                 raise ValueError("no webUrl or originalUrl")
@@ -243,13 +245,13 @@ def _links(
         if url == article_url or url in seen:
             continue
         seen[url] = LinkRecord(
-            url=url,
-            position=position,
-            title=entry.get("title"),
-            excerpt=entry.get("excerpt"),
-            published_at=entry.get("publishedDateTime"),
-            web_url=target,
-            provider=_snippet_provider(entry.get("provider"), url),
+            url,
+            position,
+            get("title"),
+            get("excerpt"),
+            get("publishedDateTime"),
+            target,
+            _snippet_provider(get("provider"), url),
         )
     return tuple(seen.values())
 
