@@ -96,10 +96,7 @@ def _stamps(url: str) -> dict[str, tuple[int | None, int | None]]:
     return {row.path: (row.size, row.mtime_ns) for row in _fetch(url, query)}
 
 
-def test_rerun_trusts_size_and_mtime(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("etl.pipeline.QUICK_CHECK_BLOCK", 4)  # stored stamps read in 6 blocks
+def test_rerun_trusts_size_and_mtime(db_url: str, tmp_path: Path) -> None:
     source = tmp_path / "news"
     shutil.copytree(SEEDS, source)
     _age(source)
