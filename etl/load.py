@@ -26,6 +26,7 @@ from sqlalchemy import (
     Connection,
     Table,
     and_,
+    any_,
     bindparam,
     case,
     delete,
@@ -52,6 +53,7 @@ from etl.schema import (
 )
 
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
+ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
 LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
 MYSQL_LOCK_NAME = "news_etl_writer"
 
@@ -173,18 +175,36 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any
         yield items[start : start + size]
 
 
-def _ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> dict[Any, int]:
+def _in(conn: Connection, column: ColumnElement[Any], values: Iterable[Any]) -> Iterator[Any]:
+    """``column IN (values)`` as one condition per chunk of the sorted, distinct values.
+
+    PostgreSQL gets ``column = ANY(:array)`` instead: one parameter however many
+    values, so the statement text never changes (psycopg re-parsed every
+    900-placeholder statement, a noticeable part of each batch) and one statement
+    covers a whole batch. PostgreSQL plans ``IN (...)`` as ``= ANY`` anyway.
+    """
     wanted = sorted(set(values))
+    if conn.dialect.name != "postgresql":
+        for chunk in _chunks(wanted):
+            yield column.in_(chunk)
+        return
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    for chunk in _chunks(wanted, ANY_CHUNK):
+        yield column == any_(bindparam(None, list(chunk), type_=ARRAY(column.type)))
+
+
+def _ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> dict[Any, int]:
     found: dict[Any, int] = {}
-    for chunk in _chunks(wanted):
-        for row in conn.execute(select(table.c[key], table.c.id).where(table.c[key].in_(chunk))):
+    for condition in _in(conn, table.c[key], values):
+        for row in conn.execute(select(table.c[key], table.c.id).where(condition)):
             found[row[0]] = row[1]
     return found
 
 
-def _delete_where_in(conn: Connection, table: Table, column: str, ids: Sequence[int]) -> None:
-    for chunk in _chunks(sorted(ids)):
-        conn.execute(delete(table).where(table.c[column].in_(chunk)))
+def _delete_where_in(conn: Connection, table: Table, column: str, ids: Iterable[int]) -> None:
+    for condition in _in(conn, table.c[column], ids):
+        conn.execute(delete(table).where(condition))
 
 
 @contextmanager
@@ -391,7 +411,6 @@ class _Existing:
 
 def _existing_articles(conn: Connection, urls: Iterable[str]) -> dict[str, _Existing]:
     found: dict[str, _Existing] = {}
-    wanted = sorted(set(urls))
     columns = (
         articles.c.url,
         articles.c.id,
@@ -400,8 +419,8 @@ def _existing_articles(conn: Connection, urls: Iterable[str]) -> dict[str, _Exis
         articles.c.published_at,
         articles.c.fingerprint,
     )
-    for chunk in _chunks(wanted):
-        for row in conn.execute(select(*columns).where(articles.c.url.in_(chunk))):
+    for condition in _in(conn, articles.c.url, urls):
+        for row in conn.execute(select(*columns).where(condition)):
             found[row.url] = _Existing(
                 row.id, bool(row.is_stub), row.source_path, row.published_at, row.fingerprint
             )
@@ -506,13 +525,9 @@ def _write_articles(
 
     # Replace the child sets of articles that existed before.
     old_targets: set[int] = set()
-    for chunk in _chunks(sorted(replaced_ids)):
+    for condition in _in(conn, related_articles.c.article_id, replaced_ids):
         old_targets.update(
-            conn.execute(
-                select(related_articles.c.related_article_id).where(
-                    related_articles.c.article_id.in_(chunk)
-                )
-            ).scalars()
+            conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
         )
     for table in (article_topics, article_images, related_articles):
         _delete_where_in(conn, table, "article_id", replaced_ids)
@@ -595,12 +610,10 @@ LINK_COLUMNS = (
 
 
 def _mark_stubs_dirty(conn: Connection, article_ids: set[int]) -> None:
-    for chunk in _chunks(sorted(article_ids)):
+    for condition in _in(conn, articles.c.id, article_ids):
         conn.execute(
             update(articles)
-            .where(
-                articles.c.id.in_(chunk), articles.c.is_stub, articles.c.fingerprint.is_not(None)
-            )
+            .where(condition, articles.c.is_stub, articles.c.fingerprint.is_not(None))
             .values(fingerprint=None)
         )
 
@@ -697,7 +710,7 @@ def refresh_stubs(conn: Connection, now: datetime) -> int:
         return 0
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
-    for chunk in _chunks(sorted(dirty)):
+    for condition in _in(conn, related_articles.c.related_article_id, dirty):
         query = (
             select(
                 related_articles.c.related_article_id,
@@ -711,7 +724,7 @@ def refresh_stubs(conn: Connection, now: datetime) -> int:
                 source.c.url,
             )
             .join(source, source.c.id == related_articles.c.article_id)
-            .where(related_articles.c.related_article_id.in_(chunk))
+            .where(condition)
         )
         for row in conn.execute(query):
             key = winner_key(row.published_at, row.url)
