@@ -695,19 +695,28 @@ STUB_COLUMNS = (
 )
 
 
+STUB_BLOCK = 2000  # stubs rebuilt per round: bounds the snippets held in memory
+
+
 def refresh_stubs(conn: Connection, now: datetime) -> int:
     """Rebuild dirty stubs from the snippets that point at them; delete unreferenced ones.
 
     A stub shows the snippet of the referencing article with the latest
     ``published_at`` (ties: the greatest URL). Returns the number of stubs deleted.
+    Stubs are rebuilt a block at a time, so memory does not grow with their number.
     """
-    dirty = list(
+    dirty = sorted(
         conn.execute(
             select(articles.c.id).where(articles.c.is_stub, articles.c.fingerprint.is_(None))
         ).scalars()
     )
-    if not dirty:
-        return 0
+    deleted = 0
+    for start in range(0, len(dirty), STUB_BLOCK):
+        deleted += _refresh_stub_block(conn, dirty[start : start + STUB_BLOCK], now)
+    return deleted
+
+
+def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> int:
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
     for condition in _in(conn, related_articles.c.related_article_id, dirty):

@@ -147,6 +147,28 @@ def test_unreferenced_stub_is_deleted(sqlite_url: str, tmp_path: Path) -> None:
     assert counts(sqlite_url)["related_articles"] == 0
 
 
+def test_stubs_rebuilt_in_small_blocks_equal_one_block(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stubs are rebuilt (and deleted) a block at a time; block size changes nothing."""
+    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
+    run([SEEDS], reference, workers=1)
+    monkeypatch.setattr("etl.load.STUB_BLOCK", 3)
+    summary = run([SEEDS], db_url, workers=1)
+    assert summary.stubs_created > 3 * 10  # many blocks
+    assert snapshot(db_url) == snapshot(reference)
+    # Dropping every related list leaves every stub unreferenced: all deleted, in blocks.
+    source = tmp_path / "news"
+    shutil.copytree(SEEDS, source)
+    for path in source.glob("*.md"):
+        text = path.read_text(encoding="utf-8")
+        if "related:" in text:
+            path.write_text(text.split("related:")[0] + "secured: x\n---\n", encoding="utf-8")
+    after = run([source], db_url, workers=1)
+    assert after.stubs_deleted == summary.stubs_created
+    assert counts(db_url)["stubs"] == 0
+
+
 @pytest.mark.corpus
 def test_corpus_counts_rerun_and_shuffled_split(
     db_url: str, corpus_news: Path, tmp_path: Path
