@@ -138,8 +138,13 @@ def _dict_type(name: str, model: type[BaseModel], **replace: Any) -> Any:
     return typed
 
 
-SnippetProvider = _dict_type("SnippetProvider", Provider)
-RelatedEntry = _dict_type("RelatedEntry", _RelatedEntryModel, provider=SnippetProvider | None)
+# Snippets' images are validated (a broken one drops the entry) but not kept: plain dicts.
+SnippetImage = _dict_type("SnippetImage", Image)
+SnippetImages = Annotated[list[SnippetImage], BeforeValidator(_none_to_empty)]  # type: ignore[valid-type]
+SnippetProvider = _dict_type("SnippetProvider", Provider, images=SnippetImages)
+RelatedEntry = _dict_type(
+    "RelatedEntry", _RelatedEntryModel, provider=SnippetProvider | None, images=SnippetImages
+)
 _validate_related_entry = TypeAdapter(RelatedEntry).validate_python
 
 
