@@ -339,11 +339,6 @@ def load_in_workers(
             if exc.database_unavailable:
                 raise DatabaseUnavailable(f"database {summary.database}: {exc.message}") from None
             raise RunAborted(f"a worker failed: {exc.message}") from None
-        except BrokenProcessPool:
-            raise RunAborted(
-                "a worker process died (killed, or out of memory?); "
-                "what it had not committed is rolled back: run again"
-            ) from None
         if progress:
             progress(count, total)
 
@@ -367,6 +362,13 @@ def load_in_workers(
                             collect(pending)
                     while pending:
                         collect(pending)
+                except BrokenProcessPool:
+                    # Seen by result() or, if a worker died before that, by submit().
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise RunAborted(
+                        "a worker process died (killed, or out of memory?); "
+                        "what it had not committed is rolled back: run again"
+                    ) from None
                 except BaseException:
                     pool.shutdown(wait=True, cancel_futures=True)
                     raise

@@ -407,8 +407,22 @@ def test_sigkill_mid_run_postgresql(
 # --- a worker process dies mid-run -------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("victim_index", "slow_submit"),
+    [
+        pytest.param(200, False, id="seen-by-result"),
+        # The first chunk's worker dies while the next chunk is still being prepared,
+        # so the parent learns of it when it submits that chunk.
+        pytest.param(0, True, id="seen-by-submit"),
+    ],
+)
 def test_worker_process_dies_mid_run(
-    corpus: Corpus, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: Corpus,
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    victim_index: int,
+    slow_submit: bool,
 ) -> None:
     """A worker killed mid-chunk (the OOM killer, say): the run stops with RunAborted and
     is recorded as failed; what the dead worker had not committed is rolled back, and a
@@ -417,8 +431,16 @@ def test_worker_process_dies_mid_run(
     root.mkdir()
     for path in sorted(corpus.root.glob("*.md"))[:240]:
         (root / path.name).symlink_to(path)
-    victim = sorted(p.name for p in root.iterdir())[200]
+    victim = sorted(p.name for p in root.iterdir())[victim_index]
     real = etl.pipeline.process_file
+    if slow_submit:  # file_stamp runs in the parent, as it builds each chunk's tasks
+        stamp = etl.pipeline.file_stamp
+
+        def slow_stamp(path: str) -> Any:
+            time.sleep(0.02)
+            return stamp(path)
+
+        monkeypatch.setattr(etl.pipeline, "file_stamp", slow_stamp)
 
     def dies_on_victim(task: etl.pipeline.Task) -> Any:
         if task.source.key == victim:
