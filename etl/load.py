@@ -23,7 +23,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     Connection,
+    MetaData,
     Table,
     and_,
     any_,
@@ -151,9 +153,12 @@ def bulk_insert(
             converted: dict[Any, Any] = {}
             for row in rows:
                 value = row[index]
-                if value not in converted:
-                    converted[value] = process(value)
-                row[index] = converted[value]
+                try:
+                    row[index] = converted[value]
+                except KeyError:
+                    row[index] = converted[value] = process(value)
+                except TypeError:  # unhashable (JSON): convert every time
+                    row[index] = process(value)
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     if dialect.name == "postgresql":
@@ -520,8 +525,11 @@ def _write_articles(
 
     rows = [_article_row(d, provider_ids[d.article.provider.domain], now) for d in writes]
     rows.sort(key=lambda row: row["url"])
-    upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
-    article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
+    if conn.dialect.name == "postgresql":
+        article_ids = _upsert_articles_staged(conn, rows)
+    else:
+        upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
+        article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
 
     # Replace the child sets of articles that existed before.
     old_targets: set[int] = set()
@@ -548,6 +556,44 @@ def _write_articles(
     new_targets = _write_links(conn, writes, article_ids, now, counts)
     _mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
+
+
+STAGED_ARTICLE_COLUMNS = ("url", *ARTICLE_COLUMNS, "created_at")
+_ARTICLE_STAGING = Table(
+    "etl_staging_articles",
+    MetaData(),
+    *(Column(name, articles.c[name].type) for name in STAGED_ARTICLE_COLUMNS),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _upsert_articles_staged(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """PostgreSQL: COPY the rows into a temporary table, upsert from it; url -> id.
+
+    A 500-row multi-VALUES upsert has 12,500 parameters, which SQLAlchemy and
+    psycopg handle one by one in Python; COPY formats the rows in C. The staging
+    table belongs to the session and empties at every commit (or rollback).
+    """
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    names = ", ".join(
+        f"{name} {articles.c[name].type.dialect_impl(conn.dialect).compile(conn.dialect)}"
+        for name in STAGED_ARTICLE_COLUMNS
+    )
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_ARTICLE_STAGING.name} ({names}) "
+        "ON COMMIT DELETE ROWS"
+    )
+    staged = [[row[name] for name in STAGED_ARTICLE_COLUMNS] for row in rows]
+    bulk_insert(conn, _ARTICLE_STAGING, STAGED_ARTICLE_COLUMNS, staged)
+    stmt = pg_insert(articles).from_select(
+        STAGED_ARTICLE_COLUMNS,
+        select(*_ARTICLE_STAGING.c).order_by(_ARTICLE_STAGING.c.url),
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["url"], set_=dict(_article_setter(articles, stmt.excluded))
+    ).returning(articles.c.url, articles.c.id)
+    return {url: article_id for url, article_id in conn.execute(stmt)}
 
 
 def _write_links(
