@@ -55,6 +55,7 @@ from etl.schema import (
 )
 
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
+STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
 ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
 LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
 MYSQL_LOCK_NAME = "news_etl_writer"
@@ -104,6 +105,14 @@ def upsert(
     """
     if not rows:
         return
+    # PostgreSQL, many rows: COPY them into a staging table and upsert from there.
+    # A 500-article multi-VALUES upsert has 12,500 parameters, which SQLAlchemy and
+    # psycopg handle one at a time in Python; COPY formats rows in C.
+    staging = (
+        _staging_table(table)
+        if conn.dialect.name == "postgresql" and len(rows) >= STAGE_FROM
+        else None
+    )
     # Each dialect module is imported on use: importing all three pulls in their async
     # adapters and asyncio, a noticeable part of a re-run's start-up.
     if _is_mysql(conn):
@@ -118,6 +127,8 @@ def upsert(
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         stmt = dialect_insert(table)
+        if staging is not None:
+            stmt = stmt.from_select(list(rows[0]), _staged_rows(conn, staging, rows, keys))
         if setter:
             pairs = setter(table, stmt.excluded)
             # Skip no-op updates so re-runs write nothing (MariaDB does this by itself).
@@ -129,7 +140,43 @@ def upsert(
             stmt = stmt.on_conflict_do_update(index_elements=keys, set_=dict(pairs), where=changed)
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    conn.execute(stmt, list(rows))
+    if staging is None:
+        conn.execute(stmt, list(rows))
+        return
+    conn.execute(stmt)
+    conn.execute(delete(staging))  # the next upsert into this table in this transaction
+
+
+def _staging_table(table: Table) -> Table:
+    """A session-local copy of ``table``'s columns (no keys, no constraints) to COPY into."""
+    staging = _STAGING_TABLES.get(table.name)
+    if staging is None:
+        staging = Table(
+            f"etl_staging_{table.name}",
+            MetaData(),
+            *(Column(c.name, c.type) for c in table.c if c is not table.autoincrement_column),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DELETE ROWS",  # and a rollback takes its rows too
+        )
+        _STAGING_TABLES[table.name] = staging
+    return staging
+
+
+_STAGING_TABLES: dict[str, Table] = {}
+
+
+def _staged_rows(
+    conn: Connection, staging: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> Any:
+    """COPY ``rows`` into ``staging``; the SELECT that reads them back, in key order."""
+    from sqlalchemy.schema import CreateTable
+
+    columns = list(rows[0])
+    conn.execute(CreateTable(staging, if_not_exists=True))
+    bulk_insert(conn, staging, columns, [[row[name] for name in columns] for row in rows])
+    return select(*(staging.c[name] for name in columns)).order_by(
+        *(staging.c[name] for name in keys)
+    )
 
 
 def bulk_insert(
@@ -525,11 +572,8 @@ def _write_articles(
 
     rows = [_article_row(d, provider_ids[d.article.provider.domain], now) for d in writes]
     rows.sort(key=lambda row: row["url"])
-    if conn.dialect.name == "postgresql":
-        article_ids = _upsert_articles_staged(conn, rows)
-    else:
-        upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
-        article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
+    upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
+    article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
 
     # Replace the child sets of articles that existed before.
     old_targets: set[int] = set()
@@ -556,44 +600,6 @@ def _write_articles(
     new_targets = _write_links(conn, writes, article_ids, now, counts)
     _mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
-
-
-STAGED_ARTICLE_COLUMNS = ("url", *ARTICLE_COLUMNS, "created_at")
-_ARTICLE_STAGING = Table(
-    "etl_staging_articles",
-    MetaData(),
-    *(Column(name, articles.c[name].type) for name in STAGED_ARTICLE_COLUMNS),
-    prefixes=["TEMPORARY"],
-)
-
-
-def _upsert_articles_staged(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-    """PostgreSQL: COPY the rows into a temporary table, upsert from it; url -> id.
-
-    A 500-row multi-VALUES upsert has 12,500 parameters, which SQLAlchemy and
-    psycopg handle one by one in Python; COPY formats the rows in C. The staging
-    table belongs to the session and empties at every commit (or rollback).
-    """
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-    names = ", ".join(
-        f"{name} {articles.c[name].type.dialect_impl(conn.dialect).compile(conn.dialect)}"
-        for name in STAGED_ARTICLE_COLUMNS
-    )
-    conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_ARTICLE_STAGING.name} ({names}) "
-        "ON COMMIT DELETE ROWS"
-    )
-    staged = [[row[name] for name in STAGED_ARTICLE_COLUMNS] for row in rows]
-    bulk_insert(conn, _ARTICLE_STAGING, STAGED_ARTICLE_COLUMNS, staged)
-    stmt = pg_insert(articles).from_select(
-        STAGED_ARTICLE_COLUMNS,
-        select(*_ARTICLE_STAGING.c).order_by(_ARTICLE_STAGING.c.url),
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["url"], set_=dict(_article_setter(articles, stmt.excluded))
-    ).returning(articles.c.url, articles.c.id)
-    return {url: article_id for url, article_id in conn.execute(stmt)}
 
 
 def _write_links(
