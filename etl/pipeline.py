@@ -507,13 +507,13 @@ def _known_sources(conn: Connection) -> dict[str, tuple[str, int | None, int | N
 
 def _changed_sources(
     conn: Connection, sources: Sequence[SourceFile], summary: RunSummary, full_refresh: bool
-) -> tuple[list[SourceFile], dict[str, str]]:
+) -> tuple[Sequence[SourceFile], dict[str, str]]:
     """The files to read, and the stored content hash of those an earlier run loaded.
 
     A file whose size and mtime equal the stored ones is skipped without being read.
     """
     if full_refresh:
-        return list(sources), {}
+        return sources, {}
     known = _known_sources(conn)
     todo: list[SourceFile] = []
     known_hashes: dict[str, str] = {}
