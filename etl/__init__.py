@@ -11,6 +11,21 @@ rules), ``records`` (what transform hands to load), ``load`` (SQL upserts),
 (orchestration, the API), ``cli``.
 """
 
-from etl.pipeline import Rejection, RunAborted, RunSummary, run
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from etl.pipeline import Rejection, RunAborted, RunSummary, run
 
 __all__ = ["Rejection", "RunAborted", "RunSummary", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    # The API is imported on first use, so that the `etl` command (etl.__main__)
+    # controls how its imports happen.
+    if name in __all__:
+        from etl import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'etl' has no attribute {name!r}")

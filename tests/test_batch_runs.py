@@ -276,6 +276,37 @@ def test_no_progress_noise_when_not_a_terminal(sqlite_url: str) -> None:
     assert "doc/s" not in result.stderr and "\r" not in result.stderr
 
 
+def test_the_command_freezes_its_imports_and_leaves_the_collector_on() -> None:
+    # What the `etl` console script does; the import-time objects end up frozen
+    # (never rescanned), and collection is back on for the run itself.
+    code = (
+        "import gc, sys\n"
+        "sys.argv = ['etl', '--version']\n"
+        "from etl.__main__ import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    print(exc.code, gc.isenabled(), gc.get_freeze_count())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("etl"), result  # the version line
+    code_, enabled, frozen = lines[-1].split()
+    assert (code_, enabled) == ("0", "True")
+    assert int(frozen) > 50_000  # SQLAlchemy and the pipeline, at least
+
+
+def test_package_api_is_imported_on_first_use() -> None:
+    import etl
+    import etl.pipeline
+
+    assert etl.run is etl.pipeline.run and etl.RunSummary is etl.pipeline.RunSummary
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        etl.nope  # noqa: B018
+
+
 def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
     procs = [
         subprocess.Popen(
