@@ -243,6 +243,10 @@ def _load_chunk(tasks: list[Task], run_id: int | None, batch_size: int) -> RunSu
     """In a worker: parse and load ``tasks``; returns what it did, as a partial summary."""
     assert _worker_engine is not None, "worker not initialized"
     summary = RunSummary(run_id=run_id)
+    # Parsing makes millions of short-lived dicts and lists but hardly any cycles;
+    # the cyclic collector ran ~1,200 times per worker over the corpus (0.2 s of
+    # CPU each). Paused for the chunk, it collects once at the end instead.
+    gc.disable()
     try:
         with _worker_engine.connect() as conn:
             loader = BatchLoader(conn, summary, batch_size)
@@ -256,6 +260,9 @@ def _load_chunk(tasks: list[Task], run_id: int | None, batch_size: int) -> RunSu
     except Exception as exc:
         log.exception("worker failed")
         raise WorkerFailure(describe_error(exc), False) from None
+    finally:
+        gc.enable()
+        gc.collect()
     if _malloc_trim is not None:
         _malloc_trim(0)
     return summary
