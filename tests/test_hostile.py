@@ -284,9 +284,9 @@ def test_alias_bombs_keep_memory_flat(tmp_path: Path) -> None:
 # --- deep nesting --------------------------------------------------------------------------
 
 
-def _nested_document(tag: str, depth: int) -> str:
+def _nested_document(tag: str, depth: int, item: str = "- ") -> str:
     """``- - - ... 1`` nests one sequence per two bytes: 20,000 levels fit in 40 KB."""
-    nested = "- " * depth + "1"
+    nested = item * depth + "1"
     return f"---\ntitle: Title {tag}\nwebUrl: {url_for(tag)}\nnested:\n{nested}\n---\n"
 
 
@@ -306,14 +306,16 @@ def test_deeply_nested_sequences_rejected(shared_db: str, tmp_path: Path) -> Non
     assert bad not in db_text(shared_db)
 
 
-def test_very_deep_nesting_does_not_crash_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("item", ["- ", "-  "], ids=["one-space", "two-spaces"])
+def test_very_deep_nesting_does_not_crash_the_run(tmp_path: Path, item: str) -> None:
     """20,000 levels, through the CLI in a subprocess: a parser stack overflow kills the
     whole process (and with it every other document of the run). Parsing does not depend
-    on the backend, so SQLite suffices."""
+    on the backend, so SQLite suffices. Two spaces after each dash once slipped past
+    the depth check and crashed yaml-rs (SIGSEGV)."""
     bad, good = token(), token()
     root = tmp_path / "in"
     root.mkdir()
-    (root / f"bad-{bad}.md").write_text(_nested_document(bad, 20_000))
+    (root / f"bad-{bad}.md").write_text(_nested_document(bad, 20_000, item))
     (root / f"good-{good}.md").write_bytes(render(make_doc(good)))
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
     result = cli("run", str(root), "--database-url", url, "--json", cwd=tmp_path)

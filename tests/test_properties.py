@@ -366,6 +366,7 @@ HEAD = "title: T\nwebUrl: https://a.example.com/x\n"
         HEAD + "related:\n  - webUrl: https://b.example.com/\n"
         "    publishedDateTime: 0001-01-01T00:00:00+05:00\n",
         HEAD + "nested:\n" + "- " * 600 + "1\n",
+        HEAD + "nested:\n" + "-  " * 600 + "1\n",
         HEAD + "when: !!timestamp 'not a date'\n",
         HEAD + "when: !!timestamp '1930-01-01 00:00:00+02:06:28'\n",
     ],
@@ -376,6 +377,7 @@ HEAD = "title: T\nwebUrl: https://a.example.com/x\n"
         "date-underflows-utc-min",
         "related-date-underflows",
         "nested-600-deep",
+        "nested-600-deep-two-spaces",
         "timestamp-tag-on-text",
         "timestamp-tag-offset-with-seconds",
     ],
