@@ -72,6 +72,19 @@ PATHS = [pytest.param(False, id="fast"), pytest.param(True, id="strict")]
             "body\n",
             id="bom-crlf-dots",
         ),
+        pytest.param(b"---\ntitle: x\n--- \t\nbody\n", {"title": "x"}, "body\n", id="blanks-after"),
+        pytest.param(
+            b"---\ntitle: x\n...\nmid\n---\nend\n",
+            {"title": "x"},
+            "mid\n---\nend\n",
+            id="dots-before-dashes",
+        ),
+        pytest.param(
+            b"---\ntitle: x\n---x: 1\n...y: 2\n---\nbody\n",
+            {"title": "x", "---x": 1, "...y": 2},
+            "body\n",
+            id="marker-prefixed-keys",
+        ),
         pytest.param(
             b"---\ntitle: x\n---\nbefore\n---\nafter\n...\n",
             {"title": "x"},
