@@ -160,7 +160,11 @@ def read_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_B
             size = os.fstat(handle.fileno()).st_size
             if size > max_bytes:
                 raise DocumentError(f"file is {size} bytes, over the limit of {max_bytes}")
-            data = handle.read(max_bytes + 1)
+            # Asking for the limit up front made every read allocate (and give back) a
+            # 5 MiB buffer: ~20 us per file. One byte past the size tells if it grew.
+            data = handle.read(size + 1)
+            if len(data) > size:
+                data += handle.read(max_bytes + 1 - len(data))
     except IsADirectoryError:
         raise DocumentError("is a directory, not a document") from None
     except OSError as exc:

@@ -21,6 +21,7 @@ from etl.extract import (
     discover,
     extract,
     may_use_tags_or_aliases,
+    read_bytes,
     split_front_matter,
 )
 
@@ -384,6 +385,40 @@ def test_max_bytes(size: int, max_bytes: int | None, accepted: bool, tmp_path: P
     else:
         with pytest.raises(DocumentError, match=str(max_bytes or 5 * 1024 * 1024)):
             run(data, tmp_path, max_bytes)
+
+
+@pytest.mark.parametrize(
+    ("size", "max_bytes", "accepted"),
+    [
+        pytest.param(300, 1000, True, id="grew-within-limit"),
+        pytest.param(1000, 1000, True, id="grew-to-the-limit"),
+        pytest.param(1001, 1000, False, id="grew-past-the-limit"),
+    ],
+)
+def test_file_that_grows_while_read(
+    size: int, max_bytes: int, accepted: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The size seen before reading is 100 bytes; the file holds more by the time it
+    is read: all of it is read, up to the limit."""
+    import os
+
+    real_fstat = os.fstat
+
+    def fstat_before_growth(fd: int) -> os.stat_result:
+        info = list(real_fstat(fd))
+        info[6] = 100  # st_size
+        return os.stat_result(info)
+
+    head = b"---\ntitle: x\n---\n"
+    data = head + b"b" * (size - len(head))
+    path = tmp_path / "doc.md"
+    path.write_bytes(data)
+    monkeypatch.setattr(os, "fstat", fstat_before_growth)
+    if accepted:
+        assert read_bytes(path, max_bytes) == data
+    else:
+        with pytest.raises(DocumentError, match="over the limit"):
+            read_bytes(path, max_bytes)
 
 
 # --- NUL characters -----------------------------------------------------------------------
