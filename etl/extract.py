@@ -16,8 +16,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-import yaml
-
 try:  # a Rust parser, ~10x faster than libyaml; output proven identical on the corpus
     import yaml_rs
 except ImportError:  # pragma: no cover - exercised only where the wheel is missing
@@ -308,81 +306,12 @@ def _parse_fast(text: str, first_line: int) -> Any:
     raise DocumentError(reason)
 
 
-class _StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """PyYAML's safe loader that also refuses duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            try:
-                duplicate = key in seen
-            except TypeError:
-                continue  # unhashable key: the base class reports it
-            if duplicate:
-                mark = key_node.start_mark
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
-        """An impossible date (2020-13-45) stays text, as on the fast path; validation names it."""
-        try:
-            return super().construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
-        except (ValueError, AttributeError):  # AttributeError: `!!timestamp not-a-date`
-            return self.construct_scalar(node)
-
-
-# Only the tags whose values JSON can hold: sets, binary, ordered maps and every
-# application tag (!!python/..., !custom) have no constructor and are refused.
-_REFUSED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("set", "binary", "omap", "pairs")}
-_StrictSafeLoader.yaml_constructors = {
-    tag: constructor
-    for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
-    if tag not in _REFUSED_TAGS  # the None entry refuses unknown tags: keep it
-}
-_StrictSafeLoader.add_constructor(
-    "tag:yaml.org,2002:timestamp", _StrictSafeLoader.construct_yaml_timestamp
-)
-
-
-def _refuse_aliases(node: yaml.Node) -> None:
-    """Raise if any node is reachable twice (an alias): keeps expansion bombs out."""
-    seen: set[int] = set()
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if id(current) in seen:
-            mark = current.start_mark
-            raise yaml.composer.ComposerError(None, None, "aliases are not allowed", mark)
-        seen.add(id(current))
-        if isinstance(current, yaml.MappingNode):
-            for key, value in current.value:
-                stack.extend((key, value))
-        elif isinstance(current, yaml.SequenceNode):
-            stack.extend(current.value)
-
-
 def _parse_strict(text: str, first_line: int) -> Any:
-    loader = _StrictSafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _refuse_aliases(node)
-        return loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = "YAML error: " + " ".join(part for part in (exc.context, exc.problem) if part)
-        if mark is not None:
-            raise DocumentError(reason, mark.line + first_line, mark.column + 1) from None
-        raise DocumentError(reason) from None
-    except yaml.YAMLError as exc:
-        raise DocumentError(f"YAML error: {exc}") from None
-    except (ValueError, TypeError, OverflowError, AttributeError) as exc:
-        raise DocumentError(f"YAML error: cannot construct a value: {exc}") from None
-    finally:
-        loader.dispose()
+    # Imported on first use: most runs never take the strict path, and PyYAML
+    # costs ~10 ms of an unchanged re-run's start-up.
+    from etl.strict_yaml import parse_strict
+
+    return parse_strict(text, first_line)
 
 
 def extract(

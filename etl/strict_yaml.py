@@ -1,0 +1,92 @@
+"""The strict YAML path: PyYAML's safe loader (libyaml where available) that also
+refuses duplicate keys, aliases and tags other than YAML's standard ones.
+
+``etl.extract.parse_yaml`` uses it for documents that yaml-rs is not trusted with
+(tags, anchors or aliases may be present; tab indentation) and to place an error
+yaml-rs reports without a position. Imported on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from etl.extract import DocumentError
+
+
+class StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """PyYAML's safe loader that also refuses duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:
+                continue  # unhashable key: the base class reports it
+            if duplicate:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        """An impossible date (2020-13-45) stays text, as on the fast path; validation names it."""
+        try:
+            return super().construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+        except (ValueError, AttributeError):  # AttributeError: `!!timestamp not-a-date`
+            return self.construct_scalar(node)
+
+
+# Only the tags whose values JSON can hold: sets, binary, ordered maps and every
+# application tag (!!python/..., !custom) have no constructor and are refused.
+_REFUSED_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("set", "binary", "omap", "pairs")}
+StrictSafeLoader.yaml_constructors = {
+    tag: constructor
+    for tag, constructor in yaml.SafeLoader.yaml_constructors.items()
+    if tag not in _REFUSED_TAGS  # the None entry refuses unknown tags: keep it
+}
+StrictSafeLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", StrictSafeLoader.construct_yaml_timestamp
+)
+
+
+def _refuse_aliases(node: yaml.Node) -> None:
+    """Raise if any node is reachable twice (an alias): keeps expansion bombs out."""
+    seen: set[int] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            mark = current.start_mark
+            raise yaml.composer.ComposerError(None, None, "aliases are not allowed", mark)
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                stack.extend((key, value))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+
+
+def parse_strict(text: str, first_line: int) -> Any:
+    loader = StrictSafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_aliases(node)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        reason = "YAML error: " + " ".join(part for part in (exc.context, exc.problem) if part)
+        if mark is not None:
+            raise DocumentError(reason, mark.line + first_line, mark.column + 1) from None
+        raise DocumentError(reason) from None
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"YAML error: {exc}") from None
+    except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+        raise DocumentError(f"YAML error: cannot construct a value: {exc}") from None
+    finally:
+        loader.dispose()
