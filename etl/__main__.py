@@ -4,15 +4,16 @@ import gc
 
 
 def main() -> None:
-    # The CLI's imports (SQLAlchemy, the pipeline) create a few hundred thousand
-    # objects that live as long as the process. The cyclic collector is paused while
-    # they load, then told to leave them alone: ~40 ms less start-up, a tenth of an
-    # unchanged re-run.
+    # The CLI's imports (SQLAlchemy, the pipeline) create ~77k objects that live as
+    # long as the process. The cyclic collector is paused while they load, then told
+    # to leave them alone (frozen): ~90 ms less per start, a fifth of an unchanged
+    # re-run.
     gc.disable()
-    from etl.cli import main as cli
-
-    gc.freeze()
-    gc.enable()
+    try:
+        from etl.cli import main as cli
+    finally:
+        gc.freeze()
+        gc.enable()
     cli()
 
 
