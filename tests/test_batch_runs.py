@@ -305,6 +305,12 @@ def test_package_api_is_imported_on_first_use() -> None:
     assert etl.run is etl.pipeline.run and etl.RunSummary is etl.pipeline.RunSummary
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         etl.nope  # noqa: B018
+    # In a fresh interpreter, `import etl` alone still reaches the modules.
+    code = "import etl; print(etl.schema.articles.name, etl.pipeline.run is etl.run)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.stdout.split() == ["articles", "True"], result.stderr
 
 
 def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
