@@ -22,30 +22,18 @@ if TYPE_CHECKING:
 __all__ = ["Rejection", "RunAborted", "RunSummary", "run"]
 
 
-_MODULES = frozenset(
-    (
-        "cli",
-        "database",
-        "documents",
-        "extract",
-        "load",
-        "pipeline",
-        "records",
-        "schema",
-        "strict_yaml",
-        "transform",
-    )
-)
-
-
 def __getattr__(name: str) -> Any:
     # The API is imported on first use, so that the `etl` command (etl.__main__)
-    # controls how its imports happen. `import etl; etl.pipeline...` works as when
-    # importing etl loaded the pipeline.
+    # controls how its imports happen. `import etl; etl.pipeline...` still works:
+    # a submodule is imported when first asked for.
     if name in __all__:
         from etl import pipeline
 
         return getattr(pipeline, name)
-    if name in _MODULES:
-        return importlib.import_module(f"etl.{name}")
-    raise AttributeError(f"module 'etl' has no attribute {name!r}")
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise  # the submodule exists but one of its own imports is missing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
