@@ -14,12 +14,9 @@ import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 from typing import Any, NamedTuple
-
-try:  # a Rust parser, ~10x faster than libyaml; output proven identical on the corpus
-    import yaml_rs
-except ImportError:  # pragma: no cover - exercised only where the wheel is missing
-    yaml_rs = None
 
 DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
 SUFFIXES = (".md", ".markdown")
@@ -269,8 +266,9 @@ def parse_yaml(text: str, first_line: int = 1) -> dict[str, Any]:
         raise DocumentError(f"front-matter is nested deeper than {MAX_NESTING} levels")
     # yaml-rs accepts a tab before a top-level key; PyYAML rightly refuses it.
     tab_indent = "\t" in text and (text.startswith("\t") or "\n\t" in text)
-    if yaml_rs is not None and not tab_indent and not may_use_tags_or_aliases(text):
-        data = _parse_fast(text, first_line)
+    fast = fast_parser()
+    if fast is not None and not tab_indent and not may_use_tags_or_aliases(text):
+        data = _parse_fast(fast, text, first_line)
     else:
         data = _parse_strict(text, first_line)
     if not isinstance(data, dict):
@@ -279,22 +277,37 @@ def parse_yaml(text: str, first_line: int = 1) -> dict[str, Any]:
     return data
 
 
-_ALIAS_LIMITS = (
-    yaml_rs.AliasLimits(
+class FastParser(NamedTuple):
+    yaml_rs: ModuleType
+    alias_limits: Any
+
+
+@cache
+def fast_parser() -> FastParser | None:
+    """yaml-rs, a Rust parser ~10x faster than libyaml whose output is proven identical
+    on the corpus; None where its wheel is missing (PyYAML parses everything then).
+
+    Imported on the first parse: a run that finds nothing to parse never needs it.
+    """
+    try:
+        import yaml_rs
+    except ImportError:  # pragma: no cover - exercised only where the wheel is missing
+        return None
+    limits = yaml_rs.AliasLimits(
         max_total_replayed_events=10_000,
         max_replay_stack_depth=16,
         max_alias_expansions_per_anchor=100,
     )
-    if yaml_rs is not None
-    else None
-)
+    return FastParser(yaml_rs, limits)
+
+
 _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
 
 
-def _parse_fast(text: str, first_line: int) -> Any:
+def _parse_fast(fast: FastParser, text: str, first_line: int) -> Any:
     try:
-        return yaml_rs.loads(text, alias_limits=_ALIAS_LIMITS)
-    except yaml_rs.YAMLDecodeError as exc:
+        return fast.yaml_rs.loads(text, alias_limits=fast.alias_limits)
+    except fast.yaml_rs.YAMLDecodeError as exc:
         message = str(exc)
         position = _YAML_RS_POSITION.search(message)
         reason = "YAML error: " + message.strip().splitlines()[-1].strip()
