@@ -12,7 +12,7 @@ import logging.config
 from alembic import context
 
 from etl.database import make_engine, resolve_url
-from etl.schema import metadata
+from etl.schema import with_mysql_table_options
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("engine") is None:
@@ -28,7 +28,7 @@ def _url() -> str:
 
 def _configure(**kwargs: object) -> None:
     context.configure(
-        target_metadata=metadata,
+        target_metadata=with_mysql_table_options(),
         render_as_batch=True,
         compare_type=True,
         compare_server_default=False,

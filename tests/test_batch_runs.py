@@ -313,6 +313,30 @@ def test_package_api_is_imported_on_first_use() -> None:
     assert result.stdout.split() == ["articles", "True"], result.stderr
 
 
+def test_unchanged_rerun_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """Start-up is most of an unchanged re-run: nothing there parses, migrates or
+    speaks MySQL, so none of those libraries may be imported."""
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    assert etl_cli("run", str(SEEDS), "--database-url", url).returncode == 0
+    heavy = ["alembic", "pydantic", "yaml", "yaml_rs", "tqdm", "sqlalchemy.dialects.mysql"]
+    code = (
+        "import sys\n"
+        f"sys.argv = ['etl', 'run', {str(SEEDS)!r}, '--database-url', {url!r}]\n"
+        "from etl.__main__ import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        f"    print(exc.code, *sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    summary, imported = result.stdout.splitlines()
+    seeds = len(list(SEEDS.glob("*.md")))
+    assert summary.startswith(f"{seeds} files ({seeds} unchanged, skipped)"), result
+    assert imported.split() == ["0"], result.stdout
+
+
 def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
     procs = [
         subprocess.Popen(

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.dialects import mysql
+from sqlalchemy.schema import CreateTable
 
 from etl import database
-from etl.schema import metadata
-from tests.conftest import ROOT
+from etl.schema import MYSQL_TABLE_OPTIONS, metadata, with_mysql_table_options
+from tests.conftest import ROOT, make_database
 
 
 def _diff(url: str) -> list:
@@ -109,3 +114,50 @@ def test_upgrade_keeps_rows_loaded_at_the_previous_revision(db_url: str) -> None
     assert snapshot(db_url) == loaded
     assert _diff(db_url) == []
     assert run([SEEDS], db_url).files_skipped_unchanged == len(list(SEEDS.glob("*.md")))
+
+
+@pytest.fixture(params=[pytest.param("mariadb", marks=pytest.mark.mariadb)])
+def mariadb_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    yield from make_database(request.param, tmp_path)
+
+
+def test_mariadb_tables_have_the_declared_charset_and_collation(mariadb_url: str) -> None:
+    """The migrations spell out MYSQL_TABLE_OPTIONS; every table and text column has them."""
+    expected = (MYSQL_TABLE_OPTIONS["mysql_charset"], MYSQL_TABLE_OPTIONS["mysql_collate"])
+    engine = database.make_engine(mariadb_url)
+    try:
+        database.upgrade(engine)
+        with engine.connect() as conn:
+            tables = conn.execute(
+                text(
+                    "SELECT t.table_name, c.character_set_name, t.table_collation "
+                    "FROM information_schema.tables t "
+                    "JOIN information_schema.collation_character_set_applicability c "
+                    "ON c.collation_name = t.table_collation "
+                    "WHERE t.table_schema = DATABASE()"
+                )
+            ).all()
+            columns = conn.execute(
+                text(
+                    "SELECT table_name, column_name, character_set_name, collation_name "
+                    "FROM information_schema.columns "
+                    "WHERE table_schema = DATABASE() AND collation_name IS NOT NULL"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    found = {name: (charset, collation) for name, charset, collation in tables}
+    assert {name: found.get(name) for name in metadata.tables} == dict.fromkeys(
+        metadata.tables, expected
+    )
+    ours = [row for row in columns if row[0] in metadata.tables]
+    assert len(ours) > 20  # urls, titles, slugs, ...
+    assert {tuple(row[2:]) for row in ours} == {expected}
+
+
+def test_with_mysql_table_options_puts_them_on_every_table() -> None:
+    tables = with_mysql_table_options().tables.values()
+    assert all(dict(table.kwargs) == MYSQL_TABLE_OPTIONS for table in tables)
+    assert with_mysql_table_options() is metadata  # again: the same, nothing added
+    ddl = str(CreateTable(metadata.tables["articles"]).compile(dialect=mysql.dialect()))
+    assert "CHARSET=utf8mb4" in ddl and "COLLATE utf8mb4_bin" in ddl
