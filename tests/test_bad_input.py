@@ -429,6 +429,32 @@ def test_numbers_out_of_column_range_rejected_on_every_backend(
     assert bad not in db_text(shared_db)
 
 
+def test_value_too_long_for_its_column_never_ends_the_run(shared_db: str, tmp_path: Path) -> None:
+    """A related snippet's provider domain longer than its VARCHAR(255) column.
+
+    PostgreSQL refused it inside the COPY of related articles, through the driver's
+    own cursor, and the error ended the whole run with a traceback. Now the servers
+    reject the document with their reason, like any value they refuse; SQLite does
+    not enforce VARCHAR lengths and stores it.
+    """
+    bad, good = token(), token()
+    doc = make_doc(bad)
+    long_domain = "d" * 300 + ".example.com"
+    doc["related"][0]["provider"] = {"name": f"Long {bad}", "domain": long_domain}
+    summary = run_files(
+        shared_db,
+        tmp_path / "in",
+        {f"bad-{bad}.md": render(doc), f"good-{good}.md": render(make_doc(good))},
+    )
+    assert_loaded(shared_db, summary, f"good-{good}.md", good)
+    if shared_db.startswith("sqlite"):
+        assert summary.rejected == []
+        assert long_domain in db_text(shared_db)
+    else:
+        assert_rejected(shared_db, summary, f"bad-{bad}.md", r"too long")
+        assert bad not in db_text(shared_db)
+
+
 # --- documented lenient coercions: these documents load -------------------------------
 
 
