@@ -278,7 +278,8 @@ def test_no_progress_noise_when_not_a_terminal(sqlite_url: str) -> None:
 
 def test_the_command_freezes_its_imports_and_leaves_the_collector_on() -> None:
     # What the `etl` console script does; the import-time objects end up frozen
-    # (never rescanned), and collection is back on for the run itself.
+    # (never rescanned), and collection is back on for the run itself. On the way
+    # out everything is frozen, so the interpreter's final collections walk nothing.
     code = (
         "import gc, sys\n"
         "sys.argv = ['etl', '--version']\n"
@@ -286,16 +287,18 @@ def test_the_command_freezes_its_imports_and_leaves_the_collector_on() -> None:
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
-        "    print(exc.code, gc.isenabled(), gc.get_freeze_count())\n"
+        "    left = len(gc.get_objects())\n"
+        "    print(exc.code, gc.isenabled(), gc.get_freeze_count(), left)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     lines = result.stdout.splitlines()
     assert lines[0].startswith("etl"), result  # the version line
-    code_, enabled, frozen = lines[-1].split()
+    code_, enabled, frozen, left = lines[-1].split()
     assert (code_, enabled) == ("0", "True")
     assert int(frozen) > 50_000  # SQLAlchemy and the pipeline, at least
+    assert int(left) < 100  # unfrozen, the same exit showed thousands
 
 
 def test_package_api_is_imported_on_first_use() -> None:
