@@ -133,6 +133,12 @@ def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from make_database("postgresql", tmp_path)
 
 
+@pytest.fixture(params=["mariadb"])
+def mariadb_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh MariaDB database (for tests of MariaDB-only behaviour)."""
+    yield from make_database("mariadb", tmp_path)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'etl.sqlite3'}"
@@ -144,5 +150,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         backend = callspec.params.get("db_url") if callspec else None
         if backend in ("postgresql", "mariadb"):
             item.add_marker(getattr(pytest.mark, backend))
-        if "pg_url" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "pg_url" in fixtures:
             item.add_marker(pytest.mark.postgresql)
+        if "mariadb_url" in fixtures:
+            item.add_marker(pytest.mark.mariadb)

@@ -276,25 +276,35 @@ def test_no_progress_noise_when_not_a_terminal(sqlite_url: str) -> None:
     assert "doc/s" not in result.stderr and "\r" not in result.stderr
 
 
-def test_the_command_freezes_its_imports_and_leaves_the_collector_on() -> None:
-    # What the `etl` console script does; the import-time objects end up frozen
-    # (never rescanned), and collection is back on for the run itself. On the way
-    # out everything is frozen, so the interpreter's final collections walk nothing.
+def command_then(argv: list[str], report: str) -> list[str]:
+    """Run the `etl` console script's ``main()`` with ``argv`` in a fresh interpreter;
+    after it exits, ``report`` (code that may use ``exc``, ``gc``, ``sys``) prints.
+    Returns the output lines."""
     code = (
         "import gc, sys\n"
-        "sys.argv = ['etl', '--version']\n"
+        f"sys.argv = {['etl', *argv]!r}\n"
         "from etl.__main__ import main\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
-        "    left = len(gc.get_objects())\n"
-        "    print(exc.code, gc.isenabled(), gc.get_freeze_count(), left)\n"
+        f"    {report}\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
-    lines = result.stdout.splitlines()
-    assert lines[0].startswith("etl"), result  # the version line
+    assert result.stdout, result
+    return result.stdout.splitlines()
+
+
+def test_the_command_freezes_its_imports_and_leaves_the_collector_on() -> None:
+    # What the `etl` console script does; the import-time objects end up frozen
+    # (never rescanned), and collection is back on for the run itself. On the way
+    # out everything is frozen, so the interpreter's final collections walk nothing.
+    lines = command_then(
+        ["--version"],
+        "print(exc.code, gc.isenabled(), gc.get_freeze_count(), len(gc.get_objects()))",
+    )
+    assert lines[0].startswith("etl"), lines  # the version line
     code_, enabled, frozen, left = lines[-1].split()
     assert (code_, enabled) == ("0", "True")
     assert int(frozen) > 50_000  # SQLAlchemy and the pipeline, at least
@@ -322,22 +332,13 @@ def test_unchanged_rerun_imports_only_what_it_uses(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
     assert etl_cli("run", str(SEEDS), "--database-url", url).returncode == 0
     heavy = ["alembic", "pydantic", "yaml", "yaml_rs", "tqdm", "sqlalchemy.dialects.mysql"]
-    code = (
-        "import sys\n"
-        f"sys.argv = ['etl', 'run', {str(SEEDS)!r}, '--database-url', {url!r}]\n"
-        "from etl.__main__ import main\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        f"    print(exc.code, *sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    summary, imported = command_then(
+        ["run", str(SEEDS), "--database-url", url],
+        f"print(exc.code, *sorted(m for m in {heavy!r} if m in sys.modules))",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
-    summary, imported = result.stdout.splitlines()
     seeds = len(list(SEEDS.glob("*.md")))
-    assert summary.startswith(f"{seeds} files ({seeds} unchanged, skipped)"), result
-    assert imported.split() == ["0"], result.stdout
+    assert summary.startswith(f"{seeds} files ({seeds} unchanged, skipped)"), summary
+    assert imported.split() == ["0"], imported
 
 
 def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:

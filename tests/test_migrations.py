@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -17,7 +14,7 @@ from sqlalchemy.schema import CreateTable
 
 from etl import database
 from etl.schema import MYSQL_TABLE_OPTIONS, metadata, with_mysql_table_options
-from tests.conftest import ROOT, make_database
+from tests.conftest import ROOT
 
 
 def _diff(url: str) -> list:
@@ -114,11 +111,6 @@ def test_upgrade_keeps_rows_loaded_at_the_previous_revision(db_url: str) -> None
     assert snapshot(db_url) == loaded
     assert _diff(db_url) == []
     assert run([SEEDS], db_url).files_skipped_unchanged == len(list(SEEDS.glob("*.md")))
-
-
-@pytest.fixture(params=[pytest.param("mariadb", marks=pytest.mark.mariadb)])
-def mariadb_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    yield from make_database(request.param, tmp_path)
 
 
 def test_mariadb_tables_have_the_declared_charset_and_collation(mariadb_url: str) -> None:
