@@ -250,9 +250,8 @@ def _copy_rows(
     """COPY ``rows`` into ``table`` (PostgreSQL), in binary when every column allows it."""
     quote = conn.dialect.identifier_preparer.quote
     types = _binary_copy_types(conn, table, columns)
-    statement = (
-        f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
-    )
+    names = ", ".join(quote(name) for name in columns)
+    statement = f"COPY {quote(table.name)} ({names}) FROM STDIN"
     if types:
         statement += " (FORMAT BINARY)"
     dbapi_error = conn.dialect.loaded_dbapi.Error
