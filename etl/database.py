@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
 ENV_VAR = "ETL_DATABASE_URL"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+# Shipped inside the package, so a wheel install can create and upgrade the schema.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 class ConfigurationError(Exception):
@@ -142,8 +143,8 @@ def alembic_config(engine: Engine | None = None, url: str | URL | None = None) -
 
     if not (MIGRATIONS_DIR / "env.py").exists():
         raise ConfigurationError(
-            f"Alembic migrations not found at {MIGRATIONS_DIR}; install the project from its "
-            "checkout with `pip install -e .`"
+            f"Alembic migrations not found at {MIGRATIONS_DIR}: the installation is incomplete; "
+            "reinstall news-etl"
         )
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

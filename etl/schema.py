@@ -1,6 +1,6 @@
 """The database schema: SQLAlchemy Core tables, the one source of truth.
 
-Alembic migrations in ``migrations/versions`` must create exactly these tables
+Alembic migrations in ``etl/migrations/versions`` must create exactly these tables
 (``tests/test_migrations.py`` runs autogenerate against every backend to prove it).
 Names here are a contract with analysts and downstream services: add, never rename.
 """
