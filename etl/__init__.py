@@ -6,9 +6,10 @@
 
 Modules, in the order data flows: ``extract`` (files -> raw front-matter),
 ``documents`` (pydantic models of the input), ``transform`` (normalization
-rules), ``records`` (what transform hands to load), ``load`` (SQL upserts),
-``schema`` (the tables), ``database`` (engines, migrations), ``pipeline``
-(orchestration, the API), ``cli``.
+rules), ``records`` (the contract: every type crossing a stage boundary),
+``load`` (the news entities), ``sql`` (the per-dialect toolkit), ``ledger``
+(runs, rejects, source files), ``workers`` (the process pool), ``schema`` (the
+tables), ``database`` (engines, migrations), ``pipeline`` (the API), ``cli``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl.pipeline import Rejection, RunAborted, RunSummary, run
+    from etl.pipeline import run
+    from etl.records import Rejection, RunAborted, RunSummary
 
 __all__ = ["Rejection", "RunAborted", "RunSummary", "run"]
 

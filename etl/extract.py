@@ -13,10 +13,11 @@ import re
 import stat
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
+
+from etl.records import DocumentError, FileStamp, RawDocument, SourceFile
 
 DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
 SUFFIXES = (".md", ".markdown")
@@ -42,44 +43,6 @@ def may_use_tags_or_aliases(text: str) -> bool:
     return False
 
 
-class DocumentError(Exception):
-    """A document that cannot be loaded, with the reason and (for YAML) its position."""
-
-    def __init__(self, reason: str, line: int | None = None, column: int | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.line = line
-        self.column = column
-
-    def __str__(self) -> str:
-        if self.line is not None:
-            return f"{self.reason} (line {self.line}, column {self.column})"
-        return self.reason
-
-
-@dataclass(frozen=True, slots=True)
-class SourceFile:
-    """A file to load: its stable key (path relative to its input root) and that root.
-
-    Files found under one root share its string, so a 50,000-file run holds one
-    short key per file rather than a full path too.
-    """
-
-    root: str
-    key: str
-
-    @property
-    def path(self) -> str:
-        return os.path.join(self.root, self.key)
-
-
-class FileStamp(NamedTuple):
-    """What a re-run compares before reading a file: its size and modification time."""
-
-    size: int
-    mtime_ns: int
-
-
 # A file modified this recently may change again within the same mtime tick (some
 # filesystems count in seconds), so its stamp is not trusted: it is hashed next run.
 RACY_NS = 2_000_000_000
@@ -94,14 +57,6 @@ def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
     if info.st_mtime_ns > time.time_ns() - RACY_NS:
         return None
     return FileStamp(info.st_size, info.st_mtime_ns)
-
-
-@dataclass(frozen=True, slots=True)
-class RawDocument:
-    source: SourceFile
-    content_hash: str
-    front_matter: dict[str, Any]
-    body: str
 
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:

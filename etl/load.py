@@ -1,10 +1,9 @@
-"""Load: normalized records -> set-based upserts, one transaction per batch.
+"""Load: normalized news records -> the news tables, one batch at a time.
 
-Owns every SQL statement that writes data. Each batch runs under a database-wide
-writer lock (PostgreSQL advisory lock, MariaDB ``GET_LOCK``, SQLite
-``BEGIN IMMEDIATE``) so concurrent runs serialize their writes instead of
-deadlocking, while parsing stays parallel. Statements are dialect upserts
-(``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``) executed many rows at a time.
+Owns what the news entities mean in SQL: articles, providers, topics, images,
+their child rows, stubs, and the clean-up of entities nothing references. Every
+statement goes through the per-dialect toolkit in ``etl.sql``; the caller holds
+the writer transaction.
 
 Stubs are maintained lazily: a batch marks the stubs whose incoming links changed
 (``fingerprint`` set to NULL) and :func:`refresh_stubs` rebuilds or deletes them
@@ -16,33 +15,27 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     Connection,
-    MetaData,
     Table,
     and_,
-    any_,
     bindparam,
     case,
     delete,
     exists,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 
-from etl.extract import FileStamp
-from etl.records import ProviderRecord, TransformedDocument, winner_key
+from etl.ledger import record_sources
+from etl.records import Counts, FileStamp, ProviderRecord, TransformedDocument, winner_key
 from etl.schema import (
     article_images,
     article_topics,
@@ -51,286 +44,9 @@ from etl.schema import (
     provider_images,
     providers,
     related_articles,
-    source_files,
     topics,
 )
-
-IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
-STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
-ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
-LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
-MYSQL_LOCK_NAME = "news_etl_writer"
-
-
-@dataclass
-class LoadCounts:
-    articles_inserted: int = 0
-    articles_updated: int = 0
-    articles_unchanged: int = 0
-    # Files whose canonical URL another file with a later date (or greater path) holds.
-    duplicates: int = 0
-    stubs_created: int = 0
-    stubs_deleted: int = 0
-    links_written: int = 0
-
-    def add(self, other: LoadCounts) -> None:
-        for item in fields(self):
-            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
-
-
-# --- dialect plumbing -----------------------------------------------------------
-
-Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
-
-
-def _is_mysql(conn: Connection) -> bool:
-    return conn.dialect.name in ("mysql", "mariadb")
-
-
-def upsert(
-    conn: Connection,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    keys: Sequence[str],
-    setter: Setter | None = None,
-    *,
-    skip_unchanged: bool = True,
-) -> None:
-    """INSERT many rows; on a key conflict apply ``setter`` (or do nothing).
-
-    ``setter(table, new)`` returns ordered ``(column, expression)`` pairs where
-    ``new`` names the proposed row. MariaDB applies them left to right, so a pair
-    may only read columns that earlier pairs have not changed yet.
-    ``skip_unchanged=False`` for callers that only propose changed rows (and for
-    tables with JSON columns, which PostgreSQL cannot compare).
-    """
-    if not rows:
-        return
-    # PostgreSQL, many rows: COPY them into a staging table and upsert from there.
-    # A 500-article multi-VALUES upsert has 12,500 parameters, which SQLAlchemy and
-    # psycopg handle one at a time in Python; COPY formats rows in C.
-    staging = (
-        _staging_table(table)
-        if conn.dialect.name == "postgresql" and len(rows) >= STAGE_FROM
-        else None
-    )
-    # Each dialect module is imported on use: importing all three pulls in their async
-    # adapters and asyncio, a noticeable part of a re-run's start-up.
-    if _is_mysql(conn):
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        stmt = mysql_insert(table)
-        pairs = setter(table, stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
-        stmt = stmt.on_duplicate_key_update(pairs)
-    else:
-        if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(table)
-        if staging is not None:
-            stmt = stmt.from_select(list(rows[0]), _staged_rows(conn, staging, rows, keys))
-        if setter:
-            pairs = setter(table, stmt.excluded)
-            # Skip no-op updates so re-runs write nothing (MariaDB does this by itself).
-            changed = (
-                or_(*(table.c[name].is_distinct_from(expr) for name, expr in pairs))
-                if skip_unchanged
-                else None
-            )
-            stmt = stmt.on_conflict_do_update(index_elements=keys, set_=dict(pairs), where=changed)
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
-    if staging is None:
-        conn.execute(stmt, list(rows))
-        return
-    conn.execute(stmt)
-    conn.execute(delete(staging))  # the next upsert into this table in this transaction
-
-
-def _staging_table(table: Table) -> Table:
-    """A session-local copy of ``table``'s columns (no keys, no constraints) to COPY into."""
-    staging = _STAGING_TABLES.get(table.name)
-    if staging is None:
-        staging = Table(
-            f"etl_staging_{table.name}",
-            MetaData(),
-            *(Column(c.name, c.type) for c in table.c if c is not table.autoincrement_column),
-            prefixes=["TEMPORARY"],
-            postgresql_on_commit="DELETE ROWS",  # and a rollback takes its rows too
-        )
-        _STAGING_TABLES[table.name] = staging
-    return staging
-
-
-_STAGING_TABLES: dict[str, Table] = {}
-
-
-def _staged_rows(
-    conn: Connection, staging: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> Any:
-    """COPY ``rows`` into ``staging``; the SELECT that reads them back, in key order."""
-    from sqlalchemy.schema import CreateTable
-
-    columns = list(rows[0])
-    conn.execute(CreateTable(staging, if_not_exists=True))
-    bulk_insert(conn, staging, columns, [[row[name] for name in columns] for row in rows])
-    return select(*(staging.c[name] for name in columns)).order_by(
-        *(staging.c[name] for name in keys)
-    )
-
-
-def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
-) -> None:
-    """Append rows (lists of ``columns`` values) that cannot conflict: child rows of
-    articles just cleared. The lists are converted in place.
-
-    The column types' own bind processors convert the values once, then the rows go
-    to the driver directly: SQLAlchemy's per-row parameter machinery cost more than
-    the database work here. PostgreSQL gets COPY (psycopg's executemany sends one
-    statement per row); SQLite and PyMySQL get a plain set-based executemany.
-    """
-    if not rows:
-        return
-    dialect = conn.dialect
-    for index, name in enumerate(columns):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            # Snippet dates repeat across thousands of links: convert each value once.
-            converted: dict[Any, Any] = {}
-            for row in rows:
-                value = row[index]
-                try:
-                    row[index] = converted[value]
-                except KeyError:
-                    row[index] = converted[value] = process(value)
-                except TypeError:  # unhashable (JSON): convert every time
-                    row[index] = process(value)
-    if dialect.name == "postgresql":
-        _copy_rows(conn, table, columns, rows)
-        return
-    quote = dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in columns)
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    placeholders = ", ".join([marker] * len(columns))
-    conn.exec_driver_sql(
-        f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
-        [tuple(row) for row in rows],
-    )
-
-
-# PostgreSQL type -> the psycopg type whose binary form it writes for that column's
-# (bind-processed) Python values. Binary COPY halves the client's work and spares the
-# server parsing text; a column of any other type (JSON) makes the COPY text.
-_BINARY_COPY_TYPES = {
-    "integer": "int4",
-    "bigint": "int8",
-    "boolean": "bool",
-    "text": "text",
-    "varchar": "varchar",
-    "timestamp with time zone": "timestamptz",
-}
-
-
-def _binary_copy_types(conn: Connection, table: Table, columns: Sequence[str]) -> list[str] | None:
-    compile_type = conn.dialect.type_compiler_instance.process
-    types = []
-    for name in columns:
-        sql_type = compile_type(table.c[name].type).lower().partition("(")[0]
-        if sql_type not in _BINARY_COPY_TYPES:
-            return None
-        types.append(_BINARY_COPY_TYPES[sql_type])
-    return types
-
-
-def _copy_rows(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
-) -> None:
-    """COPY ``rows`` into ``table`` (PostgreSQL), in binary when every column allows it."""
-    quote = conn.dialect.identifier_preparer.quote
-    types = _binary_copy_types(conn, table, columns)
-    names = ", ".join(quote(name) for name in columns)
-    statement = f"COPY {quote(table.name)} ({names}) FROM STDIN"
-    if types:
-        statement += " (FORMAT BINARY)"
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    try:
-        with cursor.copy(statement) as copy:
-            if types:
-                copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
-    except dbapi_error as exc:
-        # The driver's own cursor bypasses SQLAlchemy: wrap its errors as SQLAlchemy
-        # does, so that a value the database refuses (too long for its column) rejects
-        # its document, as on the other backends, instead of ending the run.
-        raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
-
-
-def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _in(conn: Connection, column: ColumnElement[Any], values: Iterable[Any]) -> Iterator[Any]:
-    """``column IN (values)`` as one condition per chunk of the sorted, distinct values.
-
-    PostgreSQL gets ``column = ANY(:array)`` instead: one parameter however many
-    values, so the statement text never changes (psycopg re-parsed every
-    900-placeholder statement, a noticeable part of each batch) and one statement
-    covers a whole batch. PostgreSQL plans ``IN (...)`` as ``= ANY`` anyway.
-    """
-    wanted = sorted(set(values))
-    if conn.dialect.name != "postgresql":
-        for chunk in _chunks(wanted):
-            yield column.in_(chunk)
-        return
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    for chunk in _chunks(wanted, ANY_CHUNK):
-        yield column == any_(bindparam(None, list(chunk), type_=ARRAY(column.type)))
-
-
-def _ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> dict[Any, int]:
-    found: dict[Any, int] = {}
-    for condition in _in(conn, table.c[key], values):
-        for row in conn.execute(select(table.c[key], table.c.id).where(condition)):
-            found[row[0]] = row[1]
-    return found
-
-
-def _delete_where_in(conn: Connection, table: Table, column: str, ids: Iterable[int]) -> None:
-    for condition in _in(conn, table.c[column], ids):
-        conn.execute(delete(table).where(condition))
-
-
-@contextmanager
-def writer_transaction(conn: Connection) -> Iterator[None]:
-    """A transaction holding the database-wide writer lock."""
-    if not _is_mysql(conn):
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-            yield
-        return
-    # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
-    # Lock names are server-wide, so the name carries the database.
-    name = f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
-    try:
-        with conn.begin():
-            got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": name})
-            if got.scalar() != 1:
-                raise TimeoutError("timed out waiting for another news-etl run to finish writing")
-            yield
-    finally:
-        if not conn.invalidated and not conn.closed:
-            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-            conn.commit()
-
-
-# --- conflict rules (see the README's normalization rules) ---------------------------
+from etl.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
 
 
 def _document_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
@@ -412,9 +128,6 @@ def _article_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any
     return [(name, new[name]) for name in ARTICLE_COLUMNS]
 
 
-# --- entities -------------------------------------------------------------------
-
-
 def ensure_providers(
     conn: Connection, records: Iterable[ProviderRecord], *, from_document: bool, now: datetime
 ) -> dict[str, int]:
@@ -437,7 +150,7 @@ def ensure_providers(
     ]
     setter = _document_provider_setter if from_document else _snippet_provider_setter
     upsert(conn, providers, rows, ["domain"], setter)
-    ids = _ids_by(conn, providers, "domain", by_domain)
+    ids = ids_by(conn, providers, "domain", by_domain)
     if from_document:
         logos = [
             (ids[record.domain], position, image)
@@ -470,7 +183,7 @@ def ensure_images(conn: Connection, records: Iterable[Any], now: datetime) -> di
             if value is not None and (row[column] is None or value > row[column]):
                 row[column] = value
     upsert(conn, images, [best[url] for url in sorted(best)], ["url"], _image_setter)
-    return _ids_by(conn, images, "url", best)
+    return ids_by(conn, images, "url", best)
 
 
 def ensure_topics(conn: Connection, records: Iterable[Any], now: datetime) -> dict[str, int]:
@@ -483,7 +196,7 @@ def ensure_topics(conn: Connection, records: Iterable[Any], now: datetime) -> di
         for slug in sorted(names)
     ]
     upsert(conn, topics, rows, ["slug"], _topic_setter)
-    return _ids_by(conn, topics, "slug", names)
+    return ids_by(conn, topics, "slug", names)
 
 
 def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -494,9 +207,6 @@ def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         if key not in best or row["position"] < best[key]["position"]:
             best[key] = row
     return [best[key] for key in sorted(best)]
-
-
-# --- articles -------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,7 +228,7 @@ def _existing_articles(conn: Connection, urls: Iterable[str]) -> dict[str, _Exis
         articles.c.published_at,
         articles.c.fingerprint,
     )
-    for condition in _in(conn, articles.c.url, urls):
+    for condition in in_conditions(conn, articles.c.url, urls):
         for row in conn.execute(select(*columns).where(condition)):
             found[row.url] = _Existing(
                 row.id, bool(row.is_stub), row.source_path, row.published_at, row.fingerprint
@@ -562,13 +272,13 @@ def load_batch(
     now: datetime,
     run_id: int | None,
     stamps: Mapping[str, FileStamp | None] | None = None,
-) -> LoadCounts:
+) -> Counts:
     """Write one batch of documents. The caller owns the transaction.
 
     ``stamps`` (source key -> size and mtime) are recorded with each source file,
     for the next run's quick check.
     """
-    counts = LoadCounts()
+    counts = Counts()
     groups: dict[str, list[TransformedDocument]] = defaultdict(list)
     for doc in docs:
         groups[doc.article.url].append(doc)
@@ -600,7 +310,7 @@ def load_batch(
     ids = {url: item.id for url, item in existing.items()}
     if writes:
         ids.update(_write_articles(conn, writes, replaced_ids, now, counts))
-    _record_sources(conn, docs, ids, now, run_id, stamps or {})
+    record_sources(conn, docs, ids, now, run_id, stamps or {})
     return counts
 
 
@@ -609,7 +319,7 @@ def _write_articles(
     writes: list[TransformedDocument],
     replaced_ids: list[int],
     now: datetime,
-    counts: LoadCounts,
+    counts: Counts,
 ) -> dict[str, int]:
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
@@ -620,16 +330,16 @@ def _write_articles(
     rows = [_article_row(d, provider_ids[d.article.provider.domain], now) for d in writes]
     rows.sort(key=lambda row: row["url"])
     upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
-    article_ids = _ids_by(conn, articles, "url", (row["url"] for row in rows))
+    article_ids = ids_by(conn, articles, "url", (row["url"] for row in rows))
 
     # Replace the child sets of articles that existed before.
     old_targets: set[int] = set()
-    for condition in _in(conn, related_articles.c.article_id, replaced_ids):
+    for condition in in_conditions(conn, related_articles.c.article_id, replaced_ids):
         old_targets.update(
             conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
         )
     for table in (article_topics, article_images, related_articles):
-        _delete_where_in(conn, table, "article_id", replaced_ids)
+        delete_where_in(conn, table, "article_id", replaced_ids)
 
     topic_rows = [
         [article_ids[d.article.url], topic_ids[t.slug], t.position]
@@ -654,13 +364,13 @@ def _write_links(
     writes: list[TransformedDocument],
     article_ids: dict[str, int],
     now: datetime,
-    counts: LoadCounts,
+    counts: Counts,
 ) -> set[int]:
     target_urls = {link.url for d in writes for link in d.article.links}
     if not target_urls:
         return set()
     known = {url: article_ids[url] for url in target_urls if url in article_ids}
-    known.update(_ids_by(conn, articles, "url", target_urls - known.keys()))
+    known.update(ids_by(conn, articles, "url", target_urls - known.keys()))
     missing = sorted(target_urls - known.keys())
     if missing:
         stub_rows = [
@@ -668,7 +378,7 @@ def _write_links(
             for url in missing
         ]
         upsert(conn, articles, stub_rows, ["url"])
-        known.update(_ids_by(conn, articles, "url", missing))
+        known.update(ids_by(conn, articles, "url", missing))
         counts.stubs_created += len(missing)
 
     link_rows = []
@@ -695,6 +405,7 @@ def _write_links(
 
 
 IMAGE_LINK_COLUMNS = ("article_id", "image_id", "position", "title", "is_cached")
+
 LINK_COLUMNS = (
     "article_id",
     "related_article_id",
@@ -709,78 +420,12 @@ LINK_COLUMNS = (
 
 
 def _mark_stubs_dirty(conn: Connection, article_ids: set[int]) -> None:
-    for condition in _in(conn, articles.c.id, article_ids):
+    for condition in in_conditions(conn, articles.c.id, article_ids):
         conn.execute(
             update(articles)
             .where(condition, articles.c.is_stub, articles.c.fingerprint.is_not(None))
             .values(fingerprint=None)
         )
-
-
-def _record_sources(
-    conn: Connection,
-    docs: Sequence[TransformedDocument],
-    ids: dict[str, int],
-    now: datetime,
-    run_id: int | None,
-    stamps: Mapping[str, FileStamp | None],
-) -> None:
-    rows = []
-    for d in sorted(docs, key=lambda d: d.source_key):
-        stamp = stamps.get(d.source_key)
-        rows.append(
-            {
-                "path": d.source_key,
-                "content_hash": d.content_hash,
-                "size": stamp.size if stamp else None,
-                "mtime_ns": stamp.mtime_ns if stamp else None,
-                "article_id": ids[d.article.url],
-                "canonical_url": d.article.url,
-                "published_at": d.article.published_at,
-                "loaded_at": now,
-                "last_run_id": run_id,
-            }
-        )
-    upsert(
-        conn,
-        source_files,
-        rows,
-        ["path"],
-        lambda table, new: [
-            (name, new[name])
-            for name in (
-                "content_hash",
-                "size",
-                "mtime_ns",
-                "article_id",
-                "canonical_url",
-                "published_at",
-                "loaded_at",
-                "last_run_id",
-            )
-        ],
-    )
-
-
-def refresh_stamps(conn: Connection, stamps: Mapping[str, FileStamp]) -> None:
-    """Record new stamps of files whose content turned out unchanged (touched, not edited)."""
-    if not stamps:
-        return
-    stmt = (
-        update(source_files)
-        .where(source_files.c.path == bindparam("b_path"))
-        .values(size=bindparam("b_size"), mtime_ns=bindparam("b_mtime_ns"))
-    )
-    conn.execute(
-        stmt,
-        [
-            {"b_path": path, "b_size": stamp.size, "b_mtime_ns": stamp.mtime_ns}
-            for path, stamp in sorted(stamps.items())
-        ],
-    )
-
-
-# --- stubs and garbage ------------------------------------------------------------------
 
 
 STUB_COLUMNS = (
@@ -792,7 +437,6 @@ STUB_COLUMNS = (
     "fingerprint",
     "updated_at",
 )
-
 
 STUB_BLOCK = 2000  # stubs rebuilt per round: bounds the snippets held in memory
 
@@ -818,7 +462,7 @@ def refresh_stubs(conn: Connection, now: datetime) -> int:
 def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> int:
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
-    for condition in _in(conn, related_articles.c.related_article_id, dirty):
+    for condition in in_conditions(conn, related_articles.c.related_article_id, dirty):
         query = (
             select(
                 related_articles.c.related_article_id,
@@ -841,7 +485,7 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> in
                 chosen[row.related_article_id] = row
 
     orphans = sorted(set(dirty) - chosen.keys())
-    _delete_where_in(conn, articles, "id", orphans)
+    delete_where_in(conn, articles, "id", orphans)
 
     provider_ids = ensure_providers(
         conn,
@@ -891,8 +535,8 @@ def delete_orphans(conn: Connection) -> dict[str, int]:
     orphan_providers = list(
         conn.execute(select(providers.c.id).where(conditions["providers"])).scalars()
     )
-    _delete_where_in(conn, provider_images, "provider_id", orphan_providers)
-    _delete_where_in(conn, providers, "id", orphan_providers)
+    delete_where_in(conn, provider_images, "provider_id", orphan_providers)
+    delete_where_in(conn, providers, "id", orphan_providers)
     deleted["providers"] = len(orphan_providers)
     deleted["images"] = conn.execute(
         delete(images).where(

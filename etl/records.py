@@ -1,13 +1,18 @@
-"""The records transform hands to load: one frozen dataclass per normalized entity.
+"""The contract between stages: every type that crosses a stage boundary.
 
-This is the explicit data between the two stages. It imports nothing heavy, so the
-loader (and a run that finds nothing to parse) never loads pydantic or the YAML
-parsers.
+Files found by discovery (``SourceFile``, ``FileStamp``), what extract hands to
+transform (``RawDocument``, or a ``DocumentError``), the records transform hands to
+load (one frozen dataclass per normalized entity, ``TransformedDocument`` per
+file), what a worker reports for a file (``Outcome``), and the counts a run
+reports (``Counts``, ``RunSummary``; one definition of the counter names, which
+``etl_runs`` has a column each for). It imports nothing heavy, so the loader (and
+a run that finds nothing to parse) never loads pydantic or the YAML parsers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
@@ -97,3 +102,147 @@ class TransformedDocument:
     @property
     def winner_key(self) -> tuple[datetime, str]:
         return winner_key(self.article.published_at, self.source_key)
+
+
+# --- files and documents -------------------------------------------------------
+
+
+class DocumentError(Exception):
+    """A document that cannot be loaded, with the reason and (for YAML) its position."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            return f"{self.reason} (line {self.line}, column {self.column})"
+        return self.reason
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A file to load: its stable key (path relative to its input root) and that root.
+
+    Files found under one root share its string, so a 50,000-file run holds one
+    short key per file rather than a full path too.
+    """
+
+    root: str
+    key: str
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.root, self.key)
+
+
+class FileStamp(NamedTuple):
+    """What a re-run compares before reading a file: its size and modification time."""
+
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawDocument:
+    source: SourceFile
+    content_hash: str
+    front_matter: dict[str, Any]
+    body: str
+
+
+# --- what a worker reports for a file -----------------------------------------------
+
+
+class Unchanged(NamedTuple):
+    """A file whose content hash equals the one recorded: nothing to parse or write."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    path: str
+    error: str
+    line: int | None = None
+    column: int | None = None
+    content_hash: str | None = None
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}:{self.column}"
+        return f"{where}: {self.error}"
+
+
+Outcome = TransformedDocument | Rejection | Unchanged
+
+
+# --- counts -------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    """What a run counts; ``etl_runs`` has a column of the same name for each field."""
+
+    files_seen: int = 0
+    files_skipped_unchanged: int = 0
+    articles_inserted: int = 0
+    articles_updated: int = 0
+    articles_unchanged: int = 0
+    articles_removed: int = 0
+    # Files whose canonical URL another file with a later date (or greater path) holds.
+    duplicates: int = 0
+    stubs_created: int = 0
+    stubs_deleted: int = 0
+    links_written: int = 0
+    documents_rejected: int = 0
+    warnings: int = 0
+
+    def add(self, other: Counts) -> None:
+        for name in COUNTER_NAMES:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+COUNTER_NAMES: tuple[str, ...] = tuple(item.name for item in fields(Counts))
+
+
+@dataclass
+class RunSummary(Counts):
+    """What a run did; ``etl run --json`` prints exactly ``to_dict()``."""
+
+    run_id: int | None = None
+    status: str = "running"
+    database: str = ""
+    seconds: float = 0.0
+    rejected: list[Rejection] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["rejected"] = [asdict(item) for item in self.rejected]
+        return data
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTER_NAMES}
+
+    def line(self) -> str:
+        return (
+            f"{self.files_seen} files ({self.files_skipped_unchanged} unchanged, skipped): "
+            f"{self.articles_inserted} articles inserted, {self.articles_updated} updated, "
+            f"{self.articles_unchanged} unchanged, {self.articles_removed} removed, "
+            f"{self.duplicates} duplicates; "
+            f"{self.stubs_created} stubs created, {self.stubs_deleted} deleted; "
+            f"{self.links_written} links written; {self.documents_rejected} documents rejected "
+            f"[{self.status}, {self.seconds:.1f}s]"
+        )
+
+    def merge(self, part: RunSummary) -> None:
+        """Add the counts and rejections of a part of this run (a worker's chunk)."""
+        self.add(part)
+        self.rejected.extend(part.rejected)
+
+
+class RunAborted(Exception):
+    """The run stopped for a reason that is no document's fault: a worker process died
+    (killed, out of memory) or hit a bug. Exit code 3; the run is recorded as failed."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from etl.extract import DocumentError
+from etl.records import DocumentError
 
 
 class StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]

@@ -28,12 +28,14 @@ from etl.documents import (
     unknown_keys,
     validate_document,
 )
-from etl.extract import MAX_NESTING, DocumentError, RawDocument
+from etl.extract import MAX_NESTING
 from etl.records import (
     ArticleRecord,
+    DocumentError,
     ImageRecord,
     LinkRecord,
     ProviderRecord,
+    RawDocument,
     TopicRecord,
     TransformedDocument,
 )

@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, select
 
 import etl
 from etl.database import resolve_url
-from etl.pipeline import Rejection, RunSummary
+from etl.records import Rejection, RunSummary
 from etl.schema import (
     article_topics,
     articles,

@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, select, text
 
 from etl import database, run
 from etl.database import resolve_url
-from etl.pipeline import POOL_FILES, chunk_sizes, plan_chunks
 from etl.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
+from etl.workers import POOL_FILES, chunk_sizes, plan_chunks
 from tests.conftest import ROOT, SEEDS, make_database
 from tests.helpers import snapshot
 
@@ -434,7 +434,7 @@ def test_worker_generations_load_what_one_process_loads(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Small generations: files are handed to three successive sets of worker processes."""
-    monkeypatch.setattr("etl.pipeline.POOL_FILES", 30)
+    monkeypatch.setattr("etl.workers.POOL_FILES", 30)
     source = tmp_path / "news"
     for copy in "abcd":
         shutil.copytree(SEEDS, source / copy)

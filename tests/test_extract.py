@@ -15,15 +15,13 @@ from typing import Any
 import pytest
 
 from etl.extract import (
-    DocumentError,
-    RawDocument,
-    SourceFile,
     discover,
     extract,
     may_use_tags_or_aliases,
     read_bytes,
     split_front_matter,
 )
+from etl.records import DocumentError, RawDocument, SourceFile
 
 # A realistic excerpt (" *i" starts a token) that sends a document down the strict path.
 STRICT_PATH_LINE = "excerpt: This is *important* news"

@@ -30,8 +30,8 @@ from sqlalchemy.pool import NullPool
 
 import etl
 from etl.database import DatabaseUnavailable, resolve_url
-from etl.pipeline import plan_chunks
 from etl.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
+from etl.workers import plan_chunks
 from tests.conftest import SEEDS, make_database
 from tests.helpers import snapshot
 
@@ -432,7 +432,7 @@ def test_worker_process_dies_mid_run(
     for path in sorted(corpus.root.glob("*.md"))[:240]:
         (root / path.name).symlink_to(path)
     victim = sorted(p.name for p in root.iterdir())[victim_index]
-    real = etl.pipeline.process_file
+    real = etl.workers.process_file
     if slow_submit:  # file_stamp runs in the parent, as it builds each chunk's tasks
         stamp = etl.pipeline.file_stamp
 
@@ -442,13 +442,13 @@ def test_worker_process_dies_mid_run(
 
         monkeypatch.setattr(etl.pipeline, "file_stamp", slow_stamp)
 
-    def dies_on_victim(task: etl.pipeline.Task) -> Any:
+    def dies_on_victim(task: etl.workers.Task) -> Any:
         if task.source.key == victim:
             os._exit(9)  # no clean-up, no exception: as SIGKILL would
         return real(task)
 
     # Workers are forked, so they run the patched function.
-    monkeypatch.setattr(etl.pipeline, "process_file", dies_on_victim)
+    monkeypatch.setattr(etl.workers, "process_file", dies_on_victim)
     with pytest.raises(etl.RunAborted, match="worker process died"):
         etl.run([root], db_url, workers=2, batch_size=20)
     monkeypatch.undo()

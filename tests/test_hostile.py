@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 import etl
 from etl.cli import main
 from etl.database import resolve_url
-from etl.pipeline import RunSummary
+from etl.records import RunSummary
 from etl.schema import articles, etl_runs, rejected_documents
 from tests.test_bad_input import (
     article_row,
@@ -583,7 +583,7 @@ def test_password_absent_from_summary_logs_and_tables(pg_url: str, tmp_path: Pat
 def test_password_absent_when_run_aborts(tmp_path: Path) -> None:
     """The API's exception for an unreachable database carries no password either."""
     (tmp_path / "a.md").write_bytes(render(make_doc(token())))
-    with pytest.raises(etl.pipeline.DatabaseUnavailable) as caught:
+    with pytest.raises(etl.database.DatabaseUnavailable) as caught:
         etl.run([tmp_path / "a.md"], f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/x")
     assert PASSWORD not in str(caught.value)
     assert PASSWORD not in repr(caught.value.args)

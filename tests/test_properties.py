@@ -22,8 +22,8 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from etl.extract import DocumentError, RawDocument, SourceFile, extract, parse_yaml
-from etl.records import TransformedDocument
+from etl.extract import extract, parse_yaml
+from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument
 from etl.transform import transform
 from tests.conftest import SEEDS
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import yaml_rs
 
-from etl.extract import DocumentError, RawDocument, SourceFile, discover, extract
-from etl.records import TransformedDocument, winner_key
+from etl.extract import discover, extract
+from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument, winner_key
 from etl.transform import (
     canonical_url,
     normalize_domain,

@@ -19,12 +19,12 @@ import yaml_rs
 
 import etl.extract
 from etl.extract import (
-    DocumentError,
     decode,
     may_use_tags_or_aliases,
     parse_yaml,
     split_front_matter,
 )
+from etl.records import DocumentError
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_af0cddeac82c129c.md"
 

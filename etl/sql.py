@@ -1,0 +1,292 @@
+"""The per-dialect SQL toolkit: set-based statements that know nothing of news.
+
+Owns how many rows are written at once on each backend: dialect upserts
+(``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``), PostgreSQL COPY (binary where the
+columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
+under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and the
+database-wide writer lock every data write runs under (PostgreSQL advisory lock,
+MariaDB ``GET_LOCK``, SQLite ``BEGIN IMMEDIATE``): concurrent runs queue their
+writes instead of deadlocking, and commits happen in one order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.expression import ColumnElement
+
+IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
+
+STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
+
+ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
+
+LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
+
+MYSQL_LOCK_NAME = "news_etl_writer"
+
+Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
+
+
+def is_mysql(conn: Connection) -> bool:
+    return conn.dialect.name in ("mysql", "mariadb")
+
+
+def upsert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    setter: Setter | None = None,
+    *,
+    skip_unchanged: bool = True,
+) -> None:
+    """INSERT many rows; on a key conflict apply ``setter`` (or do nothing).
+
+    ``setter(table, new)`` returns ordered ``(column, expression)`` pairs where
+    ``new`` names the proposed row. MariaDB applies them left to right, so a pair
+    may only read columns that earlier pairs have not changed yet.
+    ``skip_unchanged=False`` for callers that only propose changed rows (and for
+    tables with JSON columns, which PostgreSQL cannot compare).
+    """
+    if not rows:
+        return
+    # PostgreSQL, many rows: COPY them into a staging table and upsert from there.
+    # A 500-article multi-VALUES upsert has 12,500 parameters, which SQLAlchemy and
+    # psycopg handle one at a time in Python; COPY formats rows in C.
+    staging = (
+        _staging_table(table)
+        if conn.dialect.name == "postgresql" and len(rows) >= STAGE_FROM
+        else None
+    )
+    # Each dialect module is imported on use: importing all three pulls in their async
+    # adapters and asyncio, a noticeable part of a re-run's start-up.
+    if is_mysql(conn):
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        stmt = mysql_insert(table)
+        pairs = setter(table, stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
+        stmt = stmt.on_duplicate_key_update(pairs)
+    else:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        stmt = dialect_insert(table)
+        if staging is not None:
+            stmt = stmt.from_select(list(rows[0]), _staged_rows(conn, staging, rows, keys))
+        if setter:
+            pairs = setter(table, stmt.excluded)
+            # Skip no-op updates so re-runs write nothing (MariaDB does this by itself).
+            changed = (
+                or_(*(table.c[name].is_distinct_from(expr) for name, expr in pairs))
+                if skip_unchanged
+                else None
+            )
+            stmt = stmt.on_conflict_do_update(index_elements=keys, set_=dict(pairs), where=changed)
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    if staging is None:
+        conn.execute(stmt, list(rows))
+        return
+    conn.execute(stmt)
+    conn.execute(delete(staging))  # the next upsert into this table in this transaction
+
+
+def _staging_table(table: Table) -> Table:
+    """A session-local copy of ``table``'s columns (no keys, no constraints) to COPY into."""
+    staging = _STAGING_TABLES.get(table.name)
+    if staging is None:
+        staging = Table(
+            f"etl_staging_{table.name}",
+            MetaData(),
+            *(Column(c.name, c.type) for c in table.c if c is not table.autoincrement_column),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DELETE ROWS",  # and a rollback takes its rows too
+        )
+        _STAGING_TABLES[table.name] = staging
+    return staging
+
+
+_STAGING_TABLES: dict[str, Table] = {}
+
+
+def _staged_rows(
+    conn: Connection, staging: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
+) -> Any:
+    """COPY ``rows`` into ``staging``; the SELECT that reads them back, in key order."""
+    from sqlalchemy.schema import CreateTable
+
+    columns = list(rows[0])
+    conn.execute(CreateTable(staging, if_not_exists=True))
+    bulk_insert(conn, staging, columns, [[row[name] for name in columns] for row in rows])
+    return select(*(staging.c[name] for name in columns)).order_by(
+        *(staging.c[name] for name in keys)
+    )
+
+
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """Append rows (lists of ``columns`` values) that cannot conflict: child rows of
+    articles just cleared. The lists are converted in place.
+
+    The column types' own bind processors convert the values once, then the rows go
+    to the driver directly: SQLAlchemy's per-row parameter machinery cost more than
+    the database work here. PostgreSQL gets COPY (psycopg's executemany sends one
+    statement per row); SQLite and PyMySQL get a plain set-based executemany.
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    for index, name in enumerate(columns):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            # Snippet dates repeat across thousands of links: convert each value once.
+            converted: dict[Any, Any] = {}
+            for row in rows:
+                value = row[index]
+                try:
+                    row[index] = converted[value]
+                except KeyError:
+                    row[index] = converted[value] = process(value)
+                except TypeError:  # unhashable (JSON): convert every time
+                    row[index] = process(value)
+    if dialect.name == "postgresql":
+        _copy_rows(conn, table, columns, rows)
+        return
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    placeholders = ", ".join([marker] * len(columns))
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
+        [tuple(row) for row in rows],
+    )
+
+
+# PostgreSQL type -> the psycopg type whose binary form it writes for that column's
+# (bind-processed) Python values. Binary COPY halves the client's work and spares the
+# server parsing text; a column of any other type (JSON) makes the COPY text.
+_BINARY_COPY_TYPES = {
+    "integer": "int4",
+    "bigint": "int8",
+    "boolean": "bool",
+    "text": "text",
+    "varchar": "varchar",
+    "timestamp with time zone": "timestamptz",
+}
+
+
+def _binary_copy_types(conn: Connection, table: Table, columns: Sequence[str]) -> list[str] | None:
+    compile_type = conn.dialect.type_compiler_instance.process
+    types = []
+    for name in columns:
+        sql_type = compile_type(table.c[name].type).lower().partition("(")[0]
+        if sql_type not in _BINARY_COPY_TYPES:
+            return None
+        types.append(_BINARY_COPY_TYPES[sql_type])
+    return types
+
+
+def _copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """COPY ``rows`` into ``table`` (PostgreSQL), in binary when every column allows it."""
+    quote = conn.dialect.identifier_preparer.quote
+    types = _binary_copy_types(conn, table, columns)
+    names = ", ".join(quote(name) for name in columns)
+    statement = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+    if types:
+        statement += " (FORMAT BINARY)"
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            if types:
+                copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    except dbapi_error as exc:
+        # The driver's own cursor bypasses SQLAlchemy: wrap its errors as SQLAlchemy
+        # does, so that a value the database refuses (too long for its column) rejects
+        # its document, as on the other backends, instead of ending the run.
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
+
+
+def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def in_conditions(
+    conn: Connection, column: ColumnElement[Any], values: Iterable[Any]
+) -> Iterator[Any]:
+    """``column IN (values)`` as one condition per chunk of the sorted, distinct values.
+
+    PostgreSQL gets ``column = ANY(:array)`` instead: one parameter however many
+    values, so the statement text never changes (psycopg re-parsed every
+    900-placeholder statement, a noticeable part of each batch) and one statement
+    covers a whole batch. PostgreSQL plans ``IN (...)`` as ``= ANY`` anyway.
+    """
+    wanted = sorted(set(values))
+    if conn.dialect.name != "postgresql":
+        for chunk in chunks(wanted):
+            yield column.in_(chunk)
+        return
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    for chunk in chunks(wanted, ANY_CHUNK):
+        yield column == any_(bindparam(None, list(chunk), type_=ARRAY(column.type)))
+
+
+def ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> dict[Any, int]:
+    found: dict[Any, int] = {}
+    for condition in in_conditions(conn, table.c[key], values):
+        for row in conn.execute(select(table.c[key], table.c.id).where(condition)):
+            found[row[0]] = row[1]
+    return found
+
+
+def delete_where_in(conn: Connection, table: Table, column: str, ids: Iterable[int]) -> None:
+    for condition in in_conditions(conn, table.c[column], ids):
+        conn.execute(delete(table).where(condition))
+
+
+@contextmanager
+def writer_transaction(conn: Connection) -> Iterator[None]:
+    """A transaction holding the database-wide writer lock."""
+    if not is_mysql(conn):
+        with conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+            yield
+        return
+    # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
+    # Lock names are server-wide, so the name carries the database.
+    name = f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
+    try:
+        with conn.begin():
+            got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": name})
+            if got.scalar() != 1:
+                raise TimeoutError("timed out waiting for another news-etl run to finish writing")
+            yield
+    finally:
+        if not conn.invalidated and not conn.closed:
+            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            conn.commit()
