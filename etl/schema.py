@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -85,6 +85,20 @@ def _timestamps() -> list[Column]:
         Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
     ]
 
+
+# A named tree of documents: a Jekyll site checkout (``_news/`` and ``_data/``) or any
+# directory of Markdown files. Files are keyed by their path relative to ``root``.
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("root", Text, nullable=False),
+    # size and mtime of every taxonomy file (_data/topics, _data/organizations), hashed:
+    # equal on the next run means the taxonomy is unchanged, and it is not read.
+    Column("taxonomy_stamp", String(64)),
+    *_timestamps(),
+)
 
 providers = Table(
     "providers",
@@ -155,7 +169,9 @@ articles = Table(
     Column("secured", Text),
     # Front-matter keys the model does not know, kept so nothing in the source is lost.
     Column("extra", JSON),
-    # Path (relative to its input root) of the source file whose content the row holds.
+    # The source file whose content the row holds: its source and its path relative to
+    # the source's root. NULL for stubs and tombstones, which no file describes.
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="SET NULL"), index=True),
     Column("source_path", Text),
     # sha256 of the normalized record: equal fingerprints mean nothing to write.
     Column("fingerprint", String(64)),
@@ -206,6 +222,9 @@ related_articles = Table(
 source_files = Table(
     "source_files",
     metadata,
+    Column(
+        "source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
+    ),
     Column("path", String(700), primary_key=True),
     Column("content_hash", String(64), nullable=False),
     # The file's size and mtime when it was hashed: equal on the next run means
@@ -239,8 +258,64 @@ etl_runs = Table(
     Column("documents_rejected", Integer, nullable=False, server_default="0"),
     Column("warnings", Integer, nullable=False, server_default="0"),
     Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("links_added", Integer, nullable=False, server_default="0"),
+    Column("links_removed", Integer, nullable=False, server_default="0"),
     Column("error", Text),
     Index("ix_etl_runs_started_at", "started_at"),
+)
+
+# A source's topic taxonomy (``_data/topics/NN-slug.yaml``): each site keeps its own
+# hierarchy over the shared topics (identified, as everywhere, by the slug of the name).
+source_topics = Table(
+    "source_topics",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", Integer, ForeignKey("topics.id"), primary_key=True, index=True),
+    Column("parent_topic_id", Integer, ForeignKey("topics.id"), index=True),
+    # The NN- prefix of the taxonomy file's name, which orders the site's taxonomy.
+    Column("position", Integer),
+    Column("name", Text, nullable=False),
+    Column("shortname", Text),
+    Column("taxonomy_id", Text),
+    Column("keywords", JSON),
+    Column("hashtags", JSON),
+    Column("images", JSON),
+    Column("services", JSON),
+    Column("extra", JSON),
+    Column("file", String(700), nullable=False),
+)
+
+# The organizations a source declares (``_data/organizations/<domain>.md``): providers
+# that stay while declared, whose declared name and logos beat what documents say.
+source_providers = Table(
+    "source_providers",
+    metadata,
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
+    Column("provider_id", Integer, ForeignKey("providers.id"), primary_key=True, index=True),
+    Column("name", Text, nullable=False),
+    Column("images", JSON),
+    Column("extra", JSON),
+    Column("file", String(700), nullable=False),
+)
+
+# Scratch rows of running runs: each article's state before the run first changed it,
+# and its links then, so a run counts net changes however its files fell into batches.
+# Deleted when the run ends.
+etl_run_articles = Table(
+    "etl_run_articles",
+    metadata,
+    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("article_id", Integer, primary_key=True),
+    Column("before_state", String(16), nullable=False),
+    Column("before_fingerprint", String(64)),
+)
+
+etl_run_links = Table(
+    "etl_run_links",
+    metadata,
+    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("article_id", Integer, primary_key=True),
+    Column("related_article_id", Integer, primary_key=True),
 )
 
 rejected_documents = Table(

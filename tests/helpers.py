@@ -66,7 +66,10 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
                     *(_plain(getattr(r, f)) for f in ARTICLE_FIELDS),
                     p_dom.get(r.provider_id),
                 )
-                for r in conn.execute(select(articles))
+                # Named columns: the snapshot also reads older schema revisions.
+                for r in conn.execute(
+                    select(*(articles.c[f] for f in ARTICLE_FIELDS), articles.c.provider_id)
+                )
             )
             data["providers"] = sorted(
                 (r.domain, r.name, bool(r.named_by_document))
