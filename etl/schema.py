@@ -222,9 +222,7 @@ related_articles = Table(
 source_files = Table(
     "source_files",
     metadata,
-    Column(
-        "source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
     Column("path", String(700), primary_key=True),
     Column("content_hash", String(64), nullable=False),
     # The file's size and mtime when it was hashed: equal on the next run means
