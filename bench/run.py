@@ -593,30 +593,30 @@ def worker_sqlite_utils(directory: Path, url: str) -> dict[str, Any]:
             yield data
 
     started = time.perf_counter()
-    articles = database["articles"]
-    articles.upsert_all(rows(), pk="webUrl", alter=True)  # type: ignore[union-attr]
+    articles = database.table("articles")  # a Table, never a View
+    articles.upsert_all(rows(), pk="webUrl", alter=True)
     upserted = time.perf_counter() - started
     started = time.perf_counter()
     # Each run upserts provider_name/provider_domain columns; extract them into the
     # providers lookup table (reusing the rows already there on a re-run).
-    columns = articles.columns_dict  # type: ignore[union-attr]
+    columns = articles.columns_dict
     if "provider_name" in columns:
         if "provider_id" in columns:
-            providers = database["providers"]
+            providers = database.table("providers")
             for name, domain in database.execute(
                 "SELECT DISTINCT provider_name, provider_domain FROM articles"
                 " WHERE provider_name IS NOT NULL OR provider_domain IS NOT NULL"
             ).fetchall():
-                providers.lookup({"provider_name": name, "provider_domain": domain})  # type: ignore[union-attr]
+                providers.lookup({"provider_name": name, "provider_domain": domain})
             database.execute(
                 "UPDATE articles SET provider_id = (SELECT id FROM providers p"
                 " WHERE p.provider_name IS articles.provider_name"
                 " AND p.provider_domain IS articles.provider_domain)"
                 " WHERE provider_name IS NOT NULL OR provider_domain IS NOT NULL"
             )
-            articles.transform(drop={"provider_name", "provider_domain"})  # type: ignore[union-attr]
+            articles.transform(drop={"provider_name", "provider_domain"})
         else:
-            articles.extract(  # type: ignore[union-attr]
+            articles.extract(
                 ["provider_name", "provider_domain"], table="providers", fk_column="provider_id"
             )
     extracted = time.perf_counter() - started

@@ -9,7 +9,7 @@ models do not know are collected by :func:`unknown_keys` and end up in
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import (
     BaseModel,
@@ -118,6 +118,11 @@ class _RelatedEntryModel(_ArticleFields):
     title: str | None = None
 
 
+# typing_extensions.TypedDict called at run time, with a name and fields only known
+# then: type checkers cannot follow such a call (they see the aliases below instead).
+_make_typed_dict: Any = TypedDict
+
+
 def _dict_type(name: str, model: type[BaseModel], **replace: Any) -> Any:
     """A TypedDict with ``model``'s fields and rules (``replace`` swaps a field's type).
 
@@ -125,26 +130,32 @@ def _dict_type(name: str, model: type[BaseModel], **replace: Any) -> Any:
     instance, which counts for the 160k related entries of a corpus. Keys a
     document leaves out are absent from the dict (read them with ``.get``).
     """
-    fields = {}
+    fields: dict[str, Any] = {}
     for field, info in model.model_fields.items():
         if field in replace:
             fields[field] = replace[field]
         elif info.metadata:
-            fields[field] = Annotated[(info.annotation, *info.metadata)]  # type: ignore[misc]
+            fields[field] = Annotated[(info.annotation, *info.metadata)]
         else:
             fields[field] = info.annotation
-    typed = TypedDict(name, fields, total=False)  # type: ignore[operator]
+    typed = _make_typed_dict(name, fields, total=False)
     typed.__pydantic_config__ = model.model_config
     return typed
 
 
-# Snippets' images are validated (a broken one drops the entry) but not kept: plain dicts.
-SnippetImage = _dict_type("SnippetImage", Image)
-SnippetImages = Annotated[list[SnippetImage], BeforeValidator(_none_to_empty)]  # type: ignore[valid-type]
-SnippetProvider = _dict_type("SnippetProvider", Provider, images=SnippetImages)
-RelatedEntry = _dict_type(
-    "RelatedEntry", _RelatedEntryModel, provider=SnippetProvider | None, images=SnippetImages
-)
+if TYPE_CHECKING:
+    # What validation gives the rest of the code: plain dicts, read with ``.get``.
+    SnippetImage: TypeAlias = dict[str, Any]
+    SnippetProvider: TypeAlias = dict[str, Any]
+    RelatedEntry: TypeAlias = dict[str, Any]
+else:
+    # Snippets' images are validated (a broken one drops the entry) but not kept.
+    SnippetImage = _dict_type("SnippetImage", Image)
+    SnippetImages = Annotated[list[SnippetImage], BeforeValidator(_none_to_empty)]
+    SnippetProvider = _dict_type("SnippetProvider", Provider, images=SnippetImages)
+    RelatedEntry = _dict_type(
+        "RelatedEntry", _RelatedEntryModel, provider=SnippetProvider | None, images=SnippetImages
+    )
 _validate_related_entry = TypeAdapter(RelatedEntry).validate_python
 
 
@@ -156,10 +167,14 @@ class NewsDocument(_ArticleFields):
     removed: bool = False
     featuredContent: Any = None
     topics: list[str] = Field(default_factory=list)
-    # A broken related entry does not reject the document: see validate_document.
-    related: Annotated[list[RelatedEntry], BeforeValidator(_none_to_empty)] = Field(
-        default_factory=list
-    )
+    if TYPE_CHECKING:
+        # validate_document puts None where it dropped a broken entry (keeps positions).
+        related: list[RelatedEntry | None]
+    else:
+        # A broken related entry does not reject the document: see validate_document.
+        related: Annotated[list[RelatedEntry], BeforeValidator(_none_to_empty)] = Field(
+            default_factory=list
+        )
     secured: str | None = None
 
     @field_validator("title")
@@ -205,7 +220,7 @@ def validate_document(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[
         try:
             doc.related.append(_validate_related_entry(entry))
         except ValidationError as exc:
-            doc.related.append(None)  # type: ignore[arg-type]  # keeps positions
+            doc.related.append(None)  # keeps positions
             warnings.append(f"related[{position}] dropped: {format_validation_error(exc)}")
     return doc, warnings
 

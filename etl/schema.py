@@ -79,7 +79,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _timestamps() -> list[Column]:
+def _timestamps() -> list[Column[datetime]]:
     return [
         Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
         Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),

@@ -8,20 +8,25 @@ yaml-rs reports without a position. Imported on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from etl.records import DocumentError
 
+if TYPE_CHECKING:
+    _SafeLoader = yaml.SafeLoader
+else:  # libyaml's loader where PyYAML was built with it (the same API, faster)
+    _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+
+class StrictSafeLoader(_SafeLoader):
     """PyYAML's safe loader that also refuses duplicate keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             try:
                 duplicate = key in seen
             except TypeError:
@@ -35,7 +40,7 @@ class StrictSafeLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yam
     def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
         """An impossible date (2020-13-45) stays text, as on the fast path; validation names it."""
         try:
-            return super().construct_yaml_timestamp(node)  # type: ignore[no-untyped-call]
+            return super().construct_yaml_timestamp(node)
         except (ValueError, AttributeError):  # AttributeError: `!!timestamp not-a-date`
             return self.construct_scalar(node)
 

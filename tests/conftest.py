@@ -1,5 +1,7 @@
 """Shared fixtures: the extracted shared corpus and fresh databases on every backend.
 
+Test modules import helpers from ``tests.helpers``, never from here.
+
 Server URLs come from ETL_TEST_POSTGRES_URL and ETL_TEST_MARIADB_URL (defaults: the
 servers on 127.0.0.1). A missing server skips its tests on a laptop; with
 ETL_TEST_REQUIRE_SERVERS=1 (set by .ci/run) it fails them instead.
@@ -11,42 +13,23 @@ import os
 import shutil
 import subprocess
 import tarfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from etl.database import resolve_url
+from tests.helpers import BACKENDS, ROOT, make_database, unavailable
 
-ROOT = Path(__file__).resolve().parent.parent
 CORPUS_TARBALL = Path(
     os.environ.get("ETL_TEST_CORPUS", ROOT.parent / "shared" / "corpus" / "azure-news.tar.xz")
 )
-SEEDS = ROOT / "seeds"
-
-POSTGRES_URL = os.environ.get(
-    "ETL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
-MARIADB_URL = os.environ.get("ETL_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
-REQUIRE_SERVERS = os.environ.get("ETL_TEST_REQUIRE_SERVERS") == "1"
-
-BACKENDS = ["sqlite", "postgresql", "mariadb"]
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE_SERVERS:
-        pytest.fail(f"{reason} (ETL_TEST_REQUIRE_SERVERS=1: servers are required)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared corpus, extracted once per session (``_news/`` and ``_data/``)."""
     if not CORPUS_TARBALL.exists():
-        _unavailable(f"shared corpus not found at {CORPUS_TARBALL}")
+        unavailable(f"shared corpus not found at {CORPUS_TARBALL}")
     target = tmp_path_factory.mktemp("corpus")
     if shutil.which("tar"):
         subprocess.run(["tar", "-xJf", str(CORPUS_TARBALL), "-C", str(target)], check=True)
@@ -59,42 +42,6 @@ def corpus_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def corpus_news(corpus_root: Path) -> Path:
     return corpus_root / "_news"
-
-
-def _server_database(admin_url: str, backend: str) -> Iterator[str]:
-    """Create a uniquely named database on a server, yield its URL, drop it afterwards."""
-    admin = resolve_url(admin_url)
-    name = f"etl_test_{uuid.uuid4().hex[:12]}"
-    options = {"isolation_level": "AUTOCOMMIT"} if backend == "postgresql" else {}
-    try:
-        engine = create_engine(admin, **options)
-        with engine.connect() as conn:
-            conn.execute(text(f"CREATE DATABASE {name}"))
-    except Exception as exc:
-        _unavailable(f"{backend} server at {admin.render_as_string()} unavailable: {exc}")
-    try:
-        yield make_url(admin).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            if backend == "postgresql":
-                conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = :name AND pid <> pg_backend_pid()"
-                    ),
-                    {"name": name},
-                )
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
-        engine.dispose()
-
-
-def make_database(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'etl.sqlite3'}"
-    elif backend == "postgresql":
-        yield from _server_database(POSTGRES_URL, backend)
-    else:
-        yield from _server_database(MARIADB_URL, backend)
 
 
 @pytest.fixture(params=BACKENDS)

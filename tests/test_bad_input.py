@@ -12,159 +12,33 @@ its own unique URLs, titles and file names (a random token) and only looks at th
 
 from __future__ import annotations
 
-import copy
-import json
+import builtins
+import errno
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 
-import etl
-from etl.database import resolve_url
-from etl.records import Rejection, RunSummary
-from etl.schema import (
-    article_topics,
-    articles,
-    images,
-    providers,
-    rejected_documents,
-    related_articles,
-    topics,
+from etl.records import RunSummary
+from etl.schema import article_topics, articles, images, providers, related_articles, topics
+from tests.helpers import (
+    article_row,
+    assert_loaded,
+    assert_rejected,
+    db_text,
+    fetch,
+    make_doc,
+    render,
+    run_files,
+    snapshot,
+    token,
+    url_for,
 )
-from tests.conftest import SEEDS
-from tests.helpers import snapshot
-
-SEED_PATH = SEEDS / "000_af0cddeac82c129c.md"
-
-# --- shared helpers ----------------------------------------------------------------
-
-
-class _NoAliasDumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
-    """Never writes anchors/aliases (the pipeline rightly refuses them)."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def seed_front_matter() -> dict[str, Any]:
-    """The seed document's front-matter, parsed independently of the code under test."""
-    text = SEED_PATH.read_text(encoding="utf-8")
-    return yaml.safe_load(text.split("---\n", 2)[1])
-
-
-def render(front_matter: Any, body: str = "Body text.\n") -> bytes:
-    text = yaml.dump(
-        front_matter, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=1 << 30
-    )
-    return f"---\n{text}---\n{body}".encode()
-
-
-def token() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def url_for(tag: str, path: str = "story/1") -> str:
-    return f"https://{tag}.example.com/{path}"
-
-
-def make_doc(tag: str) -> dict[str, Any]:
-    """The seed, with ``tag`` in every identity and text (URLs, title, topics, provider...)."""
-    doc = copy.deepcopy(seed_front_matter())
-    doc["title"] = f"Title {tag}"
-    doc["excerpt"] = f"Excerpt {tag}"
-    doc["webUrl"] = doc["originalUrl"] = url_for(tag)
-    doc["ampWebUrl"] = url_for(tag, "story/1.amp")
-    doc.pop("cdnAmpWebUrl")
-    doc["provider"]["name"] = f"Provider {tag}"
-    doc["provider"]["domain"] = f"{tag}.example.com"
-    doc["provider"]["images"][0]["url"] = url_for(tag, "logo.png")
-    doc["topics"] = [f"Topic {tag}", "AI"]
-    doc["images"][0]["url"] = url_for(tag, "image.jpg")
-    doc["related"][0]["webUrl"] = url_for(f"rel-{tag}")
-    doc["related"][0].pop("ampWebUrl")
-    doc["related"][0].pop("cdnAmpWebUrl")
-    doc["related"][0]["title"] = f"Related {tag}"
-    doc["related"][0]["images"][0]["url"] = url_for(f"rel-{tag}", "image.jpg")
-    return doc
-
-
-def run_files(url: str, root: Path, files: dict[str, bytes], **options: Any) -> RunSummary:
-    root.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (root / name).write_bytes(data)
-    return etl.run([root], url, **options)
-
-
-def db_text(url: str) -> str:
-    """Everything the data tables hold, as one string (to search for a document's token)."""
-    return json.dumps(snapshot(url, with_sources=True), default=str, ensure_ascii=False)
-
-
-def rejected_rows(url: str, run_id: int | None) -> list[dict[str, Any]]:
-    engine = create_engine(resolve_url(url))
-    try:
-        with engine.connect() as conn:
-            query = select(rejected_documents).where(rejected_documents.c.run_id == run_id)
-            return [dict(row._mapping) for row in conn.execute(query)]
-    finally:
-        engine.dispose()
-
-
-def article_row(url: str, article_url: str) -> dict[str, Any] | None:
-    engine = create_engine(resolve_url(url))
-    try:
-        with engine.connect() as conn:
-            row = conn.execute(select(articles).where(articles.c.url == article_url)).first()
-            return None if row is None else dict(row._mapping)
-    finally:
-        engine.dispose()
-
-
-def assert_rejected(
-    url: str, summary: RunSummary, key: str, pattern: str, *, position: bool = False
-) -> Rejection:
-    """``key`` is rejected once, its reason matches ``pattern``, the table agrees."""
-    found = [item for item in summary.rejected if item.path == key]
-    assert len(found) == 1, f"{key} not rejected exactly once: {summary.rejected}"
-    rejection = found[0]
-    assert re.search(pattern, rejection.error, re.IGNORECASE), (
-        f"{key}: reason {rejection.error!r} does not match {pattern!r}"
-    )
-    if position:
-        assert isinstance(rejection.line, int) and rejection.line >= 1, (
-            f"{key}: a YAML error must give its line: {rejection!r}"
-        )
-        assert isinstance(rejection.column, int) and rejection.column >= 1, (
-            f"{key}: a YAML error must give its column: {rejection!r}"
-        )
-    assert summary.status == "partial"
-    rows = [row for row in rejected_rows(url, summary.run_id) if row["source_path"] == key]
-    assert len(rows) == 1, rows
-    assert (rows[0]["error"], rows[0]["line"], rows[0]["column"]) == (
-        rejection.error,
-        rejection.line,
-        rejection.column,
-    )
-    return rejection
-
-
-def assert_loaded(url: str, summary: RunSummary, key: str, tag: str) -> dict[str, Any]:
-    """The good document ``key`` (made by ``make_doc(tag)``) is in the database."""
-    assert key not in {item.path for item in summary.rejected}, summary.rejected
-    row = article_row(url, url_for(tag))
-    assert row is not None, f"{key}: article {url_for(tag)} not loaded"
-    assert not row["is_stub"]
-    assert row["title"] == f"Title {tag}"
-    assert row["source_path"] == key
-    return row
-
 
 # --- one bad document next to a good one --------------------------------------------
 
@@ -371,30 +245,31 @@ def test_dangling_symlink(shared_db: str, tmp_path: Path) -> None:
     assert_loaded(shared_db, summary, f"good-{good}.md", good)
 
 
-def test_unreadable_file(shared_db: str, tmp_path: Path) -> None:
+def test_unreadable_file(shared_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file the run may not open is rejected with the reason, and the run goes on.
+
+    The denial is made, not set up with ``chmod 000`` (root, as in CI, reads such a file
+    anyway): opening that one path raises the PermissionError a non-root reader of a
+    ``chmod 000`` file gets. Worker processes are forked, so they open through it too.
+    """
     bad, good = token(), token()
     root = tmp_path / "in"
     root.mkdir()
     locked = root / f"bad-{bad}.md"
     locked.write_bytes(render(make_doc(bad)))
-    locked.chmod(0)
-    try:
-        try:
-            with locked.open("rb"):
-                readable = True
-        except PermissionError:
-            readable = False
-        if readable:
-            pytest.skip(
-                f"running as uid {os.getuid()}: chmod 000 does not stop this user (root) from "
-                "reading the file, so an unreadable file cannot be set up"
-            )
-        summary = run_files(shared_db, root, {f"good-{good}.md": render(make_doc(good))})
-        assert_rejected(shared_db, summary, locked.name, r"cannot read|permission")
-        assert_loaded(shared_db, summary, f"good-{good}.md", good)
-        assert bad not in db_text(shared_db)
-    finally:
-        locked.chmod(0o644)
+    real_open = builtins.open
+
+    def open_denied(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, str | os.PathLike) and os.path.basename(file) == locked.name:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", open_denied)
+    summary = run_files(shared_db, root, {f"good-{good}.md": render(make_doc(good))})
+    monkeypatch.undo()
+    assert_rejected(shared_db, summary, locked.name, r"cannot read.*permission denied")
+    assert_loaded(shared_db, summary, f"good-{good}.md", good)
+    assert bad not in db_text(shared_db)
 
 
 @pytest.mark.parametrize(
@@ -458,15 +333,6 @@ def test_value_too_long_for_its_column_never_ends_the_run(shared_db: str, tmp_pa
 # --- documented lenient coercions: these documents load -------------------------------
 
 
-def _rows(url: str, query: Any) -> list[Any]:
-    engine = create_engine(resolve_url(url))
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query))
-    finally:
-        engine.dispose()
-
-
 def _load_one(url: str, tmp_path: Path, doc: dict[str, Any]) -> tuple[RunSummary, str]:
     key = f"doc-{token()}.md"
     summary = run_files(url, tmp_path / "in", {key: render(doc)})
@@ -480,7 +346,7 @@ def test_topics_as_one_string(shared_db: str, tmp_path: Path) -> None:
     doc = make_doc(tag)
     doc["topics"] = f"Machine  Learning {tag}"
     _load_one(shared_db, tmp_path, doc)
-    rows = _rows(
+    rows = fetch(
         shared_db,
         select(topics.c.slug, topics.c.name, article_topics.c.position)
         .join(article_topics, article_topics.c.topic_id == topics.c.id)
@@ -503,7 +369,7 @@ def test_numbers_as_numeric_strings(shared_db: str, tmp_path: Path) -> None:
     row = article_row(shared_db, url_for(tag))
     assert row is not None
     assert (row["quality"], row["heat"]) == (91, -1)
-    sizes = _rows(
+    sizes = fetch(
         shared_db,
         select(images.c.width, images.c.height).where(images.c.url == url_for(tag, "image.jpg")),
     )
@@ -552,7 +418,7 @@ def test_related_entries_without_usable_url_dropped_with_warning(
     summary, _ = _load_one(shared_db, tmp_path, doc)
     assert summary.warnings == 4, summary
     target = articles.alias("target")
-    links = _rows(
+    links = fetch(
         shared_db,
         select(target.c.url, related_articles.c.position)
         .join(articles, articles.c.id == related_articles.c.article_id)
@@ -569,7 +435,7 @@ def test_provider_without_domain_takes_article_host(shared_db: str, tmp_path: Pa
     doc["webUrl"] = doc["originalUrl"] = f"https://www.{tag}.example.com/story/1"
     doc["provider"] = {"name": f"Provider {tag}"}
     _load_one(shared_db, tmp_path, doc)
-    rows = _rows(
+    rows = fetch(
         shared_db,
         select(providers.c.domain, providers.c.name)
         .join(articles, articles.c.provider_id == providers.c.id)

@@ -11,14 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 
 from etl import database, run
-from etl.database import resolve_url
 from etl.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
 from etl.workers import POOL_FILES, chunk_sizes, plan_chunks
-from tests.conftest import ROOT, SEEDS, make_database
-from tests.helpers import snapshot
+from tests.helpers import ROOT, SEEDS, connect, fetch, make_database, run_etl, snapshot, start_etl
 
 DATA_TABLES = (
     "articles",
@@ -33,41 +31,15 @@ DATA_TABLES = (
 )
 
 
-def etl_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "etl", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-        timeout=600,
-    )
-
-
 def _row_versions(url: str) -> dict[str, str]:
     """PostgreSQL: the newest row version (xmin) per data table; any write changes it."""
-    engine = create_engine(resolve_url(url))
-    try:
-        with engine.connect() as conn:
-            return {
-                table: str(
-                    conn.execute(
-                        text(f"SELECT max(xmin::text::bigint), count(*) FROM {table}")
-                    ).one()
-                )
-                for table in DATA_TABLES
-            }
-    finally:
-        engine.dispose()
-
-
-def _fetch(url: str, query) -> list:
-    engine = create_engine(resolve_url(url))
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(query))
-    finally:
-        engine.dispose()
+    with connect(url) as conn:
+        return {
+            table: str(
+                conn.execute(text(f"SELECT max(xmin::text::bigint), count(*) FROM {table}")).one()
+            )
+            for table in DATA_TABLES
+        }
 
 
 def test_unchanged_rerun_writes_no_rows(pg_url: str) -> None:
@@ -93,7 +65,7 @@ def _age(root: Path, seconds: float = 3600) -> None:
 
 def _stamps(url: str) -> dict[str, tuple[int | None, int | None]]:
     query = select(source_files.c.path, source_files.c.size, source_files.c.mtime_ns)
-    return {row.path: (row.size, row.mtime_ns) for row in _fetch(url, query)}
+    return {row.path: (row.size, row.mtime_ns) for row in fetch(url, query)}
 
 
 def test_rerun_trusts_size_and_mtime(db_url: str, tmp_path: Path) -> None:
@@ -119,7 +91,7 @@ def test_rerun_trusts_size_and_mtime(db_url: str, tmp_path: Path) -> None:
     full = run([source], db_url, full_refresh=True)
     assert full.articles_inserted == 1
     url = "https://bbc.com/news/technology-48339143"
-    assert _fetch(db_url, select(articles.c.source_path).where(articles.c.url == url))
+    assert fetch(db_url, select(articles.c.source_path).where(articles.c.url == url))
 
 
 def test_touched_file_is_hashed_once_then_skipped_by_its_new_stamp(
@@ -178,7 +150,7 @@ def test_worker_processes_load_what_one_process_loads(db_url: str, tmp_path: Pat
     )
     assert [(r.path, r.line) for r in parallel.rejected] == [("b/broken.md", 2)]
     assert snapshot(db_url) == snapshot(reference)
-    rejected = _fetch(db_url, select(rejected_documents.c.run_id, rejected_documents.c.source_path))
+    rejected = fetch(db_url, select(rejected_documents.c.run_id, rejected_documents.c.source_path))
     assert [tuple(r) for r in rejected] == [(parallel.run_id, "b/broken.md")]
 
 
@@ -192,7 +164,7 @@ def test_run_records_and_rejects(db_url: str, tmp_path: Path) -> None:
     assert [r.path for r in first.rejected] == ["broken.md"]
     assert first.rejected[0].line is not None
 
-    rejected = _fetch(db_url, select(rejected_documents))
+    rejected = fetch(db_url, select(rejected_documents))
     assert [(r.run_id, r.source_path) for r in rejected] == [(first.run_id, "broken.md")]
     assert rejected[0].content_hash
 
@@ -208,7 +180,7 @@ def test_run_records_and_rejects(db_url: str, tmp_path: Path) -> None:
     assert second.articles_inserted == 1
     assert second.files_skipped_unchanged == second.files_seen - 1
 
-    runs = _fetch(db_url, select(etl_runs).order_by(etl_runs.c.id))
+    runs = fetch(db_url, select(etl_runs).order_by(etl_runs.c.id))
     assert [r.status for r in runs] == ["partial", "succeeded"]
     assert runs[0].documents_rejected == 1 and runs[0].finished_at is not None
     assert runs[1].files_skipped_unchanged == second.files_skipped_unchanged
@@ -227,18 +199,18 @@ def test_prune_marks_removed_and_return_restores(db_url: str, tmp_path: Path) ->
     pruned = run([source], db_url, prune=True)
     assert pruned.articles_removed == 1
     url = "https://bbc.com/news/technology-48339142"
-    rows = _fetch(db_url, select(articles.c.is_removed).where(articles.c.url == url))
+    rows = fetch(db_url, select(articles.c.is_removed).where(articles.c.url == url))
     assert [bool(r.is_removed) for r in rows] == [True]
 
     seed.write_bytes(kept)
     back = run([source], db_url, prune=True)
     assert back.articles_removed == 0
-    rows = _fetch(db_url, select(articles.c.is_removed).where(articles.c.url == url))
+    rows = fetch(db_url, select(articles.c.is_removed).where(articles.c.url == url))
     assert [bool(r.is_removed) for r in rows] == [False]
 
 
 def test_cli_exit_codes_and_json(sqlite_url: str, tmp_path: Path) -> None:
-    ok = etl_cli("run", str(SEEDS), "--database-url", sqlite_url, "--json")
+    ok = run_etl("run", str(SEEDS), "--database-url", sqlite_url, "--json")
     assert ok.returncode == 0, ok.stderr
     summary = json.loads(ok.stdout)
     assert summary["status"] == "succeeded"
@@ -247,16 +219,16 @@ def test_cli_exit_codes_and_json(sqlite_url: str, tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.md").write_text("no front matter\n", encoding="utf-8")
-    partial = etl_cli("run", str(bad), "--database-url", sqlite_url, "--json")
+    partial = run_etl("run", str(bad), "--database-url", sqlite_url, "--json")
     assert partial.returncode == 1
     assert json.loads(partial.stdout)["documents_rejected"] == 1
 
-    usage = etl_cli("run", str(tmp_path / "missing"), "--database-url", sqlite_url)
+    usage = run_etl("run", str(tmp_path / "missing"), "--database-url", sqlite_url)
     assert usage.returncode == 2
     assert "Traceback" not in usage.stderr
-    assert etl_cli("run", "--shard", "5/4", "--database-url", sqlite_url).returncode == 2
+    assert run_etl("run", "--shard", "5/4", "--database-url", sqlite_url).returncode == 2
 
-    fatal = etl_cli(
+    fatal = run_etl(
         "run", str(SEEDS), "--database-url", "postgresql://etl:Secret123@127.0.0.1:1/none"
     )
     assert fatal.returncode == 3
@@ -264,14 +236,14 @@ def test_cli_exit_codes_and_json(sqlite_url: str, tmp_path: Path) -> None:
     assert "Secret123" not in fatal.stderr + fatal.stdout
     assert len(fatal.stderr.strip().splitlines()) == 1
 
-    runs = etl_cli("runs", "--database-url", sqlite_url)
+    runs = run_etl("runs", "--database-url", sqlite_url)
     assert runs.returncode == 0 and "partial" in runs.stdout
-    rejects = etl_cli("rejects", "--database-url", sqlite_url)
+    rejects = run_etl("rejects", "--database-url", sqlite_url)
     assert "x.md" in rejects.stdout
 
 
 def test_no_progress_noise_when_not_a_terminal(sqlite_url: str) -> None:
-    result = etl_cli("run", str(SEEDS), "--database-url", sqlite_url)
+    result = run_etl("run", str(SEEDS), "--database-url", sqlite_url)
     assert result.returncode == 0
     assert "doc/s" not in result.stderr and "\r" not in result.stderr
 
@@ -330,7 +302,7 @@ def test_unchanged_rerun_imports_only_what_it_uses(tmp_path: Path) -> None:
     """Start-up is most of an unchanged re-run: nothing there parses, migrates or
     speaks MySQL, so none of those libraries may be imported."""
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
-    assert etl_cli("run", str(SEEDS), "--database-url", url).returncode == 0
+    assert run_etl("run", str(SEEDS), "--database-url", url).returncode == 0
     heavy = ["alembic", "pydantic", "yaml", "yaml_rs", "tqdm", "sqlalchemy.dialects.mysql"]
     summary, imported = command_then(
         ["run", str(SEEDS), "--database-url", url],
@@ -343,13 +315,7 @@ def test_unchanged_rerun_imports_only_what_it_uses(tmp_path: Path) -> None:
 
 def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[str]]:
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "etl", *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start_etl(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for args in commands
     ]
     results = []

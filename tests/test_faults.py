@@ -14,38 +14,41 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import etl
-from etl.database import DatabaseUnavailable, resolve_url
+from etl.database import DatabaseUnavailable
+from etl.extract import file_stamp
 from etl.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from etl.workers import plan_chunks
-from tests.conftest import SEEDS, make_database
-from tests.helpers import snapshot
+from tests.helpers import (
+    CLI_TIMEOUT,
+    SEEDS,
+    connect,
+    dump_yaml,
+    fetch,
+    make_database,
+    run_etl,
+    snapshot,
+    start_etl,
+)
 
 N_DOCS = 1500
 BATCH_SIZE = 50
-CLI_TIMEOUT = 180
 
 
 # --- the corpus: the seed, copied 1500 times with distinct URLs and links between copies ---
-
-
-class _NoAliasDumper(yaml.CSafeDumper if hasattr(yaml, "CSafeDumper") else yaml.SafeDumper):  # type: ignore[misc]
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
             for target in targets
         ]
         key = f"{i:05d}.md"
-        text_ = yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+        text_ = dump_yaml(doc)
         (root / key).write_text(f"---\n{text_}---\n{body}", encoding="utf-8")
         expected[key] = Expected(
             url=story_url(i),
@@ -98,35 +101,20 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
 # --- running the CLI -----------------------------------------------------------------------
 
 
-def cli_command(root: Path, url: str, *options: str) -> list[str]:
-    return [sys.executable, "-m", "etl", "run", str(root), "--database-url", url, *options]
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != "ETL_DATABASE_URL"}
-
-
 def run_cli(root: Path, url: str, cwd: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        cli_command(root, url, "--workers", "1", *options),
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-    )
+    return run_etl("run", str(root), "--database-url", url, "--workers", "1", *options, cwd=cwd)
 
 
 def start_cli(root: Path, url: str, cwd: Path) -> subprocess.Popen[bytes]:
     """The run to interrupt, in its own process group (its parser workers die with it)."""
-    return subprocess.Popen(
-        cli_command(root, url, "--batch-size", str(BATCH_SIZE)),
+    proc: subprocess.Popen[bytes] = start_etl(
+        *("run", str(root), "--database-url", url, "--batch-size", str(BATCH_SIZE)),
         cwd=cwd,
-        env=clean_env(),
         stdout=(cwd / "interrupted.out").open("wb"),
         stderr=(cwd / "interrupted.err").open("wb"),
         start_new_session=True,
     )
+    return proc
 
 
 def reap(proc: subprocess.Popen[bytes]) -> int:
@@ -148,14 +136,14 @@ def loaded_articles(url: str) -> int | None:
             if not path or not Path(path).exists():
                 return None
             with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-                return conn.execute("SELECT count(*) FROM articles WHERE NOT is_stub").fetchone()[0]
-        engine = create_engine(resolve_url(url), poolclass=NullPool)
-        try:
-            with engine.connect() as conn:
-                query = select(func.count()).select_from(articles).where(~articles.c.is_stub)
-                return conn.execute(query).scalar_one()
-        finally:
-            engine.dispose()
+                found: int = conn.execute(
+                    "SELECT count(*) FROM articles WHERE NOT is_stub"
+                ).fetchone()[0]
+                return found
+        with connect(url, poolclass=NullPool) as db:
+            query = select(func.count()).select_from(articles).where(~articles.c.is_stub)
+            count: int = db.execute(query).scalar_one()
+            return count
     except (sqlite3.OperationalError, DBAPIError):
         return None
 
@@ -185,38 +173,34 @@ def assert_every_article_complete(
     """Every full article holds exactly its document's topics and links, and the files
     loaded make whole chunks (one transaction each) of the run's ``keys``; returns how
     many articles there are."""
-    engine = create_engine(resolve_url(url))
     target = articles.alias("target")
-    try:
-        with engine.connect() as conn:
-            full = {
-                row.id: (row.url, row.source_path)
-                for row in conn.execute(
-                    select(articles.c.id, articles.c.url, articles.c.source_path).where(
-                        ~articles.c.is_stub
-                    )
-                )
-            }
-            topic_rows: dict[int, set[tuple[str, int]]] = {}
+    with connect(url) as conn:
+        full = {
+            row.id: (row.url, row.source_path)
             for row in conn.execute(
-                select(article_topics.c.article_id, topics.c.slug, article_topics.c.position).join(
-                    topics, topics.c.id == article_topics.c.topic_id
+                select(articles.c.id, articles.c.url, articles.c.source_path).where(
+                    ~articles.c.is_stub
                 )
-            ):
-                topic_rows.setdefault(row.article_id, set()).add((row.slug, row.position))
-            link_rows: dict[int, set[tuple[str, int]]] = {}
-            for row in conn.execute(
-                select(
-                    related_articles.c.article_id, target.c.url, related_articles.c.position
-                ).join(target, target.c.id == related_articles.c.related_article_id)
-            ):
-                link_rows.setdefault(row.article_id, set()).add((row.url, row.position))
-            sources = {
-                row.path: row.article_id
-                for row in conn.execute(select(source_files.c.path, source_files.c.article_id))
-            }
-    finally:
-        engine.dispose()
+            )
+        }
+        topic_rows: dict[int, set[tuple[str, int]]] = {}
+        for row in conn.execute(
+            select(article_topics.c.article_id, topics.c.slug, article_topics.c.position).join(
+                topics, topics.c.id == article_topics.c.topic_id
+            )
+        ):
+            topic_rows.setdefault(row.article_id, set()).add((row.slug, row.position))
+        link_rows: dict[int, set[tuple[str, int]]] = {}
+        for row in conn.execute(
+            select(related_articles.c.article_id, target.c.url, related_articles.c.position).join(
+                target, target.c.id == related_articles.c.related_article_id
+            )
+        ):
+            link_rows.setdefault(row.article_id, set()).add((row.url, row.position))
+        sources = {
+            row.path: row.article_id
+            for row in conn.execute(select(source_files.c.path, source_files.c.article_id))
+        }
     for article_id, (article_url, source_path) in full.items():
         want = corpus.expected[source_path]
         assert article_url == want.url, (source_path, article_url)
@@ -244,7 +228,7 @@ def reference(
 ) -> Iterator[Callable[[str], dict[str, Any]]]:
     """``reference(backend)``: the snapshot of one clean, uninterrupted run (cached)."""
     cache: dict[str, dict[str, Any]] = {}
-    databases: list[Iterator[str]] = []
+    databases: list[Generator[str]] = []
 
     def get(backend: str) -> dict[str, Any]:
         if backend not in cache:
@@ -279,13 +263,12 @@ def assert_rerun_converges(
 
 def test_database_unreachable_at_start_cli(tmp_path: Path) -> None:
     (tmp_path / "a.md").write_bytes((SEEDS / "000_af0cddeac82c129c.md").read_bytes())
-    result = subprocess.run(
-        cli_command(tmp_path / "a.md", "postgresql://postgres@127.0.0.1:1/nowhere"),
+    result = run_etl(
+        "run",
+        str(tmp_path / "a.md"),
+        "--database-url",
+        "postgresql://postgres@127.0.0.1:1/nowhere",
         cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
     )
     assert result.returncode == 3, result
     assert "Traceback" not in result.stderr, result.stderr
@@ -300,13 +283,12 @@ def test_database_missing_at_start_cli(pg_url: str, tmp_path: Path) -> None:
     """The server answers but the database does not exist: also fatal, also one line."""
     missing = make_url(pg_url).set(database="etl_no_such_database_x")
     (tmp_path / "a.md").write_bytes((SEEDS / "000_af0cddeac82c129c.md").read_bytes())
-    result = subprocess.run(
-        cli_command(tmp_path / "a.md", missing.render_as_string(hide_password=False)),
+    result = run_etl(
+        "run",
+        str(tmp_path / "a.md"),
+        "--database-url",
+        missing.render_as_string(hide_password=False),
         cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
     )
     assert result.returncode == 3, result
     assert "Traceback" not in result.stderr, result.stderr
@@ -332,19 +314,13 @@ def test_connection_killed_mid_run(
     proc = start_cli(corpus.root, pg_url, tmp_path)
     try:
         wait_until_articles(pg_url, proc)
-        engine = create_engine(
-            resolve_url(pg_url), poolclass=NullPool, isolation_level="AUTOCOMMIT"
-        )
-        try:
-            with engine.connect() as conn:
-                killed = conn.execute(
-                    text(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).all()
-        finally:
-            engine.dispose()
+        with connect(pg_url, poolclass=NullPool, isolation_level="AUTOCOMMIT") as conn:
+            killed = conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).all()
         assert killed, "no connection of the run to terminate"
     finally:
         code = reap(proc)
@@ -356,13 +332,8 @@ def test_connection_killed_mid_run(
 
     loaded = assert_every_article_complete(pg_url, corpus)
     assert 0 < loaded < N_DOCS, f"{loaded} articles: the run was not interrupted mid-way"
-    engine = create_engine(resolve_url(pg_url))
-    try:
-        with engine.connect() as conn:
-            runs = conn.execute(select(etl_runs.c.status, etl_runs.c.error)).all()
-    finally:
-        engine.dispose()
-    assert [status for status, _ in runs] == ["failed"], runs
+    runs = fetch(pg_url, select(etl_runs.c.status, etl_runs.c.error))
+    assert [row.status for row in runs] == ["failed"], runs
     assert runs[0].error, runs
 
     assert_rerun_converges(corpus, pg_url, "postgresql", tmp_path, reference)
@@ -434,7 +405,7 @@ def test_worker_process_dies_mid_run(
     victim = sorted(p.name for p in root.iterdir())[victim_index]
     real = etl.workers.process_file
     if slow_submit:  # file_stamp runs in the parent, as it builds each chunk's tasks
-        stamp = etl.pipeline.file_stamp
+        stamp = file_stamp
 
         def slow_stamp(path: str) -> Any:
             time.sleep(0.02)
@@ -453,12 +424,7 @@ def test_worker_process_dies_mid_run(
         etl.run([root], db_url, workers=2, batch_size=20)
     monkeypatch.undo()
 
-    engine = create_engine(resolve_url(db_url))
-    try:
-        with engine.connect() as conn:
-            statuses = conn.execute(select(etl_runs.c.status)).scalars().all()
-    finally:
-        engine.dispose()
+    statuses = [row.status for row in fetch(db_url, select(etl_runs.c.status))]
     assert statuses == ["failed"]
     loaded = assert_every_article_complete(
         db_url, corpus, [p.name for p in root.iterdir()], batch_size=20, workers=2

@@ -1,7 +1,7 @@
 """Hostile documents: code-execution tags, expansion bombs, huge and deep inputs, strings
 built to break SQL or encodings, NUL bytes, special files, and secrets in error output.
 
-Database cases run on every backend against one database per backend and module (see
+Database cases run on every backend against one database per backend and module (as in
 ``tests/test_bad_input.py``); each case uses its own random token in URLs and names, and
 the tag and NUL cases share one run per backend (``catalogue``).
 Cases that can crash or hang the process run the CLI in a subprocess with a timeout.
@@ -21,21 +21,22 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, select
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 import etl
 from etl.cli import main
-from etl.database import resolve_url
 from etl.records import RunSummary
 from etl.schema import articles, etl_runs, rejected_documents
-from tests.test_bad_input import (
+from tests.helpers import (
     article_row,
     assert_loaded,
     assert_rejected,
+    connect,
     db_text,
     make_doc,
     render,
+    run_etl,
     run_files,
     token,
     url_for,
@@ -43,22 +44,6 @@ from tests.test_bad_input import (
 
 PASSWORD = "S3cretPass"
 CLI_TIMEOUT = 120
-
-
-def cli(*args: str, cwd: Path, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    """``python -m etl ARGS`` in a subprocess (a crash or hang cannot take pytest with it)."""
-    env = {k: v for k, v in os.environ.items() if k != "ETL_DATABASE_URL"}
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "etl", *args],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"etl {' '.join(args)} did not finish within {timeout}s (hangs): {exc}")
 
 
 def yaml_quoted(value: str) -> str:
@@ -170,9 +155,9 @@ def catalogue(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> Catal
         tags[case] = tag = token()
         front = _tag_documents(root / f"MARKER-{case}")[case].format(tag=tag, url=url_for(tag))
         files[f"bad-{case}-{tag}.md"] = f"---\n{front}---\nBody {tag}\n".encode()
-    for case, front in NUL_DOCUMENTS.items():
+    for case, nul_front in NUL_DOCUMENTS.items():
         tags[case] = tag = token()
-        data = b"---\n" + front.replace(b"{tag}", tag.encode())
+        data = b"---\n" + nul_front.replace(b"{tag}", tag.encode())
         files[f"bad-{case}-{tag}.md"] = data + (b"" if case == "raw_in_body" else b"---\nBody.\n")
     good = token()
     files[f"good-{good}.md"] = render(make_doc(good))
@@ -318,7 +303,7 @@ def test_very_deep_nesting_does_not_crash_the_run(tmp_path: Path, item: str) -> 
     (root / f"bad-{bad}.md").write_text(_nested_document(bad, 20_000, item))
     (root / f"good-{good}.md").write_bytes(render(make_doc(good)))
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
-    result = cli("run", str(root), "--database-url", url, "--json", cwd=tmp_path)
+    result = run_etl("run", str(root), "--database-url", url, "--json", cwd=tmp_path)
     assert result.returncode == 1, (
         f"exit {result.returncode} (negative = killed by signal {-result.returncode}); "
         f"stderr: {result.stderr[-1500:]}"
@@ -363,7 +348,9 @@ def test_file_over_max_file_size_option_rejected_by_cli(tmp_path: Path) -> None:
     big["excerpt"] = "x" * 20_000
     (root / f"bad-{bad}.md").write_bytes(render(big))
     (root / f"good-{good}.md").write_bytes(render(make_doc(good)))
-    result = cli("run", str(root), "--database-url", url, "--max-file-size", "8000", cwd=tmp_path)
+    result = run_etl(
+        "run", str(root), "--database-url", url, "--max-file-size", "8000", cwd=tmp_path
+    )
     assert result.returncode == 1, result.stderr
     assert re.search(rf"rejected: bad-{bad}\.md: .*limit of 8000", result.stderr), result.stderr
     assert article_row(url, url_for(good)) is not None
@@ -486,7 +473,7 @@ def test_fifo_and_devices_named_like_documents(tmp_path: Path) -> None:
     good = token()
     (root / f"good-{good}.md").write_bytes(render(make_doc(good)))
     url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
-    result = cli("run", str(root), "--database-url", url, "--json", cwd=tmp_path, timeout=10)
+    result = run_etl("run", str(root), "--database-url", url, "--json", cwd=tmp_path, timeout=10)
     assert result.returncode == 1, result.stderr
     rejected = {item["path"]: item["error"] for item in json.loads(result.stdout)["rejected"]}
     assert set(rejected) == {"pipe.md", "zero.md"}, rejected
@@ -519,7 +506,7 @@ def test_unreachable_database_error_hides_password(
     (tmp_path / "a.md").write_bytes(render(make_doc(token())))
     verbose = [flag for flag in flags if flag == "-vv"]
     rest = [flag for flag in flags if flag != "-vv"]
-    result = cli(
+    result = run_etl(
         *verbose, "run", str(tmp_path / "a.md"), "--database-url", url, *rest, cwd=tmp_path
     )
     assert result.returncode == 3, result
@@ -559,7 +546,7 @@ def test_password_absent_from_summary_logs_and_tables(pg_url: str, tmp_path: Pat
     root.mkdir()
     (root / f"good-{good}.md").write_bytes(render(make_doc(good)))
     (root / f"bad-{bad}.md").write_bytes(b"---\ntitle: no url\n---\n")
-    result = cli("-vv", "run", str(root), "--database-url", url, "--json", cwd=tmp_path)
+    result = run_etl("-vv", "run", str(root), "--database-url", url, "--json", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     _assert_no_password(result)
     summary = json.loads(result.stdout)
@@ -568,15 +555,11 @@ def test_password_absent_from_summary_logs_and_tables(pg_url: str, tmp_path: Pat
     api_summary = etl.run([root], url, full_refresh=True)
     assert PASSWORD not in json.dumps(api_summary.to_dict(), default=str)
     assert PASSWORD not in str(api_summary.rejected) + api_summary.line()
-    engine = create_engine(resolve_url(pg_url))
-    try:
-        with engine.connect() as conn:
-            stored = [
-                [dict(row._mapping) for row in conn.execute(select(table))]
-                for table in (etl_runs, rejected_documents, articles)
-            ]
-    finally:
-        engine.dispose()
+    with connect(pg_url) as conn:
+        stored = [
+            [dict(row._mapping) for row in conn.execute(select(table))]
+            for table in (etl_runs, rejected_documents, articles)
+        ]
     assert PASSWORD not in json.dumps(stored, default=str)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -12,19 +13,20 @@ from sqlalchemy import inspect, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
-from etl import database
+from etl import database, run
 from etl.schema import MYSQL_TABLE_OPTIONS, metadata, with_mysql_table_options
-from tests.conftest import ROOT
+from tests.helpers import ROOT, SEEDS, run_etl, snapshot
 
 
-def _diff(url: str) -> list:
+def _diff(url: str) -> list[Any]:
     engine = database.make_engine(url)
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
                 conn, opts={"compare_type": True, "target_metadata": metadata}
             )
-            return compare_metadata(context, metadata)
+            diff: list[Any] = compare_metadata(context, metadata)
+            return diff
     finally:
         engine.dispose()
 
@@ -66,16 +68,13 @@ def test_alembic_command_line_upgrades(sqlite_url: str) -> None:
 
 
 def test_etl_db_commands(sqlite_url: str) -> None:
-    def etl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "etl", *args], capture_output=True, text=True, cwd=ROOT
-        )
-
-    assert "none" in etl("db", "current", "--database-url", sqlite_url).stdout
-    assert etl("db", "upgrade", "--database-url", sqlite_url).returncode == 0
-    assert "(head)" in etl("db", "current", "--database-url", sqlite_url).stdout
-    assert database.head_revision() in etl("db", "history").stdout
-    sql = etl("db", "upgrade", "--sql", "--database-url", "postgresql://u@h/db").stdout
+    assert "none" in run_etl("db", "current", "--database-url", sqlite_url).stdout
+    assert run_etl("db", "upgrade", "--database-url", sqlite_url).returncode == 0
+    assert "(head)" in run_etl("db", "current", "--database-url", sqlite_url).stdout
+    head = database.head_revision()
+    assert head is not None
+    assert head in run_etl("db", "history").stdout
+    sql = run_etl("db", "upgrade", "--sql", "--database-url", "postgresql://u@h/db").stdout
     assert "CREATE TABLE articles" in sql
     assert "pg_advisory" not in sql
 
@@ -86,10 +85,6 @@ def test_upgrade_keeps_rows_loaded_at_the_previous_revision(db_url: str) -> None
     The rows are loaded at head, the schema is taken back to the previous revision
     (rows must survive the downgrade too), then upgraded again.
     """
-    from etl import run
-    from tests.conftest import SEEDS
-    from tests.helpers import snapshot
-
     run([SEEDS], db_url)
     loaded = snapshot(db_url)
     engine = database.make_engine(db_url)

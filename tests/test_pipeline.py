@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml_rs
@@ -17,22 +18,25 @@ from etl import run
 from etl.extract import split_front_matter
 from etl.records import winner_key
 from etl.transform import canonical_url, normalize_domain, topic_slug
-from tests.conftest import SEEDS
-from tests.helpers import counts, snapshot
+from tests.helpers import SEEDS, counts, make_database, snapshot
 
 
 def _expected(paths: list[Path]) -> dict[str, int]:
     """Counts the rules predict for a set of files, derived from their raw YAML."""
-    winners: dict[str, tuple[tuple, dict]] = {}
+    winners: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {}
     for path in paths:
         text = path.read_text(encoding="utf-8").removeprefix("\ufeff")
         front_matter, _, _ = split_front_matter(text)
         doc = yaml_rs.loads(front_matter)
+        assert isinstance(doc, dict), path
         url = canonical_url(doc.get("webUrl") or doc["originalUrl"])
         key = winner_key(doc.get("publishedDateTime"), path.name)
         if url not in winners or key > winners[url][0]:
             winners[url] = (key, doc)
-    links, targets, slugs, domains = 0, set(), set(), set()
+    links = 0
+    targets: set[str] = set()
+    slugs: set[str] = set()
+    domains: set[str] = set()
     for url, (_, doc) in winners.items():
         domains.add(normalize_domain(doc["provider"]["domain"]))
         slugs.update(topic_slug(t) for t in doc.get("topics") or [])
@@ -202,8 +206,6 @@ def test_corpus_counts_rerun_and_shuffled_split(
             (part / path.name).symlink_to(path)
     split_url = db_url.replace("etl.sqlite3", "split.sqlite3") if "sqlite" in db_url else None
     if split_url is None:
-        from tests.conftest import make_database
-
         backend = "postgresql" if db_url.startswith("postgresql") else "mariadb"
         generator = make_database(backend, tmp_path)
         split_url = next(generator)
@@ -245,8 +247,6 @@ def test_same_final_state_on_every_backend(corpus_news: Path, tmp_path: Path) ->
 
     Seeds plus every 7th corpus document: stubs, duplicates and links included.
     """
-    from tests.conftest import make_database
-
     source = tmp_path / "news"
     shutil.copytree(SEEDS, source)
     for path in sorted(corpus_news.glob("*.md"))[::7]:

@@ -27,7 +27,7 @@ URL = "https://example.com/news/a"
 
 
 def raw(front_matter: dict[str, Any], key: str = "doc.md", body: str = "body\n") -> RawDocument:
-    return RawDocument(SourceFile(Path(key), key), "0" * 64, front_matter, body)
+    return RawDocument(SourceFile(".", key), "0" * 64, front_matter, body)
 
 
 def doc(key: str = "doc.md", **fields: Any) -> TransformedDocument:
@@ -39,11 +39,19 @@ def doc(key: str = "doc.md", **fields: Any) -> TransformedDocument:
 
 def transform_text(text: str, key: str = "doc.md") -> TransformedDocument:
     """Extract + transform a whole file's text, as the pipeline does."""
-    return transform(extract(SourceFile(Path(key), key), data=text.encode()))
+    return transform(extract(SourceFile(".", key), data=text.encode()))
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(
+    year: int,
+    month: int,
+    day: int,
+    hour: int = 0,
+    minute: int = 0,
+    second: int = 0,
+    microsecond: int = 0,
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
 # --- canonical URL -------------------------------------------------------------------
@@ -933,12 +941,13 @@ def _independent_url(url: str) -> str:
 @pytest.fixture(scope="module")
 def corpus_raw(corpus_news: Path) -> dict[str, dict[str, Any]]:
     """Every document's front-matter, split by hand and parsed by yaml_rs directly."""
-    result = {}
+    result: dict[str, dict[str, Any]] = {}
     for path in sorted(corpus_news.glob("*.md")):
         text = path.read_text("utf-8")
         assert text.startswith("---\n"), path
-        front_matter = text[4:].split("\n---\n", 1)[0]
-        result[path.name] = yaml_rs.loads(front_matter)
+        front_matter = yaml_rs.loads(text[4:].split("\n---\n", 1)[0])
+        assert isinstance(front_matter, dict), path
+        result[path.name] = front_matter
     return result
 
 
@@ -990,7 +999,7 @@ def test_corpus_related_links(
         repeated_docs += len(set(related)) < len(related)
         own = _independent_url(front_matter["webUrl"])
         targets = [_independent_url(url) for url in related]
-        first = {}
+        first: dict[str, int] = {}
         for position, url in enumerate(targets):
             if url != own:
                 first.setdefault(url, position)

@@ -8,6 +8,7 @@ SQLite uses batch mode so ALTERs become table copies.
 from __future__ import annotations
 
 import logging.config
+from typing import Any
 
 from alembic import context
 
@@ -26,7 +27,8 @@ def _url() -> str:
     return resolve_url(url).render_as_string(hide_password=False)
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(**kwargs: Any) -> None:
+    """``context.configure`` with this project's options; ``kwargs`` are passed on."""
     context.configure(
         target_metadata=with_mysql_table_options(),
         render_as_batch=True,
