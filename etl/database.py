@@ -89,6 +89,8 @@ def redact(url: URL | str) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line for an error, without the SQL parameters (data) SQLAlchemy appends."""
+    if isinstance(exc, KeyboardInterrupt) and str(exc):  # RunInterrupted: "interrupted by ..."
+        return str(exc)
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         message = str(exc.orig).strip()
         first = message.splitlines()[0] if message else ""
@@ -111,7 +113,10 @@ def make_engine(
     elif backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
         if connect_timeout is not None and "connect_timeout" not in resolved.query:
-            options["connect_args"] = {"connect_timeout": max(1, round(connect_timeout))}
+            # PyMySQL's connect_timeout covers the TCP connect only; the server's greeting
+            # is read under read_timeout, which _configure_mysql lifts once connected.
+            seconds = max(1, round(connect_timeout))
+            options["connect_args"] = {"connect_timeout": seconds, "read_timeout": seconds}
     elif (
         backend == "postgresql"
         and connect_timeout is not None
@@ -129,7 +134,21 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine)
+    elif "read_timeout" in options.get("connect_args", {}):
+        _configure_mysql(engine)
     return engine
+
+
+def _configure_mysql(engine: Engine) -> None:
+    """Once connected, no read timeout: a statement may wait long for the writer lock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection._read_timeout = None  # PyMySQL's, used from the next read on
+        sock = getattr(dbapi_connection, "_sock", None)
+        if sock is not None:
+            sock.settimeout(None)
+            dbapi_connection._current_timeout = None
 
 
 def sqlite_file(url: str | URL | None) -> Path | None:
