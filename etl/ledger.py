@@ -68,6 +68,8 @@ def record_run_end(target: Engine | Connection, summary: RunSummary) -> None:
     own may be the one that broke), or through the connection a dry run holds."""
     if summary.run_id is None:
         return
+    if isinstance(target, Connection) and target.invalidated:
+        return  # a dry run stopped mid-statement: its transaction is gone already
     statement = (
         update(etl_runs)
         .where(etl_runs.c.id == summary.run_id)

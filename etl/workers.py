@@ -295,6 +295,7 @@ def load_in_workers(
                             collect(pending)
                     while pending:
                         collect(pending)
+                    pool.shutdown(wait=True)  # here, where a signal still stops the workers
                 except BrokenProcessPool:
                     # Seen by result() or, if a worker died before that, by submit().
                     _shut_down(pool)
