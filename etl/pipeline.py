@@ -125,7 +125,9 @@ def run(
     new_file = database.sqlite_file(engine.url)
     if new_file is not None and new_file.exists():
         new_file = None  # not created by this run: never removed by it
-    summary = RunSummary(database=database.redact(engine.url), files_seen=len(sources))
+    summary = RunSummary(
+        database=database.redact(engine.url), files_seen=len(sources), dry_run=dry_run
+    )
     arguments = {
         "paths": [str(p) for p in path_list],
         "full_refresh": full_refresh,
@@ -173,8 +175,6 @@ def run(
             engine.dispose()
             database.discard_if_empty(new_file)
     summary.seconds = round(time.monotonic() - started, 3)
-    if dry_run:
-        summary.dry_run = True
     return summary
 
 
