@@ -10,8 +10,9 @@ Modules, in the order data flows: ``extract`` (files -> raw front-matter),
 ``documents`` (pydantic models of the input), ``transform`` (normalization
 rules), ``records`` (the contract: every type crossing a stage boundary),
 ``load`` (the news entities), ``sql`` (the per-dialect toolkit), ``ledger``
-(runs, rejects, source files), ``workers`` (the process pool), ``schema`` (the
-tables), ``database`` (engines, migrations), ``pipeline`` (the API), ``cli``.
+(runs, rejects, source files), ``workers`` (the process pool), ``interrupts``
+(signals during a run), ``schema`` (the tables), ``database`` (engines,
+migrations), ``pipeline`` (the API), ``cli``.
 """
 
 from __future__ import annotations

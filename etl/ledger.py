@@ -1,9 +1,11 @@
 """The ledger: the bookkeeping tables, every statement that reads or writes them.
 
-Owns ``etl_runs`` (a run's start, end and counts), ``rejected_documents``,
+Owns ``etl_runs`` (a run's start, end and counts, and the liveness lock that tells
+a run still working from one whose process was killed), ``rejected_documents``,
 ``source_files`` (which file holds which content, its stamp for the next run's
-quick check) and the prune of files that disappeared. The news tables belong to
-``etl.load``.
+quick check) and the prune of files that disappeared; and reading the ledger back
+(``runs()``, ``rejections()``: the API behind ``etl runs`` and ``etl rejects``). The
+news tables belong to ``etl.load``.
 """
 
 from __future__ import annotations
