@@ -1,7 +1,9 @@
 """Database connections and migrations: URLs, engines, Alembic.
 
 Owns how a database URL becomes a working engine on each backend (driver choice,
-SQLite pragmas and write locking, utf8mb4 on MariaDB), password redaction, and the
+SQLite pragmas and write locking, utf8mb4 on MariaDB, connect timeouts), password
+redaction, SQLite files (never created by a command that only reads, removed when a
+failed run leaves one empty), whether a database holds the schema at all, and the
 Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
 """
 

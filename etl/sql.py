@@ -6,7 +6,8 @@ columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
 under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and the
 database-wide writer lock every data write runs under (PostgreSQL advisory lock,
 MariaDB ``GET_LOCK``, SQLite ``BEGIN IMMEDIATE``): concurrent runs queue their
-writes instead of deadlocking, and commits happen in one order.
+writes instead of deadlocking, and commits happen in one order. Inside a transaction
+already open (a dry run, :func:`rolled_back`) every transaction becomes a savepoint.
 """
 
 from __future__ import annotations
