@@ -4,12 +4,15 @@
     summary = run(["seeds"], "sqlite:///etl.sqlite3")
     print(summary.line())
 
+``runs()`` and ``rejections()`` read what runs recorded (``etl runs``, ``etl rejects``).
+
 Modules, in the order data flows: ``extract`` (files -> raw front-matter),
 ``documents`` (pydantic models of the input), ``transform`` (normalization
 rules), ``records`` (the contract: every type crossing a stage boundary),
 ``load`` (the news entities), ``sql`` (the per-dialect toolkit), ``ledger``
-(runs, rejects, source files), ``workers`` (the process pool), ``schema`` (the
-tables), ``database`` (engines, migrations), ``pipeline`` (the API), ``cli``.
+(runs, rejects, source files), ``workers`` (the process pool), ``interrupts``
+(signals during a run), ``schema`` (the tables), ``database`` (engines,
+migrations), ``pipeline`` (the API), ``cli``.
 """
 
 from __future__ import annotations
@@ -18,16 +21,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from etl.ledger import rejections, runs
     from etl.pipeline import run
-    from etl.records import Rejection, RunAborted, RunSummary
+    from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary
 
-__all__ = ["Rejection", "RunAborted", "RunSummary", "run"]
+__all__ = ["Rejection", "RunAborted", "RunInterrupted", "RunSummary", "rejections", "run", "runs"]
+_FROM_LEDGER = ("rejections", "runs")
 
 
 def __getattr__(name: str) -> Any:
     # The API is imported on first use, so that the `etl` command (etl.__main__)
     # controls how its imports happen. `import etl; etl.pipeline...` still works:
     # a submodule is imported when first asked for.
+    if name in _FROM_LEDGER:
+        from etl import ledger
+
+        return getattr(ledger, name)
     if name in __all__:
         from etl import pipeline
 

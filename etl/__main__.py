@@ -11,6 +11,8 @@ def main() -> None:
     gc.disable()
     try:
         from etl.cli import main as cli
+    except KeyboardInterrupt:  # Ctrl-C while starting: no traceback
+        raise SystemExit(130) from None
     finally:
         gc.freeze()
         gc.enable()

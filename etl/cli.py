@@ -1,8 +1,10 @@
-"""The ``etl`` command: a thin click layer over ``etl.pipeline`` and ``etl.database``.
+"""The ``etl`` command: a thin click layer over the API (``etl.pipeline``, ``etl.ledger``,
+``etl.database``): options, environment variables, output and exit codes.
 
 Exit codes (documented in the README):
 0 success; 1 finished, but some documents were rejected; 2 usage or
-configuration error; 3 fatal error (database unreachable, run aborted).
+configuration error; 3 fatal error (database unreachable, run aborted);
+130 / 143 stopped by SIGINT / SIGTERM (128 + the signal number).
 """
 
 from __future__ import annotations
@@ -10,37 +12,81 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
-from sqlalchemy import desc, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl import database, pipeline
+from etl import database, ledger, pipeline
 from etl.database import ConfigurationError, DatabaseUnavailable
 from etl.extract import DEFAULT_MAX_FILE_BYTES
-from etl.schema import etl_runs, rejected_documents
+from etl.records import RunInterrupted
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+EXIT_SIGINT = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl-C
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 DATABASE_OPTION = click.option(
     "--database-url",
     envvar="ETL_DATABASE_URL",
+    show_envvar=True,
     default=None,
-    help=f"SQLAlchemy URL [env ETL_DATABASE_URL; default {database.DEFAULT_DATABASE_URL}]",
+    help=f"SQLAlchemy URL [default: {database.DEFAULT_DATABASE_URL}]",
 )
 
+CONNECT_TIMEOUT_OPTION = click.option(
+    "--connect-timeout",
+    envvar="ETL_CONNECT_TIMEOUT",
+    show_envvar=True,
+    type=click.FloatRange(min=0, min_open=True),
+    default=database.DEFAULT_CONNECT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for a PostgreSQL or MariaDB server to accept a connection.",
+)
 
-def _configure_logging(verbose: int, quiet: int) -> None:
-    level = logging.WARNING + 10 * (quiet - verbose)
-    logging.basicConfig(
-        level=max(logging.DEBUG, min(level, logging.CRITICAL)),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _fail(message: str, code: int) -> None:
+def _adjust_verbosity(ctx: click.Context, param: click.Parameter, value: int) -> None:
+    """-v/-q count wherever they are given (before or after the subcommand)."""
+    if not value:
+        return
+    meta = ctx.find_root().meta
+    step = value if param.name == "verbose" else -value
+    meta["etl.verbosity"] = meta.get("etl.verbosity", 0) + step
+    level = logging.WARNING - 10 * meta["etl.verbosity"]
+    logging.getLogger().setLevel(max(logging.DEBUG, min(level, logging.CRITICAL)))
+
+
+def verbosity_options(envvar: bool = False) -> Callable[[F], F]:
+    """``-v``/``-q``: on the group (with ETL_VERBOSE/ETL_QUIET) and on every command."""
+
+    def decorate(function: F) -> F:
+        for name, short, text in (
+            ("quiet", "-q", "Less logging (repeatable)."),
+            ("verbose", "-v", "More logging (repeatable)."),
+        ):
+            function = click.option(
+                short,
+                f"--{name}",
+                name,
+                count=True,
+                expose_value=False,
+                is_eager=True,
+                callback=_adjust_verbosity,
+                envvar=f"ETL_{name.upper()}" if envvar else None,
+                show_envvar=envvar,
+                help=text,
+            )(function)
+        return function
+
+    return decorate
+
+
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"etl: error: {message}", err=True)
     sys.exit(code)
 
@@ -66,48 +112,116 @@ class _Progress:
             self.bar.close()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="More logging (repeatable).")
-@click.option("-q", "--quiet", count=True, help="Less logging (repeatable).")
+class _Group(click.Group):
+    """Ctrl-C outside a run (which handles its own signals): exit 130, as shells expect,
+    instead of click's "Aborted!" and 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("etl: interrupted", err=True)
+            ctx.exit(EXIT_SIGINT)
+
+
+@click.group(cls=_Group, context_settings=CONTEXT_SETTINGS)
+@verbosity_options(envvar=True)
 @click.version_option(package_name="news-etl")
-def main(verbose: int, quiet: int) -> None:
-    """Load Jekyll news front-matter into a normalized SQL database."""
-    _configure_logging(verbose, quiet)
+def main() -> None:
+    """Load Jekyll news front-matter into a normalized SQL database.
+
+    Every option of `etl run` can also be set by the environment variable shown in
+    `etl run --help` (ETL_*). Exit codes: 0 success, 1 documents rejected, 2 usage or
+    configuration error, 3 database unreachable or run aborted, 130/143 stopped by
+    SIGINT/SIGTERM.
+    """
+    logging.basicConfig(
+        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=False
+    )
 
 
-@main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@main.command(short_help="Load files or directories into the database.")
+@click.argument(
+    "paths", nargs=-1, type=click.Path(path_type=str), envvar="ETL_PATHS", required=False
+)
 @DATABASE_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON object.")
 @click.option(
-    "--full-refresh", is_flag=True, help="Reprocess files even if their content is unchanged."
+    "--json",
+    "as_json",
+    is_flag=True,
+    envvar="ETL_JSON",
+    show_envvar=True,
+    help="Print the run summary as one JSON object.",
 )
 @click.option(
-    "--prune", is_flag=True, help="Mark articles whose source files all disappeared as removed."
+    "--full-refresh",
+    is_flag=True,
+    envvar="ETL_FULL_REFRESH",
+    show_envvar=True,
+    help="Reprocess files even if their content is unchanged.",
 )
-@click.option("--shard", metavar="K/N", help="Only files whose path hash falls in shard K of N.")
 @click.option(
-    "--workers", type=click.IntRange(min=1), help="Parser processes [default: CPU count]."
+    "--prune",
+    is_flag=True,
+    envvar="ETL_PRUNE",
+    show_envvar=True,
+    help="Mark articles whose source files all disappeared as removed.",
+)
+@click.option(
+    "--shard",
+    metavar="K/N",
+    envvar="ETL_SHARD",
+    show_envvar=True,
+    help="Only files whose path hash falls in shard K of N (0 <= K < N).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    envvar="ETL_WORKERS",
+    show_envvar=True,
+    help="Parser processes [default: CPU count].",
 )
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
     default=pipeline.DEFAULT_BATCH_SIZE,
     show_default=True,
+    envvar="ETL_BATCH_SIZE",
+    show_envvar=True,
+    help="Documents written per transaction.",
 )
 @click.option(
     "--max-file-size",
     type=click.IntRange(min=1),
     default=DEFAULT_MAX_FILE_BYTES,
     show_default=True,
+    envvar="ETL_MAX_FILE_SIZE",
+    show_envvar=True,
     help="Reject files larger than this many bytes.",
 )
 @click.option(
-    "--no-migrate", is_flag=True, help="Do not upgrade the schema; fail if it is not current."
+    "--no-migrate",
+    is_flag=True,
+    envvar="ETL_NO_MIGRATE",
+    show_envvar=True,
+    help="Do not upgrade the schema; fail if it is not current.",
 )
 @click.option(
-    "--progress/--no-progress", default=None, help="Progress bar [default: on a terminal]."
+    "--dry-run",
+    is_flag=True,
+    envvar="ETL_DRY_RUN",
+    show_envvar=True,
+    help="Read, check and count everything as a run would, then roll back: write nothing.",
 )
+@CONNECT_TIMEOUT_OPTION
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    envvar="ETL_PROGRESS",
+    show_envvar=True,
+    help="Progress bar [default: on a terminal].",
+)
+@verbosity_options()
 def run(
     paths: tuple[str, ...],
     database_url: str | None,
@@ -119,11 +233,17 @@ def run(
     batch_size: int,
     max_file_size: int,
     no_migrate: bool,
+    dry_run: bool,
+    connect_timeout: float,
     progress: bool | None,
 ) -> None:
-    """Load PATHS (files or directories; default: seeds/) into the database."""
+    """Load PATHS (files or directories) into the database.
+
+    PATHS may also come from ETL_PATHS (separated by ":"). In the project checkout
+    the default is its seeds/ directory; an installed package has no default.
+    """
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(show and logging.getLogger().level <= logging.WARNING)
+    bar = _Progress(show and logging.getLogger().getEffectiveLevel() <= logging.WARNING)
     try:
         summary = pipeline.run(
             list(paths) or None,
@@ -136,13 +256,25 @@ def run(
             max_file_bytes=max_file_size,
             migrate=not no_migrate,
             progress=bar,
+            dry_run=dry_run,
+            connect_timeout=connect_timeout,
         )
+    except RunInterrupted as exc:
+        bar.close()
+        done = exc.summary
+        run_note = f"; run {done.run_id} recorded as interrupted" if done and done.run_id else ""
+        if dry_run:
+            run_note = "; dry run: nothing written"
+        _fail(f"stopped by {exc.signal_name}{run_note}", exc.exit_code)
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
     except (DatabaseUnavailable, pipeline.RunAborted) as exc:
         _fail(str(exc), EXIT_FATAL)
     except SQLAlchemyError as exc:
         _fail(f"run aborted: {database.describe_error(exc)}", EXIT_FATAL)
+    except Exception as exc:
+        _fail_if_alembic(exc)
+        raise
     finally:
         bar.close()
     if as_json:
@@ -151,49 +283,63 @@ def run(
         for item in summary.rejected[:20]:
             click.echo(f"rejected: {item}", err=True)
         if len(summary.rejected) > 20:
-            click.echo(
-                f"... and {len(summary.rejected) - 20} more (etl rejects {summary.run_id})",
-                err=True,
-            )
+            more = "etl run --json" if dry_run else f"etl rejects {summary.run_id}"
+            click.echo(f"... and {len(summary.rejected) - 20} more ({more})", err=True)
         click.echo(summary.line())
     sys.exit(EXIT_REJECTED if summary.documents_rejected else EXIT_OK)
 
 
-@main.command()
+@main.command(short_help="List recent runs (etl_runs), newest first.")
 @DATABASE_OPTION
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True)
-def runs(database_url: str | None, limit: int, as_json: bool) -> None:
-    """List recent runs."""
-    rows = _query(database_url, select(etl_runs).order_by(desc(etl_runs.c.id)).limit(limit))
+@CONNECT_TIMEOUT_OPTION
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many runs to list.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as one JSON array.")
+@verbosity_options()
+def runs(database_url: str | None, connect_timeout: float, limit: int, as_json: bool) -> None:
+    """List recent runs (etl_runs), newest first."""
+    rows = _reading(
+        database_url,
+        lambda: ledger.runs(database_url, limit=limit, connect_timeout=connect_timeout),
+    )
     if as_json:
         click.echo(json.dumps(rows, default=str))
         return
+    if not rows:
+        click.echo("no runs")
     for row in rows:
         click.echo(
-            f"{row['id']:>5}  {row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:<9}  "
+            f"{row['id']:>5}  {row['started_at']:%Y-%m-%d %H:%M:%S}  {row['status']:<11}  "
             f"files={row['files_seen']} skipped={row['files_skipped_unchanged']} "
             f"inserted={row['articles_inserted']} updated={row['articles_updated']} "
             f"unchanged={row['articles_unchanged']} rejected={row['documents_rejected']}"
         )
 
 
-@main.command()
+@main.command(short_help="List the rejected documents of a run (default: the latest).")
 @click.argument("run_id", required=False, type=int)
 @DATABASE_OPTION
-@click.option("--json", "as_json", is_flag=True)
-def rejects(run_id: int | None, database_url: str | None, as_json: bool) -> None:
-    """List rejected documents of RUN_ID (default: the latest run)."""
-    query = select(rejected_documents).order_by(rejected_documents.c.id)
-    if run_id is None:
-        latest = select(etl_runs.c.id).order_by(desc(etl_runs.c.id)).limit(1).scalar_subquery()
-        query = query.where(rejected_documents.c.run_id == latest)
-    else:
-        query = query.where(rejected_documents.c.run_id == run_id)
-    rows = _query(database_url, query)
+@CONNECT_TIMEOUT_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the rejections as one JSON array.")
+@verbosity_options()
+def rejects(
+    run_id: int | None, database_url: str | None, connect_timeout: float, as_json: bool
+) -> None:
+    """List the documents RUN_ID (default: the latest run) rejected, and why."""
+    rows = _reading(
+        database_url,
+        lambda: ledger.rejections(run_id, database_url, connect_timeout=connect_timeout),
+    )
     if as_json:
         click.echo(json.dumps(rows, default=str))
         return
+    if not rows:
+        click.echo("no rejected documents")
     for row in rows:
         where = (
             row["source_path"]
@@ -203,69 +349,114 @@ def rejects(run_id: int | None, database_url: str | None, as_json: bool) -> None
         click.echo(f"run {row['run_id']}  {where}: {row['error']}")
 
 
-def _query(database_url: str | None, query: Any) -> list[dict[str, Any]]:
-    def fetch(engine: Any) -> list[dict[str, Any]]:
-        with engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
-
-    return _with_engine(database_url, fetch)
-
-
-@main.group()
-def db() -> None:
-    """Schema migrations (Alembic)."""
-
-
-@db.command("upgrade")
-@click.argument("revision", default="head")
-@DATABASE_OPTION
-@click.option(
-    "--sql", is_flag=True, help="Print the SQL instead of running it (Alembic offline mode)."
-)
-def db_upgrade(revision: str, database_url: str | None, sql: bool) -> None:
-    """Upgrade the schema to REVISION (default: head)."""
-    if sql:
-        click.echo(database.upgrade_sql(database_url, revision), nl=False)
-        return
-    _with_engine(database_url, lambda engine: database.upgrade(engine, revision))
-    click.echo(f"upgraded to {revision}")
-
-
-@db.command("downgrade")
-@click.argument("revision")
-@DATABASE_OPTION
-def db_downgrade(revision: str, database_url: str | None) -> None:
-    """Downgrade the schema to REVISION (``base`` drops every table)."""
-    _with_engine(database_url, lambda engine: database.downgrade(engine, revision))
-    click.echo(f"downgraded to {revision}")
-
-
-@db.command("current")
-@DATABASE_OPTION
-def db_current(database_url: str | None) -> None:
-    """Print the database's schema revision."""
-    current = _with_engine(database_url, database.current_revision)
-    head = database.head_revision()
-    click.echo(f"{current or 'none (empty database)'}{' (head)' if current == head else ''}")
-
-
-@db.command("history")
-def db_history() -> None:
-    """List the migrations, newest first."""
-    for line in database.history():
-        click.echo(line)
-
-
-def _with_engine(database_url: str | None, action: Any) -> Any:
-    """Run ``action(engine)``; config and database errors become one line and an exit code."""
+def _reading(database_url: str | None, action: Callable[[], Any]) -> Any:
     try:
-        engine = database.make_engine(database_url)
-        try:
-            return action(engine)
-        finally:
-            engine.dispose()
+        return action()
     except ConfigurationError as exc:
         _fail(str(exc), EXIT_USAGE)
     except SQLAlchemyError as exc:
-        where = database.redact(database.resolve_url(database_url))
-        _fail(f"database {where}: {database.describe_error(exc)}", EXIT_FATAL)
+        _fail_database(database_url, exc)
+
+
+@main.group(short_help="Schema migrations (Alembic): upgrade, downgrade, current, history.")
+@verbosity_options()
+def db() -> None:
+    """Schema migrations (Alembic): upgrade, downgrade, current, history."""
+
+
+@db.command("upgrade", short_help="Upgrade the schema (default: to the newest revision).")
+@click.argument("revision", default="head")
+@DATABASE_OPTION
+@CONNECT_TIMEOUT_OPTION
+@click.option(
+    "--sql", is_flag=True, help="Print the SQL instead of running it (Alembic offline mode)."
+)
+@verbosity_options()
+def db_upgrade(revision: str, database_url: str | None, connect_timeout: float, sql: bool) -> None:
+    """Upgrade the schema to REVISION (default: head)."""
+    if sql:
+        click.echo(_guarded(lambda: database.upgrade_sql(database_url, revision)), nl=False)
+        return
+    _with_engine(database_url, connect_timeout, lambda engine: database.upgrade(engine, revision))
+    click.echo(f"upgraded to {revision}")
+
+
+@db.command("downgrade", short_help="Downgrade the schema to REVISION (base: drop all).")
+@click.argument("revision")
+@DATABASE_OPTION
+@CONNECT_TIMEOUT_OPTION
+@verbosity_options()
+def db_downgrade(revision: str, database_url: str | None, connect_timeout: float) -> None:
+    """Downgrade the schema to REVISION (``base`` drops every table)."""
+    _guarded(lambda: database.require_existing_file(database_url))
+    _with_engine(database_url, connect_timeout, lambda engine: database.downgrade(engine, revision))
+    click.echo(f"downgraded to {revision}")
+
+
+@db.command("current", short_help="Print the database's schema revision.")
+@DATABASE_OPTION
+@CONNECT_TIMEOUT_OPTION
+@verbosity_options()
+def db_current(database_url: str | None, connect_timeout: float) -> None:
+    """Print the database's schema revision."""
+    path = _guarded(lambda: database.sqlite_file(database_url))
+    if path is not None and not path.exists():
+        click.echo(f"none (no database file at {path})")
+        return
+    current = _with_engine(database_url, connect_timeout, database.current_revision)
+    head = _guarded(database.head_revision)
+    click.echo(f"{current or 'none (empty database)'}{' (head)' if current == head else ''}")
+
+
+@db.command("history", short_help="List the migrations, newest first.")
+@verbosity_options()
+def db_history() -> None:
+    """List the migrations, newest first."""
+    for line in _guarded(database.history):
+        click.echo(line)
+
+
+T = TypeVar("T")
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    """Configuration problems (and Alembic's refusals) become one line and exit 2."""
+    try:
+        return action()
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except Exception as exc:
+        _fail_if_alembic(exc)
+        raise
+
+
+def _with_engine(
+    database_url: str | None, connect_timeout: float, action: Callable[[Engine], T]
+) -> T:
+    """Run ``action(engine)``; config and database errors become one line and an exit code."""
+    path = _guarded(lambda: database.sqlite_file(database_url))
+    existed = path is None or path.exists()
+    try:
+        engine = database.make_engine(database_url, connect_timeout=connect_timeout)
+        try:
+            return _guarded(lambda: action(engine))
+        finally:
+            engine.dispose()
+            if not existed:
+                database.discard_if_empty(path)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except SQLAlchemyError as exc:
+        _fail_database(database_url, exc)
+
+
+def _fail_database(database_url: str | None, exc: SQLAlchemyError) -> NoReturn:
+    where = database.redact(database.resolve_url(database_url))
+    _fail(f"database {where}: {database.describe_error(exc)}", EXIT_FATAL)
+
+
+def _fail_if_alembic(exc: Exception) -> None:
+    """Alembic's own errors (an unknown revision, a database at a revision this code does
+    not know) are the operator's to fix: one line, exit 2."""
+    if type(exc).__module__.startswith("alembic"):
+        _fail(f"{type(exc).__name__}: {exc}", EXIT_USAGE)

@@ -1,7 +1,9 @@
 """Database connections and migrations: URLs, engines, Alembic.
 
 Owns how a database URL becomes a working engine on each backend (driver choice,
-SQLite pragmas and write locking, utf8mb4 on MariaDB), password redaction, and the
+SQLite pragmas and write locking, utf8mb4 on MariaDB, connect timeouts), password
+redaction, SQLite files (never created by a command that only reads, removed when a
+failed run leaves one empty), whether a database holds the schema at all, and the
 Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
 """
 
@@ -29,6 +31,9 @@ if TYPE_CHECKING:
 
 DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
 ENV_VAR = "ETL_DATABASE_URL"
+# Seconds to wait for a PostgreSQL or MariaDB server to accept a connection (and finish
+# its handshake): a host that drops packets fails the job instead of hanging it.
+DEFAULT_CONNECT_TIMEOUT = 10.0
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Shipped inside the package, so a wheel install can create and upgrade the schema.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -40,6 +45,13 @@ class ConfigurationError(Exception):
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or used (exit code 3)."""
+
+
+class NotAnEtlDatabase(ConfigurationError):
+    """The database exists (or not) but holds no news-etl schema (exit code 2)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"{where} is not an etl database: run `etl db upgrade`")
 
 
 def resolve_url(url: str | URL | None = None) -> URL:
@@ -79,6 +91,8 @@ def redact(url: URL | str) -> str:
 
 def describe_error(exc: BaseException) -> str:
     """One line for an error, without the SQL parameters (data) SQLAlchemy appends."""
+    if isinstance(exc, KeyboardInterrupt) and str(exc):  # RunInterrupted: "interrupted by ..."
+        return str(exc)
     if isinstance(exc, DBAPIError) and exc.orig is not None:
         message = str(exc.orig).strip()
         first = message.splitlines()[0] if message else ""
@@ -86,14 +100,32 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def make_engine(url: str | URL | None = None) -> Engine:
+def make_engine(
+    url: str | URL | None = None, *, connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
+) -> Engine:
+    """An engine for ``url``; ``connect_timeout`` seconds (None: no limit) for a server
+    to accept a connection. SQLite has none: it waits up to 300 s for a write lock."""
     resolved = resolve_url(url)
     backend = resolved.get_backend_name()
     options: dict[str, Any] = {"pool_pre_ping": True}
+    if connect_timeout is not None and connect_timeout <= 0:
+        raise ConfigurationError(f"the connect timeout must be positive, not {connect_timeout}")
     if backend == "sqlite":
         options["connect_args"] = {"timeout": 300}
     elif backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
+        if connect_timeout is not None and "connect_timeout" not in resolved.query:
+            # PyMySQL's connect_timeout covers the TCP connect only; the server's greeting
+            # is read under read_timeout, which _configure_mysql lifts once connected.
+            seconds = max(1, round(connect_timeout))
+            options["connect_args"] = {"connect_timeout": seconds, "read_timeout": seconds}
+    elif (
+        backend == "postgresql"
+        and connect_timeout is not None
+        and "connect_timeout" not in resolved.query
+    ):
+        # libpq counts whole seconds (and treats 1 as 2).
+        options["connect_args"] = {"connect_timeout": max(2, round(connect_timeout))}
     try:
         engine = create_engine(resolved, **options)
     except ArgumentError as exc:
@@ -104,7 +136,66 @@ def make_engine(url: str | URL | None = None) -> Engine:
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine)
+    elif "read_timeout" in options.get("connect_args", {}):
+        _configure_mysql(engine)
     return engine
+
+
+def _configure_mysql(engine: Engine) -> None:
+    """Once connected, no read timeout: a statement may wait long for the writer lock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection._read_timeout = None  # PyMySQL's, used from the next read on
+        sock = getattr(dbapi_connection, "_sock", None)
+        if sock is not None:
+            sock.settimeout(None)
+            dbapi_connection._current_timeout = None
+
+
+def sqlite_file(url: str | URL | None) -> Path | None:
+    """The file of an SQLite database URL; None for servers and in-memory databases."""
+    resolved = resolve_url(url)
+    if resolved.get_backend_name() != "sqlite" or is_in_memory_sqlite(resolved):
+        return None
+    database = resolved.database or ""
+    if database.startswith("file:"):  # a URI filename (?uri=true)
+        database = database[len("file:") :].partition("?")[0]
+    return Path(database)
+
+
+def require_existing_file(url: str | URL | None) -> None:
+    """For commands that only read: an SQLite file that does not exist is not created."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NotAnEtlDatabase(f"{path} (no such file)")
+
+
+def discard_if_empty(path: Path | None) -> None:
+    """Remove an SQLite file (and its -wal, -shm) that holds no table at all.
+
+    For a file this process created: a run or command that failed before the schema
+    was created (or a dry run) leaves no empty database behind.
+    """
+    if path is None or not path.exists():
+        return
+    try:
+        if path.stat().st_size:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+                if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    return
+    except (OSError, sqlite3.Error):
+        return  # not ours to judge: leave it
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            (path.parent / name).unlink()
+
+
+def require_etl_schema(conn: Connection) -> None:
+    """Raise ``NotAnEtlDatabase`` unless the ledger tables exist."""
+    if not inspect(conn).has_table("etl_runs"):
+        raise NotAnEtlDatabase(f"database {redact(conn.engine.url)}")
 
 
 def is_in_memory_sqlite(url: URL) -> bool:
@@ -170,12 +261,13 @@ def current_revision(engine: Engine) -> str | None:
         return _read_revision(conn)
 
 
-def _read_revision(conn: Connection) -> str | None:
+def _read_revision(conn: Connection, commit: bool = True) -> str | None:
     # What Alembic's MigrationContext reads, without importing Alembic.
     if not inspect(conn).has_table("alembic_version"):
         return None
     versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    conn.commit()
+    if commit:
+        conn.commit()
     if len(versions) > 1:
         raise ConfigurationError(f"alembic_version holds several revisions: {sorted(versions)}")
     return versions[0] if versions else None
@@ -250,6 +342,35 @@ def ensure_schema(engine: Engine) -> None:
             if unlock and not conn.invalidated:
                 conn.execute(text(unlock), {"id": key})
                 conn.commit()
+
+
+def prepare_in_transaction(conn: Connection, migrate: bool) -> None:
+    """A dry run's schema check, inside its transaction (which is rolled back).
+
+    A database behind the code is upgraded inside the transaction where DDL is
+    transactional (PostgreSQL, SQLite), so the upgrade vanishes with the rest; MariaDB
+    commits DDL, so a dry run there needs a current schema.
+    """
+    current = _read_revision(conn, commit=False)
+    if current == SCHEMA_REVISION:
+        return
+    where = redact(conn.engine.url)
+    if not migrate:
+        raise ConfigurationError(
+            f"database {where} is at revision {current or 'none'}, the code needs "
+            f"{SCHEMA_REVISION}: run `etl db upgrade` (or drop --no-migrate)"
+        )
+    if conn.dialect.name not in ("postgresql", "sqlite"):
+        raise ConfigurationError(
+            f"database {where} is at revision {current or 'none'}, the code needs "
+            f"{SCHEMA_REVISION}, and {conn.dialect.name} cannot roll a schema upgrade back: "
+            "run `etl db upgrade` before a dry run"
+        )
+    from alembic import command
+
+    config = alembic_config(conn.engine)
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
 
 
 def require_schema(engine: Engine) -> None:

@@ -1,25 +1,43 @@
 """The ledger: the bookkeeping tables, every statement that reads or writes them.
 
-Owns ``etl_runs`` (a run's start, end and counts), ``rejected_documents``,
+Owns ``etl_runs`` (a run's start, end and counts, and the liveness lock that tells
+a run still working from one whose process was killed), ``rejected_documents``,
 ``source_files`` (which file holds which content, its stamp for the next run's
-quick check) and the prune of files that disappeared. The news tables belong to
-``etl.load``.
+quick check) and the prune of files that disappeared; and reading the ledger back
+(``runs()``, ``rejections()``: the API behind ``etl runs`` and ``etl rejects``). The
+news tables belong to ``etl.load``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, exists, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    delete,
+    desc,
+    exists,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl.database import describe_error
+from etl import database
+from etl.database import ConfigurationError, describe_error
 from etl.records import FileStamp, Rejection, RunSummary, TransformedDocument
 from etl.schema import articles, etl_runs, rejected_documents, source_files
-from etl.sql import in_conditions, upsert
+from etl.sql import in_conditions, is_mysql, transaction, upsert
 
 log = logging.getLogger("etl")
 
@@ -29,24 +47,43 @@ def now() -> datetime:
 
 
 def start_run(conn: Connection, arguments: dict[str, Any]) -> int:
-    with conn.begin():
+    """Record a run as ``running``; ``conn`` holds its liveness lock until :func:`end_lease`.
+
+    The arguments get the host and process id (how SQLite tells a dead run from a
+    live one, and what an operator looks for).
+    """
+    process = {"host": socket.gethostname(), "pid": os.getpid()}
+    with transaction(conn):
         result = conn.execute(
-            insert(etl_runs).values(started_at=now(), status="running", arguments=arguments)
+            insert(etl_runs).values(
+                started_at=now(), status="running", arguments={**arguments, "process": process}
+            )
         )
-        return int(result.inserted_primary_key[0])
+        run_id = int(result.inserted_primary_key[0])
+        # Taken before the row is committed: no other run sees it `running` unlocked.
+        _lease(conn, run_id, "take")
+        return run_id
 
 
-def record_run_end(engine: Engine, summary: RunSummary) -> None:
+def record_run_end(target: Engine | Connection, summary: RunSummary) -> None:
+    """Record a run's end and counts: through a fresh connection of an engine (the run's
+    own may be the one that broke), or through the connection a dry run holds."""
     if summary.run_id is None:
         return
-    counts = summary.counts()
-    try:  # a fresh connection: the run's own may be the one that broke
-        with engine.begin() as conn:
-            conn.execute(
-                update(etl_runs)
-                .where(etl_runs.c.id == summary.run_id)
-                .values(status=summary.status, finished_at=now(), error=summary.error, **counts)
-            )
+    if isinstance(target, Connection) and target.invalidated:
+        return  # a dry run stopped mid-statement: its transaction is gone already
+    statement = (
+        update(etl_runs)
+        .where(etl_runs.c.id == summary.run_id)
+        .values(status=summary.status, finished_at=now(), error=summary.error, **summary.counts())
+    )
+    try:
+        if isinstance(target, Engine):
+            with target.begin() as conn:
+                conn.execute(statement)
+        else:
+            with transaction(target):
+                target.execute(statement)
     except SQLAlchemyError as exc:
         log.warning("could not record the end of run %s: %s", summary.run_id, describe_error(exc))
 
@@ -63,7 +100,7 @@ def known_sources(conn: Connection) -> dict[str, tuple[str, int | None, int | No
         source_files.c.size,
         source_files.c.mtime_ns,
     )
-    with conn.begin():
+    with transaction(conn):
         return {row[0]: tuple(row[1:]) for row in conn.execute(select(*columns))}
 
 
@@ -156,7 +193,7 @@ def record_rejects(conn: Connection, run_id: int | None, rejects: Sequence[Rejec
     if not rejects:
         return
     at = now()
-    with conn.begin():
+    with transaction(conn):
         conn.execute(
             insert(rejected_documents),
             [
@@ -172,3 +209,198 @@ def record_rejects(conn: Connection, run_id: int | None, rejects: Sequence[Rejec
                 for item in rejects
             ],
         )
+
+
+# --- liveness: runs left `running` by a process that was killed --------------------------
+
+# PostgreSQL: session advisory locks (key space, run id); the two-key form never meets
+# the single bigint keys of the writer and migration locks.
+_RUN_LOCK_SPACE = 735_112
+
+
+def _mysql_run_lock(conn: Connection, run_id: int) -> str:
+    name = f"news_etl_run:{conn.engine.url.database}:{run_id}"
+    if len(name) > 64:  # MariaDB's limit for lock names
+        digest = hashlib.sha256(str(conn.engine.url.database).encode()).hexdigest()[:16]
+        name = f"news_etl_run:{digest}:{run_id}"
+    return name
+
+
+def _lease(conn: Connection, run_id: int, action: str) -> bool | None:
+    """Take, release or probe (True: nobody holds it) a run's liveness lock.
+
+    A session lock held by the run's own connection: it vanishes with the process or
+    its connection, on whatever machine the run was, which is what tells a run that
+    is still working from one that was killed. SQLite has none (host and pid instead).
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        function = {
+            "take": "pg_advisory_lock",
+            "release": "pg_advisory_unlock",
+            "probe": "pg_try_advisory_lock",
+        }[action]
+        params = {"space": _RUN_LOCK_SPACE, "id": run_id}
+        got = conn.execute(text(f"SELECT {function}(:space, :id)"), params).scalar()
+        if action == "probe" and got:
+            conn.execute(text("SELECT pg_advisory_unlock(:space, :id)"), params)
+        return bool(got) if action == "probe" else None
+    if is_mysql(conn):
+        name = _mysql_run_lock(conn, run_id)
+        statement = {
+            "take": "SELECT GET_LOCK(:name, 0)",
+            "release": "SELECT RELEASE_LOCK(:name)",
+            "probe": "SELECT IS_FREE_LOCK(:name)",
+        }[action]
+        got = conn.execute(text(statement), {"name": name}).scalar()
+        return got == 1 if action == "probe" else None
+    return None
+
+
+def end_lease(conn: Connection, run_id: int | None) -> None:
+    """Release a run's liveness lock (its connection may go back to a pool)."""
+    if run_id is None or conn.invalidated or conn.closed:
+        return
+    try:
+        with transaction(conn):
+            _lease(conn, run_id, "release")
+    except SQLAlchemyError as exc:
+        log.warning("could not release the lock of run %s: %s", run_id, describe_error(exc))
+
+
+def _process_gone(process: Any) -> bool:
+    """SQLite: a run of a process on this host that no longer exists."""
+    if not isinstance(process, dict) or process.get("host") != socket.gethostname():
+        return False  # another machine (or an older run): cannot tell, leave it
+    pid = process.get("pid")
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, another user's
+    return False
+
+
+def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
+    """Record runs left ``running`` by a process that died (SIGKILL, power loss) as
+    ``interrupted``; runs still working (concurrent shards, other machines) keep going."""
+    with transaction(conn):
+        running = conn.execute(
+            select(etl_runs.c.id, etl_runs.c.arguments).where(
+                etl_runs.c.status == "running", etl_runs.c.id != run_id
+            )
+        ).all()
+        if not running:
+            return []
+        sqlite = conn.dialect.name == "sqlite"
+        gone = [
+            row.id
+            for row in running
+            if (
+                _process_gone((row.arguments or {}).get("process"))
+                if sqlite
+                else _lease(conn, row.id, "probe")
+            )
+        ]
+        if gone:
+            conn.execute(
+                update(etl_runs)
+                .where(etl_runs.c.id.in_(gone), etl_runs.c.status == "running")
+                .values(
+                    status="interrupted",
+                    finished_at=now(),
+                    error=(
+                        "the process ended without recording the end of the run (killed, "
+                        f"or its machine stopped); found by run {run_id}"
+                    ),
+                )
+            )
+    for gone_id in gone:
+        log.warning("run %s was left running by a process that ended: now interrupted", gone_id)
+    return gone
+
+
+# --- reading the ledger (``etl runs``, ``etl rejects``) --------------------------------------
+
+
+def list_runs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest ``limit`` runs, newest first, as ``etl_runs`` rows."""
+    database.require_etl_schema(conn)
+    query = select(etl_runs).order_by(desc(etl_runs.c.id)).limit(limit)
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def list_rejections(
+    conn: Connection, run_id: int | None = None
+) -> tuple[int | None, list[dict[str, Any]]]:
+    """The run (default: the latest) and its rejected documents, in the order recorded.
+
+    Raises ``ConfigurationError`` for a run id the database does not have.
+    """
+    database.require_etl_schema(conn)
+    if run_id is None:
+        run_id = conn.execute(select(etl_runs.c.id).order_by(desc(etl_runs.c.id)).limit(1)).scalar()
+        if run_id is None:
+            return None, []
+    elif conn.execute(select(etl_runs.c.id).where(etl_runs.c.id == run_id)).first() is None:
+        raise ConfigurationError(f"no run {run_id} in database {database.redact(conn.engine.url)}")
+    query = (
+        select(rejected_documents)
+        .where(rejected_documents.c.run_id == run_id)
+        .order_by(rejected_documents.c.id)
+    )
+    return run_id, [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _reading(
+    database_url: str | None, engine: Engine | None, connect_timeout: float | None
+) -> tuple[Engine, bool]:
+    if engine is not None:
+        return engine, False
+    database.require_existing_file(database_url)  # reading creates no SQLite file
+    return database.make_engine(database_url, connect_timeout=connect_timeout), True
+
+
+def runs(
+    database_url: str | None = None,
+    *,
+    limit: int = 20,
+    engine: Engine | None = None,
+    connect_timeout: float | None = database.DEFAULT_CONNECT_TIMEOUT,
+) -> list[dict[str, Any]]:
+    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row.
+
+    Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
+    schema, SQLAlchemy errors when the database cannot be reached.
+    """
+    engine, owned = _reading(database_url, engine, connect_timeout)
+    try:
+        with engine.connect() as conn:
+            return list_runs(conn, limit)
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def rejections(
+    run_id: int | None = None,
+    database_url: str | None = None,
+    *,
+    engine: Engine | None = None,
+    connect_timeout: float | None = database.DEFAULT_CONNECT_TIMEOUT,
+) -> list[dict[str, Any]]:
+    """The documents run ``run_id`` (default: the latest run) rejected, one dict per row.
+
+    Raises ``ConfigurationError`` for an unknown run id, ``NotAnEtlDatabase`` for a
+    database without the schema.
+    """
+    engine, owned = _reading(database_url, engine, connect_timeout)
+    try:
+        with engine.connect() as conn:
+            return list_rejections(conn, run_id)[1]
+    finally:
+        if owned:
+            engine.dispose()

@@ -4,6 +4,7 @@
 It finds the files, skips those whose size and mtime are unchanged since they
 last loaded, hands the rest to the workers (``etl.workers``), then rebuilds
 stubs, prunes and deletes orphaned entities, and records the run in the ledger.
+A dry run is the same run inside one transaction that is rolled back at the end.
 """
 
 from __future__ import annotations
@@ -12,20 +13,35 @@ import hashlib
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from etl import database, ledger
-from etl.database import ConfigurationError, DatabaseUnavailable, describe_error
+from etl.database import (
+    DEFAULT_CONNECT_TIMEOUT,
+    ConfigurationError,
+    DatabaseUnavailable,
+    describe_error,
+)
 from etl.extract import DEFAULT_MAX_FILE_BYTES, discover, file_stamp
+from etl.interrupts import stop_on_signals
 from etl.load import delete_orphans, refresh_stubs
-from etl.records import Rejection, RunAborted, RunSummary, SourceFile
-from etl.sql import writer_transaction
+from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary, SourceFile
+from etl.sql import rolled_back, writer_transaction
 from etl.workers import DEFAULT_BATCH_SIZE, BatchLoader, Task, load_in_workers, process_file
 
-__all__ = ["DEFAULT_BATCH_SIZE", "Rejection", "RunAborted", "RunSummary", "run"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "Rejection",
+    "RunAborted",
+    "RunInterrupted",
+    "RunSummary",
+    "default_paths",
+    "run",
+]
 
 INLINE_BELOW = 64  # fewer files than this: parsing in-process beats starting workers
 
@@ -52,6 +68,21 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n == k
 
 
+def default_paths() -> list[Path]:
+    """What ``run()`` loads without paths: the project checkout's ``seeds/``.
+
+    Only in a checkout (``pyproject.toml`` beside the package): an installed package
+    has no seeds, and a run must be told what to load.
+    """
+    root = database.PROJECT_ROOT
+    if (root / "pyproject.toml").is_file() and (root / "seeds").is_dir():
+        return [root / "seeds"]
+    raise ConfigurationError(
+        "no PATH given: pass the files or directories to load, "
+        "for example `etl run /data/news` (or set ETL_PATHS)"
+    )
+
+
 def run(
     paths: Iterable[str | os.PathLike[str]] | None = None,
     database_url: str | None = None,
@@ -65,24 +96,38 @@ def run(
     migrate: bool = True,
     progress: Callable[[int, int], None] | None = None,
     engine: Engine | None = None,
+    dry_run: bool = False,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    handle_signals: bool = True,
 ) -> RunSummary:
     """Load news documents from ``paths`` (default: the project's ``seeds/``) into the database.
 
     Returns the run summary; document problems are in ``summary.rejected`` and
     never raise. Raises ``ConfigurationError`` for bad arguments,
-    ``DatabaseUnavailable`` when the database cannot be used and ``RunAborted``
-    when a worker process dies.
+    ``DatabaseUnavailable`` when the database cannot be used, ``RunAborted``
+    when a worker process dies, and ``RunInterrupted`` (a KeyboardInterrupt) on
+    SIGTERM or SIGINT when ``handle_signals`` (main thread only): the workers are
+    stopped and the run is recorded as ``interrupted`` first.
+
+    ``dry_run``: the whole run, in this process, inside one transaction that is
+    rolled back: the summary is a real run's, and nothing is written, not even the
+    run's row. It holds the writer lock throughout (on SQLite: the database's).
     """
     started = time.monotonic()
-    path_list = [Path(p) for p in (paths or [database.PROJECT_ROOT / "seeds"])]
+    path_list = [Path(p) for p in (paths or default_paths())]
     shard_range = parse_shard(shard) if isinstance(shard, str) else shard
     try:
         sources = [s for s in discover(path_list) if in_shard(s.key, shard_range)]
     except FileNotFoundError as exc:
         raise ConfigurationError(str(exc)) from None
     owns_engine = engine is None
-    engine = engine or database.make_engine(database_url)
-    summary = RunSummary(database=database.redact(engine.url), files_seen=len(sources))
+    engine = engine or database.make_engine(database_url, connect_timeout=connect_timeout)
+    new_file = database.sqlite_file(engine.url)
+    if new_file is not None and new_file.exists():
+        new_file = None  # not created by this run: never removed by it
+    summary = RunSummary(
+        database=database.redact(engine.url), files_seen=len(sources), dry_run=dry_run
+    )
     arguments = {
         "paths": [str(p) for p in path_list],
         "full_refresh": full_refresh,
@@ -90,16 +135,17 @@ def run(
         "shard": "/".join(map(str, shard_range)) if shard_range else None,
     }
     try:
-        _prepare(engine, migrate)
-        with engine.connect() as conn:
+        with stop_on_signals(handle_signals), engine.connect() as conn, _dry(conn, dry_run):
+            _prepare(conn if dry_run else engine, migrate)
             summary.run_id = ledger.start_run(conn, arguments)
+            ledger.mark_abandoned_runs(conn, summary.run_id)
             try:
                 _load_all(
                     conn,
                     sources,
                     summary,
                     full_refresh,
-                    workers,
+                    1 if dry_run else workers,  # one connection, one transaction
                     batch_size,
                     max_file_bytes,
                     progress,
@@ -107,11 +153,15 @@ def run(
                 _finish(conn, summary, sources, prune, shard_range)
                 summary.status = "partial" if summary.documents_rejected else "succeeded"
             except BaseException as exc:
-                summary.status = "failed"
+                summary.status = "interrupted" if isinstance(exc, RunInterrupted) else "failed"
                 summary.error = describe_error(exc)
-                _record_end(engine, summary, started)
+                if isinstance(exc, RunInterrupted):
+                    exc.summary = summary
+                _record_end(conn if dry_run else engine, summary, started)
+                ledger.end_lease(conn, summary.run_id)
                 raise
-            _record_end(engine, summary, started)
+            _record_end(conn if dry_run else engine, summary, started)
+            ledger.end_lease(conn, summary.run_id)
     except OperationalError as exc:
         raise DatabaseUnavailable(f"database {summary.database}: {describe_error(exc)}") from None
     except DBAPIError as exc:
@@ -123,20 +173,28 @@ def run(
     finally:
         if owns_engine:
             engine.dispose()
+            database.discard_if_empty(new_file)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 
 
-def _record_end(engine: Engine, summary: RunSummary, started: float) -> None:
+def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
+    """A dry run's one transaction, rolled back at the end; nothing for a real run."""
+    return rolled_back(conn) if dry_run else nullcontext()
+
+
+def _record_end(target: Engine | Connection, summary: RunSummary, started: float) -> None:
     summary.seconds = round(time.monotonic() - started, 3)
-    ledger.record_run_end(engine, summary)
+    ledger.record_run_end(target, summary)
 
 
-def _prepare(engine: Engine, migrate: bool) -> None:
-    if migrate:
-        database.ensure_schema(engine)
+def _prepare(target: Engine | Connection, migrate: bool) -> None:
+    if isinstance(target, Connection):  # a dry run: inside its transaction
+        database.prepare_in_transaction(target, migrate)
+    elif migrate:
+        database.ensure_schema(target)
     else:
-        database.require_schema(engine)
+        database.require_schema(target)
 
 
 def _changed_sources(

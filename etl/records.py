@@ -217,6 +217,7 @@ class RunSummary(Counts):
     seconds: float = 0.0
     rejected: list[Rejection] = field(default_factory=list)
     error: str | None = None
+    dry_run: bool = False  # computed inside a transaction that was rolled back
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -234,7 +235,8 @@ class RunSummary(Counts):
             f"{self.duplicates} duplicates; "
             f"{self.stubs_created} stubs created, {self.stubs_deleted} deleted; "
             f"{self.links_written} links written; {self.documents_rejected} documents rejected "
-            f"[{self.status}, {self.seconds:.1f}s]"
+            f"[{self.status}{', dry run: nothing written' if self.dry_run else ''}, "
+            f"{self.seconds:.1f}s]"
         )
 
     def merge(self, part: RunSummary) -> None:
@@ -246,3 +248,22 @@ class RunSummary(Counts):
 class RunAborted(Exception):
     """The run stopped for a reason that is no document's fault: a worker process died
     (killed, out of memory) or hit a bug. Exit code 3; the run is recorded as failed."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGTERM, SIGINT): its workers were stopped, its
+    open batch rolled back, and it is recorded as ``interrupted``. A KeyboardInterrupt,
+    so that code which stops on Ctrl-C stops on it too; the ``etl`` command exits with
+    128 + the signal number (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        self.summary: RunSummary | None = None  # what the run did before it stopped
+        super().__init__(f"interrupted by {self.signal_name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum

@@ -6,7 +6,8 @@ columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
 under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and the
 database-wide writer lock every data write runs under (PostgreSQL advisory lock,
 MariaDB ``GET_LOCK``, SQLite ``BEGIN IMMEDIATE``): concurrent runs queue their
-writes instead of deadlocking, and commits happen in one order.
+writes instead of deadlocking, and commits happen in one order. Inside a transaction
+already open (a dry run, :func:`rolled_back`) every transaction becomes a savepoint.
 """
 
 from __future__ import annotations
@@ -269,8 +270,24 @@ def delete_where_in(conn: Connection, table: Table, column: str, ids: Iterable[i
 
 
 @contextmanager
+def transaction(conn: Connection) -> Iterator[None]:
+    """A transaction, or a savepoint inside the one already open (a dry run's)."""
+    with conn.begin_nested() if conn.in_transaction() else conn.begin():
+        yield
+
+
+@contextmanager
 def writer_transaction(conn: Connection) -> Iterator[None]:
-    """A transaction holding the database-wide writer lock."""
+    """A transaction holding the database-wide writer lock.
+
+    Inside a transaction already open (a dry run is one transaction), a SAVEPOINT:
+    a batch that fails rolls back alone and is retried document by document, as in
+    a real run. The lock is then the enclosing transaction's (see :func:`rolled_back`).
+    """
+    if conn.in_transaction():
+        with conn.begin_nested():
+            yield
+        return
     if not is_mysql(conn):
         with conn.begin():
             if conn.dialect.name == "postgresql":
@@ -278,15 +295,53 @@ def writer_transaction(conn: Connection) -> Iterator[None]:
             yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
-    # Lock names are server-wide, so the name carries the database.
-    name = f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
     try:
         with conn.begin():
-            got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": name})
-            if got.scalar() != 1:
-                raise TimeoutError("timed out waiting for another news-etl run to finish writing")
+            _mysql_get_writer_lock(conn)
             yield
     finally:
         if not conn.invalidated and not conn.closed:
-            conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            _mysql_release_writer_lock(conn)
             conn.commit()
+
+
+def _mysql_lock_name(conn: Connection) -> str:
+    # Lock names are server-wide, so the name carries the database.
+    return f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
+
+
+def _mysql_get_writer_lock(conn: Connection) -> None:
+    got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": _mysql_lock_name(conn)})
+    if got.scalar() != 1:
+        raise TimeoutError("timed out waiting for another news-etl run to finish writing")
+
+
+def _mysql_release_writer_lock(conn: Connection) -> None:
+    conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _mysql_lock_name(conn)})
+
+
+@contextmanager
+def rolled_back(conn: Connection) -> Iterator[None]:
+    """One transaction holding the writer lock throughout, rolled back at the end.
+
+    What a dry run runs in: every write inside (savepoints, see
+    :func:`writer_transaction`) vanishes with the rollback. The lock is taken first
+    and held to the end (SQLite: ``BEGIN IMMEDIATE``), so that the uncommitted rows
+    never make another run's writes wait on them while it waits for ours.
+    """
+    mysql = is_mysql(conn)
+    try:
+        with conn.begin() as outer:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+            elif mysql:
+                _mysql_get_writer_lock(conn)
+            try:
+                yield
+            finally:
+                if outer.is_active:
+                    outer.rollback()
+    finally:
+        if mysql and not conn.invalidated and not conn.closed:
+            _mysql_release_writer_lock(conn)
+            conn.rollback()

@@ -4,7 +4,9 @@ Owns what happens to one file (:func:`process_file`: read, hash, skip if its
 content is unchanged, else extract and transform), the batch loader (a batch is
 one transaction; a failing batch is retried document by document, so one bad
 document is rejected alone), and the process pool: chunk planning, fresh worker
-processes every ``POOL_FILES`` files, the garbage collector and ``malloc_trim``.
+processes every ``POOL_FILES`` files, the garbage collector and ``malloc_trim``,
+and stopping the workers: on a signal to the run (:func:`stop_workers`), when the
+run fails, and when the main process dies (``PR_SET_PDEATHSIG``).
 
 Each worker process parses a chunk of files and writes it itself, through its own
 connection, under the writer lock: documents never cross a process boundary
@@ -16,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
+import signal
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -42,7 +46,8 @@ from etl.records import (
 from etl.sql import writer_transaction
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from multiprocessing.process import BaseProcess
 
 log = logging.getLogger("etl")
 
@@ -97,11 +102,25 @@ class WorkerFailure(Exception):
         self.database_unavailable = database_unavailable
 
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 def _init_worker(url: str) -> None:
     import ctypes
     import multiprocessing.util
 
     global _worker_engine, _malloc_trim
+    # The main process decides when the run stops: Ctrl-C (SIGINT to the whole
+    # foreground process group) is its to handle, so workers print no traceback; its
+    # SIGTERM ends a worker at once, rolling back what the worker had not committed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with contextlib.suppress(OSError, AttributeError):
+        # Linux: the kernel sends SIGTERM when the main process dies (even by SIGKILL),
+        # so no worker outlives it blocked on a pipe, holding the database open.
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the main process died before prctl: nobody to work for
+        os._exit(1)
     _worker_engine = database.make_engine(url)
     # glibc keeps freed heap for reuse, so a worker's RSS crept up by ~30 MB over a
     # 50,000-file run; malloc_trim between chunks hands it back. Elsewhere: no-op.
@@ -177,6 +196,40 @@ def plan_chunks(total: int, batch_size: int, workers: int) -> list[list[int]]:
     return [chunk_sizes(size, batch_size, workers) for size in sizes]
 
 
+_running_pools: list[ProcessPoolExecutor] = []
+
+
+def _pool_processes(pool: ProcessPoolExecutor) -> list[BaseProcess]:
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
+def stop_workers(signum: int = signal.SIGTERM) -> None:
+    """Send ``signum`` to every worker process of the running pools (safe in a signal
+    handler: it only sends signals). SIGTERM ends a worker at once: what it had not
+    committed is rolled back by the database."""
+    for pool in list(_running_pools):
+        for process in _pool_processes(pool):
+            if process.pid is not None:
+                with contextlib.suppress(OSError):
+                    os.kill(process.pid, signum)
+
+
+def _shut_down(pool: ProcessPoolExecutor) -> None:
+    """After a failure or a signal: end the workers now (their open transactions roll
+    back) instead of letting them finish their chunks, then wait for all of them."""
+    processes = _pool_processes(pool)
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(ValueError):
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def load_in_workers(
     engine: Engine,
     todo: Sequence[SourceFile],
@@ -231,6 +284,7 @@ def load_in_workers(
                 workers, mp_context=context, initializer=_init_worker, initargs=(url,)
             ) as pool:
                 pending: deque[tuple[int, Future[RunSummary]]] = deque()
+                _running_pools.append(pool)
                 try:
                     for size in segment:
                         part = [task_for(source) for source in todo[start : start + size]]
@@ -241,16 +295,19 @@ def load_in_workers(
                             collect(pending)
                     while pending:
                         collect(pending)
+                    pool.shutdown(wait=True)  # here, where a signal still stops the workers
                 except BrokenProcessPool:
                     # Seen by result() or, if a worker died before that, by submit().
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    _shut_down(pool)
                     raise RunAborted(
                         "a worker process died (killed, or out of memory?); "
                         "what it had not committed is rolled back: run again"
                     ) from None
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
+                except BaseException:  # a failure, or a signal (RunInterrupted)
+                    _shut_down(pool)
                     raise
+                finally:
+                    _running_pools.remove(pool)
     finally:
         gc.unfreeze()
 

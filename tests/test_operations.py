@@ -1,0 +1,589 @@
+"""Operations: the installed package, signals, dry runs, scheduler configuration, small errors.
+
+How an operator meets the tool: a wheel installed into a fresh environment used from
+another directory; SIGTERM and SIGINT during a real load (exit codes, no process left,
+the run row, a re-run that heals); runs left ``running`` by a killed process; a dry run
+that computes a real run's summary and writes nothing; ``ETL_*`` variables; a connect
+timeout against a server that never answers; one-line errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy.engine import make_url
+
+import etl
+from etl import database, ledger
+from etl.cli import main as cli_main
+from etl.schema import etl_runs, rejected_documents
+from tests.conftest import ROOT, SEEDS, make_database
+from tests.helpers import snapshot
+
+CLI_TIMEOUT = 300
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") or "TEST" in k}
+    env.update(extra)
+    return env
+
+
+def etl_cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, exe: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    command = [*(exe or [sys.executable, "-m", "etl"]), *args]
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+
+
+def ledger_rows(url: str) -> tuple[int, int]:
+    """How many runs and rejections the database records."""
+    engine = create_engine(database.resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            runs = conn.execute(select(func.count()).select_from(etl_runs)).scalar_one()
+            rejects = conn.execute(select(func.count()).select_from(rejected_documents))
+            return runs, rejects.scalar_one()
+    finally:
+        engine.dispose()
+
+
+def run_row(url: str, run_id: int | None = None) -> Any:
+    engine = create_engine(database.resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            query = select(etl_runs).order_by(etl_runs.c.id.desc()).limit(1)
+            if run_id is not None:
+                query = select(etl_runs).where(etl_runs.c.id == run_id)
+            return conn.execute(query).one()
+    finally:
+        engine.dispose()
+
+
+def table_names(url: str) -> set[str]:
+    engine = create_engine(database.resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+# --- the package, installed from a wheel, used from another directory ------------------------
+
+
+@pytest.mark.slow
+def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    (wheel,) = dist.glob("news_etl-*.whl")
+    # A fresh environment holding only the wheel; the dependencies come from the test
+    # environment's site-packages as a plain path (its .pth files, among them the
+    # editable install of the checkout, are not processed there).
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_packages = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
+    deps = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    (site_packages / "test_dependencies.pth").write_text("\n".join(deps) + "\n")
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    install = subprocess.run(
+        [*pip, "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    where = subprocess.run(
+        [str(python), "-c", "import etl; print(etl.__file__)"],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert where.startswith(str(site_packages)), where  # the wheel, not the checkout
+    exe = [str(venv / "bin" / "etl")]
+    news = tmp_path / "news"
+    shutil.copytree(SEEDS, news)
+
+    def etl_(*args: str) -> subprocess.CompletedProcess[str]:
+        return etl_cli(*args, cwd=elsewhere, exe=exe)
+
+    result = etl_("run")
+    assert result.returncode == 2, result.stderr
+    assert "no PATH given" in result.stderr and "Traceback" not in result.stderr
+    assert not list(elsewhere.iterdir()), "a failed run left a file behind"
+
+    result = etl_("run", str(news))
+    assert result.returncode == 0, result.stderr
+    assert "19 articles inserted" in result.stdout
+    assert "succeeded" in etl_("runs").stdout
+    assert etl_("rejects").stdout.strip() == "no rejected documents"
+    assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
+    history = etl_("db", "history")
+    assert history.returncode == 0 and "0001  initial schema" in history.stdout
+    offline = etl_("db", "upgrade", "--sql")
+    assert offline.returncode == 0 and "CREATE TABLE articles" in offline.stdout
+    downgrade = etl_("db", "downgrade", "base")
+    assert downgrade.returncode == 0, downgrade.stderr
+    assert etl_("db", "current").stdout.strip() == "none (empty database)"
+    not_etl = etl_("runs")
+    assert not_etl.returncode == 2 and "not an etl database" in not_etl.stderr
+    upgrade = etl_("db", "upgrade")
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
+    for result in (history, offline, downgrade, upgrade):
+        assert "Traceback" not in result.stderr
+
+
+# --- signals during a corpus load ---------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its exit status is left
+
+
+def _articles_loaded(url: str) -> int:
+    from tests.test_faults import loaded_articles
+
+    return loaded_articles(url) or 0
+
+
+@pytest.fixture(scope="module")
+def corpus_reference(
+    corpus_news: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], dict[str, Any]]]:
+    """``reference(backend)``: the snapshot after one uninterrupted corpus load (cached)."""
+    cache: dict[str, dict[str, Any]] = {}
+    databases: list[Iterator[str]] = []
+
+    def get(backend: str) -> dict[str, Any]:
+        if backend not in cache:
+            place = tmp_path_factory.mktemp(f"reference-{backend}")
+            databases.append(make_database(backend, place))
+            url = next(databases[-1])
+            result = etl_cli("run", str(corpus_news), "--database-url", url, cwd=place)
+            assert result.returncode == 0, result.stderr[-2000:]
+            cache[backend] = snapshot(url)
+        return cache[backend]
+
+    yield get
+    for databases_ in databases:
+        databases_.close()
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("backend", "signum", "code"),
+    [
+        pytest.param("postgresql", signal.SIGTERM, 143, marks=pytest.mark.postgresql),
+        pytest.param("postgresql", signal.SIGINT, 130, marks=pytest.mark.postgresql),
+        pytest.param("sqlite", signal.SIGTERM, 143),
+    ],
+    ids=["postgresql-SIGTERM", "postgresql-SIGINT", "sqlite-SIGTERM"],
+)
+def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
+    backend: str,
+    signum: int,
+    code: int,
+    corpus_news: Path,
+    corpus_reference: Callable[[str], dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    expected = corpus_reference(backend)
+    databases = make_database(backend, tmp_path)
+    url = next(databases)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "etl", "run", str(corpus_news), "--database-url", url],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: Ctrl-C reaches it all
+        )
+        workers: set[int] = set()
+        try:
+            deadline = time.monotonic() + CLI_TIMEOUT
+            while _articles_loaded(url) == 0 and proc.poll() is None:
+                assert time.monotonic() < deadline, "nothing loaded"
+                workers |= _children(proc.pid)
+                time.sleep(0.05)
+            workers |= _children(proc.pid)
+            if signum == signal.SIGINT:
+                os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does
+            else:
+                os.kill(proc.pid, signum)  # what cron, systemd, Kubernetes do
+            _, err = proc.communicate(timeout=CLI_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert proc.returncode == code, err[-3000:]
+        assert workers, "the run started no worker process"
+        assert not [pid for pid in workers if _alive(pid)], "a worker survived the run"
+        assert "Traceback" not in err, err[-3000:]
+        name = signal.Signals(signum).name
+        assert f"stopped by {name}" in err
+        row = run_row(url)
+        assert row.status == "interrupted"
+        assert row.error == f"interrupted by {name}"
+        assert row.finished_at is not None
+
+        result = etl_cli("run", str(corpus_news), "--database-url", url, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        after = snapshot(url)
+        for table in expected:
+            assert after[table] == expected[table], f"{table} differs from an uninterrupted load"
+    finally:
+        databases.close()
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, time
+        from etl.interrupts import stop_on_signals
+        from etl.records import RunInterrupted
+
+        with stop_on_signals():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)
+            except RunInterrupted:
+                print("first", flush=True)
+                os.kill(os.getpid(), signal.SIGINT)  # during the clean-up
+                time.sleep(30)
+                print("clean-up finished")
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 130, result.stderr
+    assert result.stdout == "first\n"
+    assert "second signal (SIGINT): exiting at once" in result.stderr
+
+
+def test_signal_handlers_are_restored_after_a_run(sqlite_url: str) -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    etl.run([SEEDS], sqlite_url)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+# --- runs left `running` by a process that was killed ---------------------------------------------
+
+
+def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: str) -> None:
+    etl.run([SEEDS], db_url)
+    engine = database.make_engine(db_url)
+    try:
+        with engine.connect() as killed, engine.connect() as alive, engine.connect() as later:
+            killed_id = ledger.start_run(killed, {"paths": []})
+            alive_id = ledger.start_run(alive, {"paths": []})
+            if engine.dialect.name == "sqlite":
+                # SQLite tells by host and process id: make the first run a dead process's.
+                gone = subprocess.Popen([sys.executable, "-c", "pass"])
+                gone.wait()
+                with engine.begin() as conn:
+                    conn.execute(
+                        etl_runs.update()
+                        .where(etl_runs.c.id == killed_id)
+                        .values(
+                            arguments={
+                                "paths": [],
+                                "process": {"host": socket.gethostname(), "pid": gone.pid},
+                            }
+                        )
+                    )
+                    # And the live one another process's (this one is never judged dead).
+                    conn.execute(
+                        etl_runs.update()
+                        .where(etl_runs.c.id == alive_id)
+                        .values(
+                            arguments={
+                                "paths": [],
+                                "process": {"host": socket.gethostname(), "pid": os.getppid()},
+                            }
+                        )
+                    )
+            else:
+                killed.invalidate()  # its session ends, as when its process is killed
+            later_id = ledger.start_run(later, {"paths": []})
+            assert ledger.mark_abandoned_runs(later, later_id) == [killed_id]
+            ledger.end_lease(alive, alive_id)
+    finally:
+        engine.dispose()
+    assert run_row(db_url, killed_id).status == "interrupted"
+    assert "ended without recording" in run_row(db_url, killed_id).error
+    assert run_row(db_url, alive_id).status == "running"  # a concurrent run goes on
+
+
+def test_a_run_on_another_host_is_left_alone_on_sqlite(sqlite_url: str) -> None:
+    etl.run([SEEDS], sqlite_url)
+    engine = database.make_engine(sqlite_url)
+    try:
+        with engine.begin() as conn:
+            other = conn.execute(
+                etl_runs.insert().values(
+                    started_at=ledger.now(),
+                    status="running",
+                    arguments={"process": {"host": "elsewhere.invalid", "pid": 1}},
+                )
+            ).inserted_primary_key[0]
+    finally:
+        engine.dispose()
+    etl.run([SEEDS], sqlite_url)
+    assert run_row(sqlite_url, other).status == "running"
+
+
+# --- dry runs ---------------------------------------------------------------------------------
+
+
+def _edit_tree(tree: Path) -> None:
+    """An edit, a deletion, a new file and a broken one: every counter moves."""
+    files = sorted(tree.glob("*.md"))
+    text_ = files[0].read_text(encoding="utf-8")
+    files[0].write_text(text_.replace("title:", "title: Edited -", 1), encoding="utf-8")
+    files[1].unlink()
+    new = files[2].read_text(encoding="utf-8")
+    web_url = next(line for line in new.splitlines() if line.startswith("webUrl:"))
+    new = new.replace(web_url, "webUrl: https://example.com/a-new-story", 1)
+    (tree / "zzz_new.md").write_text(new, encoding="utf-8")
+    (tree / "zzz_broken.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+
+
+def test_dry_run_computes_the_real_runs_summary_and_writes_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    tree = tmp_path / "news"
+    shutil.copytree(SEEDS, tree)
+    etl.run([tree], db_url)
+    _edit_tree(tree)
+    before, ledger_before = snapshot(db_url), ledger_rows(db_url)
+
+    dry = etl.run([tree], db_url, prune=True, dry_run=True)
+    assert dry.dry_run and dry.status == "partial"
+    assert snapshot(db_url) == before
+    assert ledger_rows(db_url) == ledger_before  # not even its own run row
+
+    real = etl.run([tree], db_url, prune=True)
+    assert dry.counts() == real.counts()
+    assert (dry.status, dry.rejected) == (real.status, real.rejected)
+    assert real.articles_updated and real.articles_inserted and real.articles_removed
+
+
+def test_dry_run_from_the_command_line(db_url: str, tmp_path: Path) -> None:
+    tree = tmp_path / "news"
+    shutil.copytree(SEEDS, tree)
+    etl.run([tree], db_url)
+    _edit_tree(tree)
+    before, ledger_before = snapshot(db_url), ledger_rows(db_url)
+    args = ("run", str(tree), "--database-url", db_url, "--prune")
+    dry = etl_cli(*args, "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 1, dry.stderr  # a document is rejected, as in the real run
+    assert "dry run: nothing written" in dry.stdout
+    assert snapshot(db_url) == before and ledger_rows(db_url) == ledger_before
+    real = etl_cli(*args, cwd=tmp_path)
+    assert dry.stdout.split(" [")[0] == real.stdout.split(" [")[0]  # the same counts
+
+
+def test_dry_run_on_an_empty_database_creates_nothing(db_url: str, tmp_path: Path) -> None:
+    backend = make_url(db_url).get_backend_name()
+    if backend != "sqlite":
+        assert not table_names(db_url)
+    if backend in ("mysql", "mariadb"):
+        # MariaDB commits DDL: a dry run needs the schema in place.
+        with pytest.raises(database.ConfigurationError, match="etl db upgrade"):
+            etl.run([SEEDS], db_url, dry_run=True)
+    else:
+        summary = etl.run([SEEDS], db_url, dry_run=True)
+        assert summary.articles_inserted == 19
+    path = database.sqlite_file(db_url)
+    if path is not None:
+        assert not path.exists()
+    else:
+        assert not table_names(db_url)
+
+
+# --- configuration for schedulers -----------------------------------------------------------------
+
+
+def test_every_run_option_reads_an_etl_environment_variable() -> None:
+    command = cli_main.commands["run"]
+    for param in command.params:
+        if param.name in ("help", "verbose", "quiet"):
+            continue  # -v/-q: ETL_VERBOSE and ETL_QUIET are read once, by the group
+        assert param.envvar and str(param.envvar).startswith("ETL_"), param.name
+    assert {str(param.envvar) for param in cli_main.params if param.envvar} == {
+        "ETL_VERBOSE",
+        "ETL_QUIET",
+    }
+
+
+def test_run_is_configured_from_the_environment(sqlite_url: str, tmp_path: Path) -> None:
+    env = clean_env(
+        ETL_PATHS=f"{SEEDS}",
+        ETL_DATABASE_URL=sqlite_url,
+        ETL_JSON="1",
+        ETL_DRY_RUN="1",
+        ETL_SHARD="0/2",
+        ETL_BATCH_SIZE="3",
+        ETL_WORKERS="1",
+    )
+    result = etl_cli("run", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["dry_run"] is True
+    assert 0 < summary["files_seen"] < 21  # one shard of the seeds
+    assert not Path(make_url(sqlite_url).database or "").exists()
+
+
+def test_verbosity_flags_work_after_the_subcommand(sqlite_url: str, tmp_path: Path) -> None:
+    args = ("run", str(SEEDS), "--database-url", sqlite_url, "--workers", "1")
+    verbose = etl_cli("-q", *args, "-vv", cwd=tmp_path)  # -q, then -vv: INFO
+    assert verbose.returncode == 0, verbose.stderr
+    assert "INFO alembic" in verbose.stderr  # the migrations of a new database
+    quiet = etl_cli(*args, "-q", "-q", "-q", "--full-refresh", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert etl_cli("runs", "--database-url", sqlite_url, "-v", cwd=tmp_path).returncode == 0
+
+
+@pytest.fixture
+def blackhole_port() -> Iterator[int]:
+    """A local TCP port whose listener never accepts nor answers: the handshake completes in
+    the kernel, then nothing (a server hung, or a firewall that drops packets)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_an_unreachable_database_fails_within_the_connect_timeout(
+    scheme: str, blackhole_port: int, tmp_path: Path
+) -> None:
+    url = f"{scheme}://etl@127.0.0.1:{blackhole_port}/news"
+    args = ("--database-url", url, "--connect-timeout", "2")
+    # Far beyond the 2 s timeout: without one, the command would hang until killed here.
+    for command in (("run", str(SEEDS)), ("runs",), ("db", "current")):
+        try:
+            result = etl_cli(*command, *args, cwd=tmp_path)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"etl {command[0]} hung on an unanswering server")
+        assert result.returncode == 3, result.stderr
+        assert "Traceback" not in result.stderr and "127.0.0.1" in result.stderr
+
+
+# --- small errors -------------------------------------------------------------------------------
+
+
+def test_ledger_commands_on_a_missing_sqlite_file_create_nothing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'missing.sqlite3'}"
+    for command in (("runs",), ("rejects",), ("rejects", "3"), ("db", "downgrade", "base")):
+        result = etl_cli(*command, "--database-url", url, cwd=tmp_path)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "not an etl database, run `etl db upgrade`" in result.stderr.replace(":", ",")
+    current = etl_cli("db", "current", "--database-url", url, cwd=tmp_path)
+    assert current.returncode == 0 and current.stdout.startswith("none")
+    assert not list(tmp_path.iterdir())
+
+
+def test_ledger_commands_on_a_database_without_the_schema(db_url: str, tmp_path: Path) -> None:
+    path = database.sqlite_file(db_url)
+    if path is not None:
+        path.touch()  # an empty file
+    for command in (("runs",), ("rejects",)):
+        result = etl_cli(*command, "--database-url", db_url, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "is not an etl database: run `etl db upgrade`" in result.stderr
+    with pytest.raises(database.NotAnEtlDatabase):
+        etl.runs(db_url)
+
+
+def test_unknown_run_and_no_rejections(sqlite_url: str, tmp_path: Path) -> None:
+    etl.run([SEEDS], sqlite_url)
+    unknown = etl_cli("rejects", "999", "--database-url", sqlite_url, cwd=tmp_path)
+    assert unknown.returncode == 2 and "no run 999" in unknown.stderr
+    none = etl_cli("rejects", "--database-url", sqlite_url, cwd=tmp_path)
+    assert (none.returncode, none.stdout) == (0, "no rejected documents\n")
+    assert etl.rejections(database_url=sqlite_url) == []
+    (run,) = etl.runs(sqlite_url)
+    assert run["status"] == "succeeded" and run["articles_inserted"] == 19
+    with pytest.raises(database.ConfigurationError, match="no run 999"):
+        etl.rejections(999, sqlite_url)
+
+
+def test_every_option_has_help_and_the_command_list_is_not_truncated() -> None:
+    def walk(command: click.Command, path: str) -> Iterator[tuple[str, click.Parameter]]:
+        for param in command.params:
+            yield path, param
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from walk(sub, f"{path} {name}")
+
+    for path, param in walk(cli_main, "etl"):
+        if isinstance(param, click.Option):
+            assert param.help, f"{path} {param.opts[0]} has no help text"
+    listing = subprocess.run(
+        [sys.executable, "-m", "etl", "--help"],
+        capture_output=True,
+        text=True,
+        env=clean_env(COLUMNS="80"),
+        check=True,
+    ).stdout
+    commands = listing.split("Commands:")[1]
+    assert "..." not in commands
+    for name, command in cli_main.commands.items():
+        assert command.short_help and command.short_help in " ".join(listing.split()), name
