@@ -21,26 +21,40 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from etl.feed import Change, CursorTooOld, changes
     from etl.ledger import rejections, runs
     from etl.pipeline import run
     from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary
 
-__all__ = ["Rejection", "RunAborted", "RunInterrupted", "RunSummary", "rejections", "run", "runs"]
-_FROM_LEDGER = ("rejections", "runs")
+__all__ = [
+    "Change",
+    "CursorTooOld",
+    "Rejection",
+    "RunAborted",
+    "RunInterrupted",
+    "RunSummary",
+    "changes",
+    "rejections",
+    "run",
+    "runs",
+]
+# Where each name of the API lives; the rest are in etl.pipeline.
+_MODULE_OF = {
+    "rejections": "ledger",
+    "runs": "ledger",
+    "Change": "feed",
+    "CursorTooOld": "feed",
+    "changes": "feed",
+}
 
 
 def __getattr__(name: str) -> Any:
     # The API is imported on first use, so that the `etl` command (etl.__main__)
     # controls how its imports happen. `import etl; etl.pipeline...` still works:
     # a submodule is imported when first asked for.
-    if name in _FROM_LEDGER:
-        from etl import ledger
-
-        return getattr(ledger, name)
     if name in __all__:
-        from etl import pipeline
-
-        return getattr(pipeline, name)
+        module = importlib.import_module(f"{__name__}.{_MODULE_OF.get(name, 'pipeline')}")
+        return getattr(module, name)
     if not name.startswith("_"):
         try:
             return importlib.import_module(f"{__name__}.{name}")

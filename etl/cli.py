@@ -4,6 +4,7 @@
 Exit codes (documented in the README):
 0 success; 1 finished, but some documents were rejected; 2 usage or
 configuration error; 3 fatal error (database unreachable, run aborted);
+4 ``etl changes``: the cursor is older than the change log kept (resynchronise);
 130 / 143 stopped by SIGINT / SIGTERM (128 + the signal number).
 """
 
@@ -13,6 +14,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 import click
@@ -24,7 +26,7 @@ from etl.database import ConfigurationError, DatabaseUnavailable
 from etl.extract import DEFAULT_MAX_FILE_BYTES
 from etl.records import RunInterrupted
 
-EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL, EXIT_RESYNC = 0, 1, 2, 3, 4
 EXIT_SIGINT = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl-C
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -84,6 +86,13 @@ def verbosity_options(envvar: bool = False) -> Callable[[F], F]:
         return function
 
     return decorate
+
+
+def _json_default(value: Any) -> Any:
+    """Datetimes in ISO 8601 with their zone (all are UTC); anything else as text."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -278,7 +287,7 @@ def run(
     finally:
         bar.close()
     if as_json:
-        click.echo(json.dumps(summary.to_dict(), default=str))
+        click.echo(json.dumps(summary.to_dict(), default=_json_default))
     else:
         for item in summary.rejected[:20]:
             click.echo(f"rejected: {item}", err=True)
@@ -308,7 +317,7 @@ def runs(database_url: str | None, connect_timeout: float, limit: int, as_json: 
         lambda: ledger.runs(database_url, limit=limit, connect_timeout=connect_timeout),
     )
     if as_json:
-        click.echo(json.dumps(rows, default=str))
+        click.echo(json.dumps(rows, default=_json_default))
         return
     if not rows:
         click.echo("no runs")
@@ -336,7 +345,7 @@ def rejects(
         lambda: ledger.rejections(run_id, database_url, connect_timeout=connect_timeout),
     )
     if as_json:
-        click.echo(json.dumps(rows, default=str))
+        click.echo(json.dumps(rows, default=_json_default))
         return
     if not rows:
         click.echo("no rejected documents")
@@ -347,6 +356,81 @@ def rejects(
             else f"{row['source_path']}:{row['line']}:{row['column']}"
         )
         click.echo(f"run {row['run_id']}  {where}: {row['error']}")
+
+
+@main.command(short_help="Print the change feed: changes to articles after a cursor.")
+@DATABASE_OPTION
+@click.option(
+    "--since",
+    metavar="CURSOR",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Only changes after this cursor (the last one you processed).",
+)
+@click.option("--limit", metavar="N", type=click.IntRange(min=1), help="Stop after N changes.")
+@click.option("--follow", is_flag=True, help="Keep waiting for new changes until interrupted.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--poll-interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0.01),
+    help="Seconds between polls with --follow (PostgreSQL waits for NOTIFY instead).",
+)
+@click.option("--latest", is_flag=True, help="Print the newest cursor and exit.")
+@click.option("--compact", is_flag=True, help="Delete changes older than --keep days, then exit.")
+@click.option("--keep", metavar="DAYS", type=click.FloatRange(min=0), help="With --compact.")
+def changes(
+    database_url: str | None,
+    since: int,
+    limit: int | None,
+    follow: bool,
+    as_json: bool,
+    poll_interval: float,
+    latest: bool,
+    compact: bool,
+    keep: float | None,
+) -> None:
+    """Print the changes to articles after cursor --since, oldest first (the change feed)."""
+    from etl import feed
+
+    if compact != (keep is not None):
+        _fail("--compact and --keep DAYS go together", EXIT_USAGE)
+    try:
+        if compact:
+            assert keep is not None
+            done = feed.compact(database_url, keep=timedelta(days=keep))
+            click.echo(
+                f"removed {done.removed} changes; consumers need a cursor of at least "
+                f"{done.compacted_through}"
+            )
+            return
+        if latest:
+            click.echo(feed.latest_cursor(database_url))
+            return
+        stream = feed.changes(
+            database_url, since=since, limit=limit, follow=follow, poll_interval=poll_interval
+        )
+        for change in stream:
+            if as_json:
+                click.echo(json.dumps(change.to_dict()))
+            else:
+                click.echo(
+                    f"{change.cursor}  {change.committed_at.isoformat()}  {change.op:<6}  "
+                    f"{change.article_id}  {change.url}{'  (stub)' if change.is_stub else ''}"
+                )
+    except feed.CursorTooOld as exc:
+        _fail(str(exc), EXIT_RESYNC)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    except SQLAlchemyError as exc:
+        _fail_database(database_url, exc)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_OK)
+    except BrokenPipeError:  # `etl changes | head`
+        sys.stderr.close()
+        sys.exit(EXIT_OK)
 
 
 def _reading(database_url: str | None, action: Callable[[], Any]) -> Any:

@@ -101,10 +101,15 @@ def describe_error(exc: BaseException) -> str:
 
 
 def make_engine(
-    url: str | URL | None = None, *, connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
+    url: str | URL | None = None,
+    *,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    read_only: bool = False,
 ) -> Engine:
     """An engine for ``url``; ``connect_timeout`` seconds (None: no limit) for a server
-    to accept a connection. SQLite has none: it waits up to 300 s for a write lock."""
+    to accept a connection. SQLite has none: it waits up to 300 s for a write lock.
+    ``read_only``: for readers such as the change feed; on SQLite their transactions are
+    not ``BEGIN IMMEDIATE``, so they never wait for the writer lock."""
     resolved = resolve_url(url)
     backend = resolved.get_backend_name()
     options: dict[str, Any] = {"pool_pre_ping": True}
@@ -135,7 +140,7 @@ def make_engine(
             f"no driver for {redact(resolved)}: {exc.name} is not installed"
         ) from None
     if backend == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, writer=not read_only)
     elif "read_timeout" in options.get("connect_args", {}):
         _configure_mysql(engine)
     return engine
@@ -205,7 +210,7 @@ def is_in_memory_sqlite(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, writer: bool = True) -> None:
     """Foreign keys on, WAL, and BEGIN IMMEDIATE so concurrent writers queue, not fail."""
 
     @event.listens_for(engine, "connect")
@@ -220,6 +225,9 @@ def _configure_sqlite(engine: Engine) -> None:
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    if not writer:
+        return  # each statement reads on its own (WAL: readers never block writers)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -267,7 +267,7 @@ def _finish(
     shard: tuple[int, int] | None,
 ) -> None:
     """Rebuild stubs, prune vanished sources, delete what nothing references."""
-    with writer_transaction(conn):
+    with writer_transaction(conn, summary.run_id):
         if prune:
             summary.articles_removed += ledger.prune(
                 conn, {s.key for s in sources}, lambda key: in_shard(key, shard)

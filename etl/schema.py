@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0007"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -51,11 +51,19 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 MYSQL_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 
+# How SQLite stores every timestamp: UTC, one fixed-width text form that sorts in
+# time order (SQLAlchemy's own form for SQLite, with the space SQLite's date
+# functions use). Migration 0007 rewrites any other form found in existing rows.
+SQLITE_TIMESTAMP_FORM = "YYYY-MM-DD HH:MM:SS.ffffff"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend.
 
     PostgreSQL stores ``timestamptz``; SQLite and MariaDB have no zone, so values
-    are stored as naive UTC and come back with ``tzinfo=UTC`` attached.
+    are stored as naive UTC and come back with ``tzinfo=UTC`` attached. On SQLite
+    the stored text is always ``SQLITE_TIMESTAMP_FORM`` (6 fractional digits), so
+    text comparison is time comparison; MariaDB ``DATETIME`` keeps whole seconds.
     """
 
     impl = DateTime(timezone=True)
@@ -176,7 +184,6 @@ articles = Table(
     # sha256 of the normalized record: equal fingerprints mean nothing to write.
     Column("fingerprint", String(64)),
     *_timestamps(),
-    # Downstream services poll `WHERE updated_at > :last_seen`.
     Index("ix_articles_updated_at", "updated_at"),
 )
 
@@ -327,6 +334,43 @@ rejected_documents = Table(
     Column("column", Integer),
     Column("content_hash", String(64)),
     Column("rejected_at", UTCDateTime(), nullable=False),
+)
+
+
+# The change feed (etl/feed.py). Rows are written only by database triggers on
+# ``articles`` (created by migration 0007), never by the load code, so every writer
+# is recorded. Cursors are taken under the writer lock, so they follow commit order.
+article_changes = Table(
+    "article_changes",
+    metadata,
+    # SQLite: the migration makes it AUTOINCREMENT, so a cursor is never reused after
+    # the newest rows are deleted (compaction); a plain INTEGER PRIMARY KEY may hand out
+    # max(rowid)+1 again. Not declared here (sqlite_autoincrement=True): like the MySQL
+    # options above, it would import the SQLite dialect on every start.
+    Column(
+        "cursor",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    # upsert (the row exists, not removed), remove (is_removed), delete (row gone):
+    # the state of the article after the change.
+    Column("op", String(8), nullable=False),
+    Column("article_id", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("is_stub", Boolean, nullable=False),
+    Column("run_id", Integer),
+    Column("committed_at", UTCDateTime(), nullable=False),
+)
+
+# One row (id 1): the newest cursor compaction removed. A consumer whose cursor is
+# older must resynchronise; the feed never skips entries silently.
+change_feed_state = Table(
+    "change_feed_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("compacted_through", BigInteger, nullable=False, server_default="0"),
+    Column("compacted_at", UTCDateTime()),
 )
 
 

@@ -277,32 +277,66 @@ def transaction(conn: Connection) -> Iterator[None]:
 
 
 @contextmanager
-def writer_transaction(conn: Connection) -> Iterator[None]:
-    """A transaction holding the database-wide writer lock.
+def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[None]:
+    """A transaction holding the database-wide writer lock, its changes tagged ``run_id``.
 
     Inside a transaction already open (a dry run is one transaction), a SAVEPOINT:
     a batch that fails rolls back alone and is retried document by document, as in
     a real run. The lock is then the enclosing transaction's (see :func:`rolled_back`).
+
+    The change feed's triggers (migration 0007) record every change to ``articles``;
+    cursors taken while the lock is held follow commit order. ``run_id`` reaches them
+    through a transaction setting (PostgreSQL), a session variable (MariaDB), or,
+    on SQLite, whose triggers cannot read per-connection state, an update of this
+    transaction's own entries before commit (none when nothing changed).
     """
     if conn.in_transaction():
-        with conn.begin_nested():
+        with conn.begin_nested(), _feed_run_id(conn, run_id):
             yield
         return
     if not is_mysql(conn):
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-            yield
+            with _feed_run_id(conn, run_id):
+                yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
     try:
         with conn.begin():
             _mysql_get_writer_lock(conn)
-            yield
+            with _feed_run_id(conn, run_id):
+                yield
     finally:
         if not conn.invalidated and not conn.closed:
             _mysql_release_writer_lock(conn)
             conn.commit()
+
+
+@contextmanager
+def _feed_run_id(conn: Connection, run_id: int | None) -> Iterator[None]:
+    """Tag the change-feed entries this transaction makes with ``run_id``."""
+    if run_id is None:
+        yield
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text("SELECT set_config('etl.run_id', :run, true)"), {"run": str(run_id)})
+        yield
+        return
+    if dialect != "sqlite":  # MariaDB: a session variable, cleared with the lock
+        conn.execute(text("SET @etl_run_id = :run"), {"run": run_id})
+        yield
+        return
+    # SQLite: the newest cursor handed out so far (AUTOINCREMENT keeps it).
+    before = conn.execute(
+        text("SELECT seq FROM sqlite_sequence WHERE name = 'article_changes'")
+    ).scalar()
+    yield
+    conn.execute(
+        text('UPDATE article_changes SET run_id = :run WHERE "cursor" > :before'),
+        {"run": run_id, "before": before or 0},
+    )
 
 
 def _mysql_lock_name(conn: Connection) -> str:
@@ -317,7 +351,10 @@ def _mysql_get_writer_lock(conn: Connection) -> None:
 
 
 def _mysql_release_writer_lock(conn: Connection) -> None:
-    conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _mysql_lock_name(conn)})
+    # The session variable goes too: later writes on this session are not this run's.
+    conn.execute(
+        text("SELECT RELEASE_LOCK(:name), @etl_run_id := NULL"), {"name": _mysql_lock_name(conn)}
+    )
 
 
 @contextmanager

@@ -368,7 +368,7 @@ class BatchLoader:
     def _load(self, batch: list[TransformedDocument]) -> list[Rejection]:
         """Load a batch in one transaction; if it fails, load its documents one by one."""
         try:
-            with writer_transaction(self.conn):
+            with writer_transaction(self.conn, self.summary.run_id):
                 counts = load_batch(
                     self.conn, batch, ledger.now(), self.summary.run_id, self.stamps
                 )
