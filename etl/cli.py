@@ -155,6 +155,13 @@ def main() -> None:
 )
 @DATABASE_OPTION
 @click.option(
+    "--source",
+    metavar="NAME",
+    envvar="ETL_SOURCE",
+    show_envvar=True,
+    help="The source (tree) the PATHS belong to [default: one per root, named by its path].",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -174,7 +181,17 @@ def main() -> None:
     is_flag=True,
     envvar="ETL_PRUNE",
     show_envvar=True,
-    help="Mark articles whose source files all disappeared as removed.",
+    help="Forget files of this run's sources that are gone from under its PATHS.",
+)
+@click.option(
+    "--max-prune",
+    metavar="SHARE",
+    type=click.FloatRange(min=0, max=1),
+    default=pipeline.DEFAULT_MAX_PRUNE,
+    show_default=True,
+    envvar="ETL_MAX_PRUNE",
+    show_envvar=True,
+    help="--prune refuses to forget more than this share of a source's files.",
 )
 @click.option(
     "--shard",
@@ -234,9 +251,11 @@ def main() -> None:
 def run(
     paths: tuple[str, ...],
     database_url: str | None,
+    source: str | None,
     as_json: bool,
     full_refresh: bool,
     prune: bool,
+    max_prune: float,
     shard: str | None,
     workers: int | None,
     batch_size: int,
@@ -257,8 +276,10 @@ def run(
         summary = pipeline.run(
             list(paths) or None,
             database_url,
+            source=source,
             full_refresh=full_refresh,
             prune=prune,
+            max_prune=max_prune,
             shard=shard,
             workers=workers,
             batch_size=batch_size,

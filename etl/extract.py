@@ -71,7 +71,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
     for raw in paths:
         root = os.fspath(raw)
         if os.path.isdir(root):
-            _scan(root, root, "", found)
+            scan(root, root, "", found)
         elif os.path.exists(root):
             folder, name = os.path.split(root)
             found.setdefault(name, SourceFile(folder, name))
@@ -80,7 +80,10 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
     return [found[key] for key in sorted(found)]
 
 
-def _scan(root: str, directory: str, prefix: str, found: dict[str, SourceFile]) -> None:
+def scan(
+    root: str, directory: str, prefix: str, found: dict[str, SourceFile], source: str = ""
+) -> None:
+    """Add the documents under ``directory`` to ``found``, keyed ``prefix`` + their path in it."""
     # Plain strings, not Path objects, and no list of DirEntry objects: a
     # 50,000-file tree would cost tens of MB more (and leave the heap fragmented).
     subdirectories = []
@@ -89,13 +92,13 @@ def _scan(root: str, directory: str, prefix: str, found: dict[str, SourceFile]) 
             for entry in entries:
                 key = prefix + entry.name
                 if os.path.splitext(entry.name)[1].lower() in SUFFIXES:
-                    found.setdefault(key, SourceFile(root, key))
+                    found.setdefault(key, SourceFile(root, key, source))
                 if entry.is_dir(follow_symlinks=False):
                     subdirectories.append((entry.path, key + "/"))
     except PermissionError:  # an unreadable directory holds nothing we can load
         return
     for path, deeper in subdirectories:  # after closing this one: few open descriptors
-        _scan(root, path, deeper, found)
+        scan(root, path, deeper, found, source)
 
 
 def read_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:

@@ -14,19 +14,22 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     and_,
     bindparam,
     delete,
     desc,
     exists,
+    func,
     insert,
+    literal,
     select,
     text,
     update,
@@ -36,8 +39,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from etl import database
 from etl.database import ConfigurationError, describe_error
 from etl.records import FileStamp, Rejection, RunSummary, TransformedDocument
-from etl.schema import articles, etl_runs, rejected_documents, source_files
-from etl.sql import in_conditions, is_mysql, transaction, upsert
+from etl.schema import (
+    articles,
+    etl_run_articles,
+    etl_run_links,
+    etl_runs,
+    rejected_documents,
+    related_articles,
+    source_files,
+    sources,
+)
+from etl.sources import LEGACY, SourceSpec
+from etl.sql import bulk_insert, in_conditions, is_mysql, transaction, upsert, writer_transaction
 
 log = logging.getLogger("etl")
 
@@ -88,43 +101,135 @@ def record_run_end(target: Engine | Connection, summary: RunSummary) -> None:
         log.warning("could not record the end of run %s: %s", summary.run_id, describe_error(exc))
 
 
-def known_sources(conn: Connection) -> dict[str, tuple[str, int | None, int | None]]:
-    """Source key -> (content hash, size, mtime_ns) as the last load recorded them.
+# --- sources ---------------------------------------------------------------------
+
+
+class SourceRow(NamedTuple):
+    id: int
+    name: str
+    root: str
+    taxonomy_stamp: str | None
+
+
+def known_source_roots(conn: Connection) -> dict[str, str]:
+    """Name -> root of every source the database knows (a handful of rows)."""
+    with transaction(conn):
+        return {row.name: row.root for row in conn.execute(select(sources.c.name, sources.c.root))}
+
+
+def ensure_sources(conn: Connection, specs: Sequence[SourceSpec]) -> dict[str, SourceRow]:
+    """The rows of the run's sources, created or moved (new root) as needed.
+
+    A source that is new adopts the ``legacy`` source (state recorded before sources
+    existed) if there is one: it is renamed and given the new root, so an upgraded
+    single-tree database reloads nothing. Writes nothing when every source exists
+    with the same root.
+    """
+    with transaction(conn):
+        rows = {
+            row.name: SourceRow(*row)
+            for row in conn.execute(
+                select(sources.c.id, sources.c.name, sources.c.root, sources.c.taxonomy_stamp)
+            )
+        }
+    missing = [spec for spec in specs if spec.name not in rows]
+    moved = [spec for spec in specs if spec.name in rows and rows[spec.name].root != spec.root]
+    if not missing and not moved:
+        return {spec.name: rows[spec.name] for spec in specs}
+    at = now()
+    with writer_transaction(conn):
+        for spec in moved:
+            conn.execute(
+                update(sources)
+                .where(sources.c.name == spec.name)
+                .values(root=spec.root, updated_at=at)
+            )
+        for spec in missing:
+            legacy = rows.get(LEGACY)
+            if legacy is not None and legacy.root == "":
+                conn.execute(
+                    update(sources)
+                    .where(sources.c.id == legacy.id)
+                    .values(name=spec.name, root=spec.root, updated_at=at)
+                )
+                del rows[LEGACY]
+                continue
+            conn.execute(
+                insert(sources).values(name=spec.name, root=spec.root, created_at=at, updated_at=at)
+            )
+        result = {
+            row.name: SourceRow(*row)
+            for row in conn.execute(
+                select(sources.c.id, sources.c.name, sources.c.root, sources.c.taxonomy_stamp)
+            )
+        }
+    return {spec.name: result[spec.name] for spec in specs}
+
+
+# --- source files ------------------------------------------------------------------
+
+Stored = tuple[str, int | None, int | None]  # content hash, size, mtime_ns
+
+
+def known_files(conn: Connection, source_ids: Sequence[int]) -> dict[tuple[int, str], Stored]:
+    """(source id, key) -> (content hash, size, mtime_ns) as the last load recorded them,
+    for every file of the given sources.
 
     One plain query: on a re-run it is several times faster than asking for the
-    files a block at a time (IN lists of 900 keys), and on a first load it is empty.
+    files a block at a time, and on a first load it is empty.
     """
     columns = (
+        source_files.c.source_id,
         source_files.c.path,
         source_files.c.content_hash,
         source_files.c.size,
         source_files.c.mtime_ns,
     )
     with transaction(conn):
-        return {row[0]: tuple(row[1:]) for row in conn.execute(select(*columns))}
+        return {
+            (row[0], row[1]): (row[2], row[3], row[4])
+            for row in conn.execute(
+                select(*columns).where(source_files.c.source_id.in_(list(source_ids)))
+            )
+        }
+
+
+SOURCE_FILE_COLUMNS = (
+    "content_hash",
+    "size",
+    "mtime_ns",
+    "article_id",
+    "canonical_url",
+    "published_at",
+    "loaded_at",
+    "last_run_id",
+)
 
 
 def record_sources(
     conn: Connection,
     docs: Sequence[TransformedDocument],
-    ids: dict[str, int],
-    now: datetime,
+    source_ids: Mapping[str, int],
+    article_ids: Mapping[str, int],
+    at: datetime,
     run_id: int | None,
-    stamps: Mapping[str, FileStamp | None],
+    stamps: Mapping[tuple[str, str], FileStamp | None],
 ) -> None:
+    """Record what each file says now (its URL, date and content), with its stamp."""
     rows = []
-    for d in sorted(docs, key=lambda d: d.source_key):
-        stamp = stamps.get(d.source_key)
+    for d in sorted(docs, key=lambda d: (d.source, d.source_key)):
+        stamp = stamps.get((d.source, d.source_key))
         rows.append(
             {
+                "source_id": source_ids[d.source],
                 "path": d.source_key,
                 "content_hash": d.content_hash,
                 "size": stamp.size if stamp else None,
                 "mtime_ns": stamp.mtime_ns if stamp else None,
-                "article_id": ids[d.article.url],
+                "article_id": article_ids[d.article.url],
                 "canonical_url": d.article.url,
                 "published_at": d.article.published_at,
-                "loaded_at": now,
+                "loaded_at": at,
                 "last_run_id": run_id,
             }
         )
@@ -132,60 +237,248 @@ def record_sources(
         conn,
         source_files,
         rows,
-        ["path"],
-        lambda table, new: [
-            (name, new[name])
-            for name in (
-                "content_hash",
-                "size",
-                "mtime_ns",
-                "article_id",
-                "canonical_url",
-                "published_at",
-                "loaded_at",
-                "last_run_id",
-            )
-        ],
+        ["source_id", "path"],
+        lambda table, new: [(name, new[name]) for name in SOURCE_FILE_COLUMNS],
     )
 
 
-def refresh_stamps(conn: Connection, stamps: Mapping[str, FileStamp]) -> None:
+def refresh_stamps(conn: Connection, stamps: Mapping[tuple[int, str], FileStamp]) -> None:
     """Record new stamps of files whose content turned out unchanged (touched, not edited)."""
     if not stamps:
         return
     stmt = (
         update(source_files)
-        .where(source_files.c.path == bindparam("b_path"))
+        .where(
+            source_files.c.source_id == bindparam("b_source_id"),
+            source_files.c.path == bindparam("b_path"),
+        )
         .values(size=bindparam("b_size"), mtime_ns=bindparam("b_mtime_ns"))
     )
     conn.execute(
         stmt,
         [
-            {"b_path": path, "b_size": stamp.size, "b_mtime_ns": stamp.mtime_ns}
-            for path, stamp in sorted(stamps.items())
+            {"b_source_id": sid, "b_path": path, "b_size": stamp.size, "b_mtime_ns": stamp.mtime_ns}
+            for (sid, path), stamp in sorted(stamps.items())
         ],
     )
 
 
-def prune(conn: Connection, seen: set[str], in_scope: Callable[[str], bool]) -> int:
-    """Forget source files that disappeared; mark articles with no source left as removed."""
-    gone = [
-        path
-        for path in conn.execute(select(source_files.c.path)).scalars()
-        if path not in seen and in_scope(path)
-    ]
-    for condition in in_conditions(conn, source_files.c.path, gone):
-        conn.execute(delete(source_files).where(condition))
-    orphaned = and_(
-        ~articles.c.is_stub,
-        ~articles.c.is_removed,
-        ~exists().where(source_files.c.article_id == articles.c.id),
+def forget_files(conn: Connection, gone: Sequence[tuple[int, str]]) -> set[int]:
+    """Delete the rows of files that disappeared; the articles they described."""
+    affected: set[int] = set()
+    by_source: dict[int, list[str]] = {}
+    for source_id, path in gone:
+        by_source.setdefault(source_id, []).append(path)
+    for source_id, paths in sorted(by_source.items()):
+        for condition in in_conditions(conn, source_files.c.path, paths):
+            where = and_(source_files.c.source_id == source_id, condition)
+            affected.update(
+                conn.execute(
+                    select(source_files.c.article_id).where(
+                        where, source_files.c.article_id.is_not(None)
+                    )
+                ).scalars()
+            )
+            conn.execute(delete(source_files).where(where))
+    return affected
+
+
+# --- net counts ----------------------------------------------------------------------
+#
+# Before a run first changes an article, the article's state (and, for a full
+# article, its links) is copied to scratch rows keyed by the run. At the end the
+# run's counts are the difference between those and the articles as they are, so
+# they describe net changes, however the files fell into batches and workers.
+
+ABSENT, STUB, TOMBSTONE, FULL = "absent", "stub", "tombstone", "full"
+
+
+def _state(is_stub: Any, source_path: str | None) -> str:
+    if is_stub:
+        return STUB
+    return TOMBSTONE if source_path is None else FULL
+
+
+def remember_before(conn: Connection, run_id: int | None, ids: Iterable[int]) -> None:
+    """Keep the state of articles ``ids`` as it was before this run first changed them."""
+    wanted = set(ids)
+    if run_id is None or not wanted:
+        return
+    for condition in in_conditions(conn, etl_run_articles.c.article_id, wanted):
+        wanted.difference_update(
+            conn.execute(
+                select(etl_run_articles.c.article_id).where(
+                    etl_run_articles.c.run_id == run_id, condition
+                )
+            ).scalars()
+        )
+    if not wanted:
+        return
+    rows: list[list[Any]] = []
+    full: list[int] = []
+    columns = (articles.c.id, articles.c.is_stub, articles.c.source_path, articles.c.fingerprint)
+    for condition in in_conditions(conn, articles.c.id, wanted):
+        for row in conn.execute(select(*columns).where(condition)):
+            state = _state(row.is_stub, row.source_path)
+            rows.append([run_id, row.id, state, row.fingerprint])
+            if state == FULL:
+                full.append(row.id)
+    rows.sort()
+    bulk_insert(conn, etl_run_articles, RUN_ARTICLE_COLUMNS, rows)
+    for condition in in_conditions(conn, related_articles.c.article_id, full):
+        conn.execute(
+            insert(etl_run_links).from_select(
+                ["run_id", "article_id", "related_article_id"],
+                select(
+                    literal(run_id, Integer),
+                    related_articles.c.article_id,
+                    related_articles.c.related_article_id,
+                ).where(condition),
+            )
+        )
+
+
+def remember_absent(conn: Connection, run_id: int | None, ids: Iterable[int]) -> None:
+    """Articles this run just created: absent before it."""
+    if run_id is None:
+        return
+    rows = [[run_id, article_id, ABSENT, None] for article_id in sorted(set(ids))]
+    bulk_insert(conn, etl_run_articles, RUN_ARTICLE_COLUMNS, rows)
+
+
+RUN_ARTICLE_COLUMNS = ("run_id", "article_id", "before_state", "before_fingerprint")
+
+
+def net_counts(conn: Connection, run_id: int, read_files: bool) -> dict[str, int]:
+    """What the run changed, article by article, against the database before it.
+
+    With ``read_files`` (the run read some files), also: of the files it read, how
+    many lose their URL to another file (duplicates), and the articles the others
+    win without changing them (unchanged).
+    """
+    counts = dict.fromkeys(
+        (
+            "articles_inserted",
+            "articles_updated",
+            "articles_unchanged",
+            "articles_removed",
+            "stubs_created",
+            "stubs_deleted",
+            "links_written",
+            "links_added",
+            "links_removed",
+            "duplicates",
+        ),
+        0,
     )
-    # fingerprint=NULL: if the file comes back, its document is written again.
-    result = conn.execute(
-        update(articles).where(orphaned).values(is_removed=True, fingerprint=None, updated_at=now())
+    query = (
+        select(
+            etl_run_articles.c.article_id,
+            etl_run_articles.c.before_state,
+            etl_run_articles.c.before_fingerprint,
+            articles.c.id,
+            articles.c.is_stub,
+            articles.c.source_path,
+            articles.c.fingerprint,
+        )
+        .select_from(
+            etl_run_articles.outerjoin(articles, articles.c.id == etl_run_articles.c.article_id)
+        )
+        .where(etl_run_articles.c.run_id == run_id)
     )
-    return result.rowcount
+    touched: set[int] = set()
+    written: set[int] = set()
+    for row in conn.execute(query):
+        before = row.before_state
+        after = ABSENT if row.id is None else _state(row.is_stub, row.source_path)
+        touched.add(row.article_id)
+        if after == FULL and before != FULL:
+            counts["articles_inserted"] += 1
+            written.add(row.article_id)
+        elif after == FULL:
+            if row.fingerprint != row.before_fingerprint:
+                counts["articles_updated"] += 1
+                written.add(row.article_id)
+            else:
+                counts["articles_unchanged"] += 1
+        elif before == FULL:
+            counts["articles_removed"] += 1
+        if after == STUB and before != STUB:
+            counts["stubs_created"] += 1
+        if before == STUB and after in (ABSENT, TOMBSTONE):
+            counts["stubs_deleted"] += 1
+    if read_files:
+        _count_files(conn, run_id, touched, counts)
+    if not touched:
+        return counts
+    links = related_articles
+    before_links = etl_run_links
+    run_links = before_links.c.run_id == run_id
+    per_article = select(links.c.article_id, func.count()).where(
+        exists().where(
+            etl_run_articles.c.run_id == run_id,
+            etl_run_articles.c.article_id == links.c.article_id,
+        )
+    )
+    for article_id, number in conn.execute(per_article.group_by(links.c.article_id)):
+        if article_id in written:
+            counts["links_written"] += number
+    counts["links_added"] = conn.execute(
+        select(func.count())
+        .select_from(links)
+        .where(
+            exists().where(
+                etl_run_articles.c.run_id == run_id,
+                etl_run_articles.c.article_id == links.c.article_id,
+            ),
+            ~exists().where(
+                run_links,
+                before_links.c.article_id == links.c.article_id,
+                before_links.c.related_article_id == links.c.related_article_id,
+            ),
+        )
+    ).scalar_one()
+    counts["links_removed"] = conn.execute(
+        select(func.count())
+        .select_from(before_links)
+        .where(
+            run_links,
+            ~exists().where(
+                links.c.article_id == before_links.c.article_id,
+                links.c.related_article_id == before_links.c.related_article_id,
+            ),
+        )
+    ).scalar_one()
+    return counts
+
+
+def _count_files(conn: Connection, run_id: int, touched: set[int], counts: dict[str, int]) -> None:
+    query = (
+        select(
+            source_files.c.source_id,
+            source_files.c.path,
+            source_files.c.article_id,
+            articles.c.source_id.label("winner_source"),
+            articles.c.source_path.label("winner_path"),
+        )
+        .select_from(source_files.outerjoin(articles, articles.c.id == source_files.c.article_id))
+        .where(source_files.c.last_run_id == run_id)
+    )
+    unchanged: set[int] = set()
+    for row in conn.execute(query):
+        if row.winner_source == row.source_id and row.winner_path == row.path:
+            unchanged.add(row.article_id)
+        else:
+            counts["duplicates"] += 1
+    counts["articles_unchanged"] += len(unchanged - touched)
+
+
+def forget_scratch(conn: Connection, run_id: int) -> None:
+    """The run's scratch rows, and those of runs that ended without removing theirs."""
+    finished = select(etl_runs.c.id).where(etl_runs.c.status != "running")
+    for table in (etl_run_links, etl_run_articles):
+        conn.execute(delete(table).where(table.c.run_id == run_id))
+        conn.execute(delete(table).where(table.c.run_id.in_(finished)))
 
 
 def record_rejects(conn: Connection, run_id: int | None, rejects: Sequence[Rejection]) -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -34,8 +34,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from etl.ledger import record_sources
-from etl.records import Counts, FileStamp, ProviderRecord, TransformedDocument, winner_key
+from etl.ledger import record_sources, remember_absent, remember_before
+from etl.records import (
+    FileStamp,
+    ProviderRecord,
+    TransformedDocument,
+    fingerprint,
+    winner_key,
+)
 from etl.schema import (
     article_images,
     article_topics,
@@ -44,6 +50,8 @@ from etl.schema import (
     provider_images,
     providers,
     related_articles,
+    source_files,
+    sources,
     topics,
 )
 from etl.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
@@ -118,6 +126,7 @@ ARTICLE_COLUMNS = (
     "featured_content",
     "secured",
     "extra",
+    "source_id",
     "source_path",
     "fingerprint",
     "updated_at",
@@ -212,31 +221,38 @@ def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 @dataclass(frozen=True, slots=True)
 class _Existing:
     id: int
+    url: str
     is_stub: bool
-    source_path: str | None
-    published_at: datetime | None
+    source_path: str | None  # NULL: a stub or a tombstone, which no file describes
     fingerprint: str | None
 
 
-def _existing_articles(conn: Connection, urls: Iterable[str]) -> dict[str, _Existing]:
+_EXISTING_COLUMNS = (
+    articles.c.id,
+    articles.c.url,
+    articles.c.is_stub,
+    articles.c.source_path,
+    articles.c.fingerprint,
+)
+
+
+def _existing_articles(
+    conn: Connection, urls: Iterable[str], ids: Iterable[int] = ()
+) -> dict[str, _Existing]:
+    """The articles at ``urls`` and with ``ids``, by URL."""
     found: dict[str, _Existing] = {}
-    columns = (
-        articles.c.url,
-        articles.c.id,
-        articles.c.is_stub,
-        articles.c.source_path,
-        articles.c.published_at,
-        articles.c.fingerprint,
-    )
-    for condition in in_conditions(conn, articles.c.url, urls):
-        for row in conn.execute(select(*columns).where(condition)):
-            found[row.url] = _Existing(
-                row.id, bool(row.is_stub), row.source_path, row.published_at, row.fingerprint
-            )
+    for column, values in ((articles.c.url, urls), (articles.c.id, ids)):
+        for condition in in_conditions(conn, column, values):
+            for row in conn.execute(select(*_EXISTING_COLUMNS).where(condition)):
+                found[row.url] = _Existing(
+                    row.id, row.url, bool(row.is_stub), row.source_path, row.fingerprint
+                )
     return found
 
 
-def _article_row(doc: TransformedDocument, provider_id: int, now: datetime) -> dict[str, Any]:
+def _article_row(
+    doc: TransformedDocument, provider_id: int, source_id: int, now: datetime
+) -> dict[str, Any]:
     a = doc.article
     return {
         "url": a.url,
@@ -259,6 +275,7 @@ def _article_row(doc: TransformedDocument, provider_id: int, now: datetime) -> d
         "featured_content": a.featured_content,
         "secured": a.secured,
         "extra": a.extra,
+        "source_id": source_id,
         "source_path": doc.source_key,
         "fingerprint": doc.fingerprint,
         "created_at": now,
@@ -266,60 +283,206 @@ def _article_row(doc: TransformedDocument, provider_id: int, now: datetime) -> d
     }
 
 
-def load_batch(
+class Candidate(NamedTuple):
+    """A recorded file that describes an article's URL, as ``source_files`` has it."""
+
+    source_id: int
+    source: str
+    root: str
+    path: str
+    published_at: datetime | None
+    content_hash: str
+    article_id: int
+
+    @property
+    def winner_key(self) -> tuple[Any, ...]:
+        return winner_key(self.published_at, self.source, self.path)
+
+
+# Reads a recorded file again (it wins a URL whose article does not hold it yet):
+# its document, or None when it cannot be had (gone, unreadable, rejected).
+Reader = Callable[[Candidate], TransformedDocument | None]
+
+
+@dataclass
+class _Plan:
+    writes: list[TransformedDocument] = field(default_factory=list)
+    to_read: list[Candidate] = field(default_factory=list)
+    orphaned: list[int] = field(default_factory=list)  # full articles no file describes now
+    existing: dict[str, _Existing] = field(default_factory=dict)
+
+
+def settle(
     conn: Connection,
     docs: Sequence[TransformedDocument],
+    *,
+    source_ids: Mapping[str, int],
     now: datetime,
     run_id: int | None,
-    stamps: Mapping[str, FileStamp | None] | None = None,
-) -> Counts:
-    """Write one batch of documents. The caller owns the transaction.
+    stamps: Mapping[tuple[str, str], FileStamp | None],
+    reader: Reader,
+    affected: Iterable[int] = (),
+) -> None:
+    """Make every article these documents (or the files behind ``affected`` article ids)
+    touch equal to what the files that describe its URL now say. The caller owns the
+    transaction (and holds the writer lock).
 
-    ``stamps`` (source key -> size and mtime) are recorded with each source file,
-    for the next run's quick check.
+    Of all files that describe a URL (``source_files``, with this batch's documents
+    in place of what their rows said before), the winner is the one with the latest
+    date, then the greatest (source name, path): the article holds exactly its
+    document. A winner whose content the article does not hold yet and that is not
+    in the batch is read again through ``reader``. A URL no file describes any more
+    loses its article's content: it becomes a tombstone (``refresh_stubs`` turns it
+    into a stub if links point at it). So the result never depends on which files
+    came in which batch or run: it is a function of the files that exist.
     """
-    counts = Counts()
-    groups: dict[str, list[TransformedDocument]] = defaultdict(list)
-    for doc in docs:
-        groups[doc.article.url].append(doc)
-    existing = _existing_articles(conn, groups)
+    by_file = {(d.source, d.source_key): d for d in docs}
+    reread: dict[tuple[str, str], TransformedDocument] = {}
+    excluded: set[tuple[int, str]] = set()
+    affected_ids = set(affected)
+    while True:
+        plan = _elect(conn, by_file, source_ids, affected_ids, excluded)
+        if not plan.to_read:
+            break
+        for candidate in plan.to_read:
+            doc = reader(candidate)
+            if doc is None or doc.source != candidate.source:
+                excluded.add((candidate.source_id, candidate.path))
+            else:
+                by_file[(doc.source, doc.source_key)] = doc
+                if doc.content_hash != candidate.content_hash:
+                    reread[(doc.source, doc.source_key)] = doc  # changed since recorded
 
-    writes: list[TransformedDocument] = []
-    replaced_ids: list[int] = []  # full articles rewritten: their child rows are replaced
-    for url, group in groups.items():
-        winner = max(group, key=lambda d: d.winner_key)
-        counts.duplicates += len(group) - 1
-        current = existing.get(url)
-        if current is not None and not current.is_stub:
-            if current.fingerprint == winner.fingerprint:
-                counts.articles_unchanged += 1
-                continue
-            if current.source_path != winner.source_key and (
-                winner_key(current.published_at, current.source_path or "") > winner.winner_key
-            ):
-                counts.duplicates += 1  # loses to the file already loaded: a source only
-                continue
-            counts.articles_updated += 1
-            replaced_ids.append(current.id)
-        else:
-            # New, or a stub becoming a full article: stubs have no topics, images or
-            # links, so there is nothing to replace (and no query to run for it).
-            counts.articles_inserted += 1
-        writes.append(winner)
-
+    existing = plan.existing
+    replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
+    remember_before(conn, run_id, [*replaced, *plan.orphaned])
+    replaced_full = [
+        item.id
+        for d in plan.writes
+        if (item := existing.get(d.article.url)) is not None and item.source_path is not None
+    ]
     ids = {url: item.id for url, item in existing.items()}
-    if writes:
-        ids.update(_write_articles(conn, writes, replaced_ids, now, counts))
-    record_sources(conn, docs, ids, now, run_id, stamps or {})
-    return counts
+    if plan.writes:
+        written = _write_articles(conn, plan.writes, replaced_full, source_ids, now, run_id)
+        remember_absent(conn, run_id, [i for url, i in written.items() if url not in existing])
+        ids.update(written)
+    _make_tombstones(conn, plan.orphaned, now)
+    recorded = [*docs, *reread.values()]
+    missing = {d.article.url for d in recorded} - ids.keys()
+    if missing:  # URLs of batch files that lost to files whose articles exist
+        ids.update(ids_by(conn, articles, "url", missing))
+    record_sources(conn, recorded, source_ids, ids, now, run_id, stamps)
+
+
+def _elect(
+    conn: Connection,
+    by_file: Mapping[tuple[str, str], TransformedDocument],
+    source_ids: Mapping[str, int],
+    affected: set[int],
+    excluded: set[tuple[int, str]],
+) -> _Plan:
+    docs = list(by_file.values())
+    # What the batch's files described before (a file whose URL changed no longer
+    # describes its old URL): their rows' article ids.
+    previous: set[int] = set(affected)
+    names = {source_id: name for name, source_id in source_ids.items()}
+    keyed: dict[int, list[str]] = defaultdict(list)
+    for source, key in by_file:
+        keyed[source_ids[source]].append(key)
+    for source_id, keys in keyed.items():
+        for condition in in_conditions(conn, source_files.c.path, keys):
+            previous.update(
+                conn.execute(
+                    select(source_files.c.article_id).where(
+                        source_files.c.source_id == source_id,
+                        condition,
+                        source_files.c.article_id.is_not(None),
+                    )
+                ).scalars()
+            )
+    existing = _existing_articles(conn, {d.article.url for d in docs}, previous)
+    url_of = {item.id: url for url, item in existing.items()}
+    entries: dict[str, list[TransformedDocument | Candidate]] = defaultdict(list)
+    for d in docs:
+        entries[d.article.url].append(d)
+    columns = (
+        source_files.c.source_id,
+        sources.c.name,
+        sources.c.root,
+        source_files.c.path,
+        source_files.c.published_at,
+        source_files.c.content_hash,
+        source_files.c.article_id,
+    )
+    for condition in in_conditions(conn, source_files.c.article_id, url_of):
+        query = (
+            select(*columns)
+            .join(sources, sources.c.id == source_files.c.source_id)
+            .where(condition)
+        )
+        for row in conn.execute(query):
+            candidate = Candidate(*row)
+            names.setdefault(candidate.source_id, candidate.source)
+            if (candidate.source, candidate.path) in by_file:
+                continue  # the batch's document says what the file says now
+            if (candidate.source_id, candidate.path) in excluded:
+                continue
+            entries[url_of[candidate.article_id]].append(candidate)
+
+    plan = _Plan(existing=existing)
+    for url in sorted(entries.keys() | existing.keys()):
+        current = existing.get(url)
+        group = entries.get(url)
+        if not group:
+            if current is not None and current.source_path is not None:
+                plan.orphaned.append(current.id)
+            continue
+        winner = max(group, key=lambda item: item.winner_key)
+        if isinstance(winner, Candidate):
+            expected = fingerprint(winner.source, winner.path, winner.content_hash)
+            if current is None or current.fingerprint != expected:
+                plan.to_read.append(winner)
+        elif current is None or current.fingerprint != winner.fingerprint:
+            plan.writes.append(winner)
+    return plan
+
+
+def _make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
+    """Articles no file describes any more keep no content and no child rows; the
+    stub refresh makes each a stub if links point at it, else leaves it removed."""
+    if not ids:
+        return
+    targets: set[int] = set()
+    for condition in in_conditions(conn, related_articles.c.article_id, ids):
+        targets.update(
+            conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
+        )
+    for table in (article_topics, article_images, related_articles):
+        delete_where_in(conn, table, "article_id", ids)
+    for condition in in_conditions(conn, articles.c.id, ids):
+        conn.execute(
+            update(articles)
+            .where(condition)
+            .values(
+                is_removed=True,
+                is_stub=False,
+                source_id=None,
+                source_path=None,
+                provider_id=None,
+                fingerprint=None,
+                updated_at=now,
+            )
+        )
+    _mark_stubs_dirty(conn, targets)
 
 
 def _write_articles(
     conn: Connection,
     writes: list[TransformedDocument],
     replaced_ids: list[int],
+    source_ids: Mapping[str, int],
     now: datetime,
-    counts: Counts,
+    run_id: int | None,
 ) -> dict[str, int]:
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
@@ -327,7 +490,10 @@ def _write_articles(
     image_ids = ensure_images(conn, (image for d in writes for _, image in d.article.images), now)
     topic_ids = ensure_topics(conn, (topic for d in writes for topic in d.article.topics), now)
 
-    rows = [_article_row(d, provider_ids[d.article.provider.domain], now) for d in writes]
+    rows = [
+        _article_row(d, provider_ids[d.article.provider.domain], source_ids[d.source], now)
+        for d in writes
+    ]
     rows.sort(key=lambda row: row["url"])
     upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
     article_ids = ids_by(conn, articles, "url", (row["url"] for row in rows))
@@ -354,7 +520,7 @@ def _write_articles(
     ]
     bulk_insert(conn, article_images, IMAGE_LINK_COLUMNS, image_rows)
 
-    new_targets = _write_links(conn, writes, article_ids, now, counts)
+    new_targets = _write_links(conn, writes, article_ids, now, run_id)
     _mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
 
@@ -364,7 +530,7 @@ def _write_links(
     writes: list[TransformedDocument],
     article_ids: dict[str, int],
     now: datetime,
-    counts: Counts,
+    run_id: int | None,
 ) -> set[int]:
     target_urls = {link.url for d in writes for link in d.article.links}
     if not target_urls:
@@ -378,8 +544,9 @@ def _write_links(
             for url in missing
         ]
         upsert(conn, articles, stub_rows, ["url"])
-        known.update(ids_by(conn, articles, "url", missing))
-        counts.stubs_created += len(missing)
+        created = ids_by(conn, articles, "url", missing)
+        remember_absent(conn, run_id, created.values())
+        known.update(created)
 
     link_rows = []
     for d in writes:
@@ -400,7 +567,6 @@ def _write_links(
                 ]
             )
     bulk_insert(conn, related_articles, LINK_COLUMNS, link_rows)
-    counts.links_written += len(link_rows)
     return set(known.values())
 
 
@@ -420,10 +586,15 @@ LINK_COLUMNS = (
 
 
 def _mark_stubs_dirty(conn: Connection, article_ids: set[int]) -> None:
+    """Stubs and tombstones (rows no file describes) whose incoming links changed."""
     for condition in in_conditions(conn, articles.c.id, article_ids):
         conn.execute(
             update(articles)
-            .where(condition, articles.c.is_stub, articles.c.fingerprint.is_not(None))
+            .where(
+                condition,
+                articles.c.source_path.is_(None),
+                articles.c.fingerprint.is_not(None),
+            )
             .values(fingerprint=None)
         )
 
@@ -434,32 +605,41 @@ STUB_COLUMNS = (
     "published_at",
     "web_url",
     "provider_id",
+    "is_stub",
+    "is_removed",
     "fingerprint",
     "updated_at",
 )
 
+# The fingerprint of a settled tombstone: an article no file describes and no link
+# points at, kept (``is_removed``) so that mirrors learn it is gone.
+TOMBSTONE = "tombstone"
+
 STUB_BLOCK = 2000  # stubs rebuilt per round: bounds the snippets held in memory
 
 
-def refresh_stubs(conn: Connection, now: datetime) -> int:
-    """Rebuild dirty stubs from the snippets that point at them; delete unreferenced ones.
+def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) -> None:
+    """Settle the rows no file describes whose incoming links changed (fingerprint NULL).
 
-    A stub shows the snippet of the referencing article with the latest
-    ``published_at`` (ties: the greatest URL). Returns the number of stubs deleted.
-    Stubs are rebuilt a block at a time, so memory does not grow with their number.
+    Linked: a stub showing the snippet of the referencing article with the latest
+    ``published_at`` (ties: the greatest URL). Not linked: a stub is deleted; a
+    former article stays as a tombstone (``is_removed``, no content of its own).
+    Done a block at a time, so memory does not grow with their number.
     """
     dirty = sorted(
         conn.execute(
-            select(articles.c.id).where(articles.c.is_stub, articles.c.fingerprint.is_(None))
+            select(articles.c.id).where(
+                articles.c.source_path.is_(None), articles.c.fingerprint.is_(None)
+            )
         ).scalars()
     )
-    deleted = 0
     for start in range(0, len(dirty), STUB_BLOCK):
-        deleted += _refresh_stub_block(conn, dirty[start : start + STUB_BLOCK], now)
-    return deleted
+        block = dirty[start : start + STUB_BLOCK]
+        remember_before(conn, run_id, block)
+        _refresh_stub_block(conn, block, now)
 
 
-def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> int:
+def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> None:
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
     for condition in in_conditions(conn, related_articles.c.related_article_id, dirty):
@@ -484,8 +664,15 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> in
             if best is None or key > winner_key(best.published_at, best.url):
                 chosen[row.related_article_id] = row
 
-    orphans = sorted(set(dirty) - chosen.keys())
-    delete_where_in(conn, articles, "id", orphans)
+    unlinked = sorted(set(dirty) - chosen.keys())
+    tombstones = []
+    for condition in in_conditions(conn, articles.c.id, unlinked):
+        tombstones.extend(
+            conn.execute(select(articles.c.id).where(condition, articles.c.is_removed)).scalars()
+        )
+    delete_where_in(conn, articles, "id", sorted(set(unlinked) - set(tombstones)))
+    for condition in in_conditions(conn, articles.c.id, tombstones):
+        conn.execute(update(articles).where(condition).values(fingerprint=TOMBSTONE))
 
     provider_ids = ensure_providers(
         conn,
@@ -507,12 +694,22 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> in
             "excerpt": row.snippet_excerpt,
             "published_at": row.snippet_published_at,
             "web_url": row.snippet_web_url,
-            "provider_id": provider_ids.get(row.snippet_provider_domain),
+            "provider": row.snippet_provider_domain,
         }
         digest = hashlib.sha256(
             json.dumps(values, default=str, sort_keys=True).encode()
         ).hexdigest()
-        updates.append({"id": stub_id, **values, "fingerprint": digest, "updated_at": now})
+        values["provider_id"] = provider_ids.get(values.pop("provider"))
+        updates.append(
+            {
+                "id": stub_id,
+                **values,
+                "is_stub": True,
+                "is_removed": False,
+                "fingerprint": digest,
+                "updated_at": now,
+            }
+        )
     if updates:
         # executemany UPDATE: bound names must differ from the column names.
         stmt = (
@@ -521,7 +718,6 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> in
             .values({name: bindparam(f"b_{name}") for name in STUB_COLUMNS})
         )
         conn.execute(stmt, [{f"b_{key}": value for key, value in row.items()} for row in updates])
-    return len(orphans)
 
 
 def delete_orphans(conn: Connection) -> dict[str, int]:

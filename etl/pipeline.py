@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -26,12 +26,21 @@ from etl.database import (
     DatabaseUnavailable,
     describe_error,
 )
-from etl.extract import DEFAULT_MAX_FILE_BYTES, discover, file_stamp
+from etl.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
 from etl.interrupts import stop_on_signals
-from etl.load import delete_orphans, refresh_stubs
+from etl.load import delete_orphans, refresh_stubs, settle
 from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary, SourceFile
+from etl.sources import SourceError, SourceSpec, discover_all, in_scope, plan_sources
 from etl.sql import rolled_back, writer_transaction
-from etl.workers import DEFAULT_BATCH_SIZE, BatchLoader, Task, load_in_workers, process_file
+from etl.workers import (
+    DEFAULT_BATCH_SIZE,
+    BatchLoader,
+    LoadContext,
+    Task,
+    load_in_workers,
+    process_file,
+    read_candidate,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -83,12 +92,17 @@ def default_paths() -> list[Path]:
     )
 
 
+DEFAULT_MAX_PRUNE = 0.5  # --prune refuses to forget more than this share of a source's files
+
+
 def run(
     paths: Iterable[str | os.PathLike[str]] | None = None,
     database_url: str | None = None,
     *,
+    source: str | None = None,
     full_refresh: bool = False,
     prune: bool = False,
+    max_prune: float = DEFAULT_MAX_PRUNE,
     shard: str | tuple[int, int] | None = None,
     workers: int | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -102,8 +116,11 @@ def run(
 ) -> RunSummary:
     """Load news documents from ``paths`` (default: the project's ``seeds/``) into the database.
 
-    Returns the run summary; document problems are in ``summary.rejected`` and
-    never raise. Raises ``ConfigurationError`` for bad arguments,
+    Each PATH belongs to a source (a named tree, see ``etl.sources``): ``source``
+    names it, else it is the source of the PATH's root. Returns the run summary;
+    document problems are in ``summary.rejected`` and never raise. Raises
+    ``ConfigurationError`` for bad arguments (and when ``prune`` would forget every
+    file of a source, or more than ``max_prune`` of them: nothing is changed then),
     ``DatabaseUnavailable`` when the database cannot be used, ``RunAborted``
     when a worker process dies, and ``RunInterrupted`` (a KeyboardInterrupt) on
     SIGTERM or SIGINT when ``handle_signals`` (main thread only): the workers are
@@ -116,41 +133,54 @@ def run(
     started = time.monotonic()
     path_list = [Path(p) for p in (paths or default_paths())]
     shard_range = parse_shard(shard) if isinstance(shard, str) else shard
-    try:
-        sources = [s for s in discover(path_list) if in_shard(s.key, shard_range)]
-    except FileNotFoundError as exc:
-        raise ConfigurationError(str(exc)) from None
+    if not 0 <= max_prune <= 1:
+        raise ConfigurationError(f"--max-prune must be a share from 0 to 1, not {max_prune}")
+    missing = [str(p) for p in path_list if not p.exists()]
+    if missing:
+        raise ConfigurationError(f"{missing[0]}: no such file or directory")
     owns_engine = engine is None
     engine = engine or database.make_engine(database_url, connect_timeout=connect_timeout)
     new_file = database.sqlite_file(engine.url)
     if new_file is not None and new_file.exists():
         new_file = None  # not created by this run: never removed by it
-    summary = RunSummary(
-        database=database.redact(engine.url), files_seen=len(sources), dry_run=dry_run
-    )
+    summary = RunSummary(database=database.redact(engine.url), dry_run=dry_run)
     arguments = {
         "paths": [str(p) for p in path_list],
+        "source": source,
         "full_refresh": full_refresh,
         "prune": prune,
+        "max_prune": max_prune,
         "shard": "/".join(map(str, shard_range)) if shard_range else None,
     }
     try:
         with stop_on_signals(handle_signals), engine.connect() as conn, _dry(conn, dry_run):
             _prepare(conn if dry_run else engine, migrate)
+            specs = _plan(conn, path_list, source)
+            rows = ledger.ensure_sources(conn, specs)
+            source_ids = {name: row.id for name, row in rows.items()}
+            files = [f for f in discover_all(specs) if in_shard(f.key, shard_range)]
+            summary.files_seen = len(files)
+            known = ledger.known_files(conn, sorted(source_ids.values()))
+            gone = (
+                _prune_plan(specs, source_ids, known, files, shard_range, max_prune)
+                if prune
+                else []
+            )
             summary.run_id = ledger.start_run(conn, arguments)
             ledger.mark_abandoned_runs(conn, summary.run_id)
+            context = LoadContext(summary.run_id, batch_size, max_file_bytes, source_ids)
             try:
                 _load_all(
                     conn,
-                    sources,
+                    files,
+                    known,
                     summary,
+                    context,
                     full_refresh,
                     1 if dry_run else workers,  # one connection, one transaction
-                    batch_size,
-                    max_file_bytes,
                     progress,
                 )
-                _finish(conn, summary, sources, prune, shard_range)
+                _finish(conn, summary, gone, context)
                 summary.status = "partial" if summary.documents_rejected else "succeeded"
             except BaseException as exc:
                 summary.status = "interrupted" if isinstance(exc, RunInterrupted) else "failed"
@@ -178,6 +208,52 @@ def run(
     return summary
 
 
+def _plan(conn: Connection, paths: Sequence[Path], source: str | None) -> list[SourceSpec]:
+    try:
+        return plan_sources(paths, source, ledger.known_source_roots(conn))
+    except (FileNotFoundError, SourceError) as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def _prune_plan(
+    specs: Sequence[SourceSpec],
+    source_ids: Mapping[str, int],
+    known: Mapping[tuple[int, str], ledger.Stored],
+    files: Sequence[SourceFile],
+    shard: tuple[int, int] | None,
+    max_prune: float,
+) -> list[tuple[int, str]]:
+    """The recorded files ``--prune`` forgets: of this run's sources, under this run's
+    PATHs (and shard), and not found. Refuses (``ConfigurationError``) to forget every
+    file of a source, or more than ``max_prune`` of them, before anything is written."""
+    seen = {(source_ids[f.source], f.key) for f in files}
+    gone: list[tuple[int, str]] = []
+    for spec in specs:
+        source_id = source_ids[spec.name]
+        recorded = [key for sid, key in known if sid == source_id]
+        lost = sorted(
+            key
+            for key in recorded
+            if (source_id, key) not in seen and in_scope(key, spec) and in_shard(key, shard)
+        )
+        if not lost:
+            continue
+        if len(lost) == len(recorded):
+            raise ConfigurationError(
+                f"--prune would forget every file of source {spec.name!r} ({len(lost)} files): "
+                f"is {spec.root} the right tree, and is it checked out? Nothing was changed"
+            )
+        if len(lost) > max_prune * len(recorded):
+            raise ConfigurationError(
+                f"--prune would forget {len(lost)} of the {len(recorded)} files of source "
+                f"{spec.name!r} ({len(lost) / len(recorded):.0%}), more than --max-prune "
+                f"{max_prune:g} allows; nothing was changed (pass a larger --max-prune if "
+                "that is intended)"
+            )
+        gone.extend((source_id, key) for key in lost)
+    return gone
+
+
 def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
     """A dry run's one transaction, rolled back at the end; nothing for a real run."""
     return rolled_back(conn) if dry_run else nullcontext()
@@ -197,64 +273,67 @@ def _prepare(target: Engine | Connection, migrate: bool) -> None:
         database.require_schema(target)
 
 
-def _changed_sources(
-    conn: Connection, sources: Sequence[SourceFile], summary: RunSummary, full_refresh: bool
-) -> tuple[Sequence[SourceFile], dict[str, str]]:
+def _changed_files(
+    files: Sequence[SourceFile],
+    known: Mapping[tuple[int, str], ledger.Stored],
+    source_ids: Mapping[str, int],
+    summary: RunSummary,
+    full_refresh: bool,
+) -> tuple[Sequence[SourceFile], dict[tuple[str, str], str]]:
     """The files to read, and the stored content hash of those an earlier run loaded.
 
     A file whose size and mtime equal the stored ones is skipped without being read.
     """
     if full_refresh:
-        return sources, {}
-    known = ledger.known_sources(conn)
+        return files, {}
     todo: list[SourceFile] = []
-    known_hashes: dict[str, str] = {}
-    for source in sources:
-        stored = known.get(source.key)
+    known_hashes: dict[tuple[str, str], str] = {}
+    for file in files:
+        stored = known.get((source_ids[file.source], file.key))
         if stored is None:
-            todo.append(source)
-        elif stored[1:] == file_stamp(source.path):
+            todo.append(file)
+        elif stored[1:] == file_stamp(file.path):
             summary.files_skipped_unchanged += 1  # same size and mtime: not even read
         else:
-            todo.append(source)
-            known_hashes[source.key] = stored[0]
+            todo.append(file)
+            known_hashes[(file.source, file.key)] = stored[0]
     return todo, known_hashes
 
 
 def _load_all(
     conn: Connection,
-    sources: Sequence[SourceFile],
+    files: Sequence[SourceFile],
+    known: Mapping[tuple[int, str], ledger.Stored],
     summary: RunSummary,
+    context: LoadContext,
     full_refresh: bool,
     workers: int | None,
-    batch_size: int,
-    max_file_bytes: int,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    todo, known_hashes = _changed_sources(conn, sources, summary, full_refresh)
+    todo, known_hashes = _changed_files(files, known, context.source_ids, summary, full_refresh)
     if progress and summary.files_skipped_unchanged:
-        progress(summary.files_skipped_unchanged, len(sources))
+        progress(summary.files_skipped_unchanged, len(files))
 
-    def task_for(source: SourceFile) -> Task:
+    def task_for(file: SourceFile) -> Task:
         # The stamp is taken now, shortly before the file is read, and recorded
         # once its content is loaded.
-        stamp = file_stamp(source.path)
-        return Task(source, known_hashes.get(source.key), max_file_bytes, stamp)
+        stamp = file_stamp(file.path)
+        return Task(file, known_hashes.get((file.source, file.key)), context.max_bytes, stamp)
 
     workers = workers or os.cpu_count() or 1
     # Workers open their own connections, which an in-memory database cannot share.
     shareable = not database.is_in_memory_sqlite(conn.engine.url)
     if workers > 1 and len(todo) >= INLINE_BELOW and shareable:
         load_in_workers(
-            conn.engine, todo, task_for, summary, workers, batch_size, progress, len(sources)
+            conn.engine, todo, task_for, summary, workers, context, progress, len(files)
         )
     else:
-        loader = BatchLoader(conn, summary, batch_size)
-        for source in todo:
-            task = task_for(source)
+        loader = BatchLoader(conn, summary, context)
+        for file in todo:
+            task = task_for(file)
             loader.add(task, process_file(task))
             if progress:
-                progress(1, len(sources))
+                progress(1, len(files))
         loader.close()
     summary.rejected.sort(key=lambda item: item.path)
 
@@ -262,15 +341,33 @@ def _load_all(
 def _finish(
     conn: Connection,
     summary: RunSummary,
-    sources: Sequence[SourceFile],
-    prune: bool,
-    shard: tuple[int, int] | None,
+    gone: Sequence[tuple[int, str]],
+    context: LoadContext,
 ) -> None:
-    """Rebuild stubs, prune vanished sources, delete what nothing references."""
-    with writer_transaction(conn, summary.run_id):
-        if prune:
-            summary.articles_removed += ledger.prune(
-                conn, {s.key for s in sources}, lambda key: in_shard(key, shard)
+    """Forget pruned files (their URLs go to the files left, or become tombstones),
+    settle stubs, delete what nothing references, and count what the run changed."""
+    run_id = context.run_id
+    with writer_transaction(conn, run_id):
+        now = ledger.now()
+        if gone:
+            affected = ledger.forget_files(conn, gone)
+            settle(
+                conn,
+                [],
+                source_ids=context.source_ids,
+                now=now,
+                run_id=run_id,
+                stamps={},
+                reader=lambda candidate: read_candidate(candidate, context.max_bytes),
+                affected=affected,
             )
-        summary.stubs_deleted += refresh_stubs(conn, ledger.now())
+        refresh_stubs(conn, now, run_id)
         delete_orphans(conn)
+        if run_id is None:
+            return
+        read_files = (
+            summary.files_seen > summary.files_skipped_unchanged + summary.documents_rejected
+        )
+        for name, value in ledger.net_counts(conn, run_id, read_files).items():
+            setattr(summary, name, value)
+        ledger.forget_scratch(conn, run_id)

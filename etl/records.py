@@ -11,6 +11,7 @@ a run that finds nothing to parse) never loads pydantic or the YAML parsers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -19,9 +20,25 @@ from typing import Any, NamedTuple
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
-def winner_key(published_at: datetime | None, source_key: str) -> tuple[datetime, str]:
-    """Of two documents with one URL, the greater key wins: later date, then greater path."""
-    return (published_at or _EPOCH, source_key)
+def winner_key(published_at: datetime | None, *tiebreak: str) -> tuple[Any, ...]:
+    """Of two documents with one URL, the greater key wins: the later date, then the
+    greater tie-break (for source files: the source's name, then the path)."""
+    return (published_at or _EPOCH, *tiebreak)
+
+
+# Bump when a rule changes what a document normalizes to: every article is then
+# rewritten on its next load, even though its file did not change.
+RULES_VERSION = "1"
+
+
+def fingerprint(source: str, key: str, content_hash: str) -> str:
+    """Identifies what the database holds for a document: a pure function of its file.
+
+    The record is determined by (rules, source, path, content), so hashing those is
+    as good as hashing the record, and thousands of times cheaper. The loader
+    compares it with what an article holds without reading the file.
+    """
+    return hashlib.sha256(f"{RULES_VERSION}\0{source}\0{key}\0{content_hash}".encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +115,11 @@ class TransformedDocument:
     article: ArticleRecord
     fingerprint: str
     warnings: tuple[str, ...] = field(default=())
+    source: str = ""  # the name of the source (tree) the file belongs to
 
     @property
-    def winner_key(self) -> tuple[datetime, str]:
-        return winner_key(self.article.published_at, self.source_key)
+    def winner_key(self) -> tuple[Any, ...]:
+        return winner_key(self.article.published_at, self.source, self.source_key)
 
 
 # --- files and documents -------------------------------------------------------
@@ -124,14 +142,16 @@ class DocumentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file to load: its stable key (path relative to its input root) and that root.
+    """A file to load: its stable key (path relative to its source's root), that root,
+    and the source's name.
 
-    Files found under one root share its string, so a 50,000-file run holds one
+    Files found under one root share its strings, so a 50,000-file run holds one
     short key per file rather than a full path too.
     """
 
     root: str
     key: str
+    source: str = ""
 
     @property
     def path(self) -> str:
@@ -196,6 +216,8 @@ class Counts:
     stubs_created: int = 0
     stubs_deleted: int = 0
     links_written: int = 0
+    links_added: int = 0
+    links_removed: int = 0
     documents_rejected: int = 0
     warnings: int = 0
 
@@ -234,7 +256,8 @@ class RunSummary(Counts):
             f"{self.articles_unchanged} unchanged, {self.articles_removed} removed, "
             f"{self.duplicates} duplicates; "
             f"{self.stubs_created} stubs created, {self.stubs_deleted} deleted; "
-            f"{self.links_written} links written; {self.documents_rejected} documents rejected "
+            f"{self.links_added} links added, {self.links_removed} removed; "
+            f"{self.documents_rejected} documents rejected "
             f"[{self.status}{', dry run: nothing written' if self.dry_run else ''}, "
             f"{self.seconds:.1f}s]"
         )

@@ -9,7 +9,6 @@ functions return.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import date, datetime
 from functools import lru_cache
@@ -38,6 +37,7 @@ from etl.records import (
     RawDocument,
     TopicRecord,
     TransformedDocument,
+    fingerprint,
 )
 
 _TRACKING_PARAMS = frozenset({"fbclid", "gclid"})
@@ -160,8 +160,9 @@ def _transform(raw: RawDocument) -> TransformedDocument:
         source_key=raw.source.key,
         content_hash=raw.content_hash,
         article=article,
-        fingerprint=fingerprint(raw.source.key, raw.content_hash),
+        fingerprint=fingerprint(raw.source.source, raw.source.key, raw.content_hash),
         warnings=tuple(warnings),
+        source=raw.source.source,
     )
 
 
@@ -281,17 +282,3 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):  # NaN/inf are not JSON
         return None
     return value
-
-
-# Bump when a rule changes what a document normalizes to: every article is then
-# rewritten on its next load, even though its file did not change.
-RULES_VERSION = "1"
-
-
-def fingerprint(source_key: str, content_hash: str) -> str:
-    """Identifies what the database holds for a document: a pure function of its file.
-
-    The record is determined by (rules, path, content), so hashing those is as
-    good as hashing the record, and thousands of times cheaper.
-    """
-    return hashlib.sha256(f"{RULES_VERSION}\0{source_key}\0{content_hash}".encode()).hexdigest()

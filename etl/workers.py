@@ -31,7 +31,7 @@ from etl import database, ledger
 from etl.database import DatabaseUnavailable, describe_error
 from etl.extract import content_hash, read_bytes
 from etl.extract import extract as extract_document
-from etl.load import load_batch
+from etl.load import Candidate, settle
 from etl.records import (
     DocumentError,
     FileStamp,
@@ -88,6 +88,31 @@ def process_file(task: Task) -> Outcome:
         )
 
 
+class LoadContext(NamedTuple):
+    """What every batch of a run needs to know (sent to each worker with its chunk)."""
+
+    run_id: int | None
+    batch_size: int
+    max_bytes: int
+    source_ids: dict[str, int]  # source name -> sources.id
+
+
+def read_candidate(candidate: Candidate, max_bytes: int) -> TransformedDocument | None:
+    """A recorded file read again, because it wins a URL whose article does not hold it."""
+    source = SourceFile(candidate.root, candidate.path, candidate.source)
+    outcome = process_file(Task(source, None, max_bytes, None))
+    if isinstance(outcome, TransformedDocument):
+        return outcome
+    log.warning(
+        "%s (source %s) wins %s but cannot be read again: %s",
+        candidate.path,
+        candidate.source,
+        "its URL",
+        outcome,
+    )
+    return None
+
+
 _worker_engine: Engine | None = None
 
 _malloc_trim: Callable[[int], int] | None = None
@@ -130,17 +155,17 @@ def _init_worker(url: str) -> None:
     multiprocessing.util.Finalize(_worker_engine, _worker_engine.dispose, exitpriority=10)
 
 
-def _load_chunk(tasks: list[Task], run_id: int | None, batch_size: int) -> RunSummary:
+def _load_chunk(tasks: list[Task], context: LoadContext) -> RunSummary:
     """In a worker: parse and load ``tasks``; returns what it did, as a partial summary."""
     assert _worker_engine is not None, "worker not initialized"
-    summary = RunSummary(run_id=run_id)
+    summary = RunSummary(run_id=context.run_id)
     # Parsing makes millions of short-lived dicts and lists but hardly any cycles;
     # the cyclic collector ran ~1,200 times per worker over the corpus (0.2 s of
     # CPU each). Paused for the chunk, it collects once at the end instead.
     gc.disable()
     try:
         with _worker_engine.connect() as conn:
-            loader = BatchLoader(conn, summary, batch_size)
+            loader = BatchLoader(conn, summary, context)
             for task in tasks:
                 loader.add(task, process_file(task))
             loader.close()
@@ -236,7 +261,7 @@ def load_in_workers(
     task_for: Callable[[SourceFile], Task],
     summary: RunSummary,
     workers: int,
-    batch_size: int,
+    context: LoadContext,
     progress: Callable[[int, int], None] | None,
     total: int,
 ) -> None:
@@ -260,7 +285,7 @@ def load_in_workers(
     # fork, not spawn/forkserver: those re-import the caller's __main__, which breaks
     # scripts and notebooks that call run() without an `if __name__ == "__main__"` guard.
     methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    fork = multiprocessing.get_context("fork" if "fork" in methods else None)
     url = engine.url.render_as_string(hide_password=False)
 
     def collect(pending: deque[tuple[int, Future[RunSummary]]]) -> None:
@@ -279,9 +304,9 @@ def load_in_workers(
     gc.freeze()
     try:
         start = 0
-        for segment in plan_chunks(len(todo), batch_size, workers):
+        for segment in plan_chunks(len(todo), context.batch_size, workers):
             with ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_init_worker, initargs=(url,)
+                workers, mp_context=fork, initializer=_init_worker, initargs=(url,)
             ) as pool:
                 pending: deque[tuple[int, Future[RunSummary]]] = deque()
                 _running_pools.append(pool)
@@ -289,7 +314,7 @@ def load_in_workers(
                     for size in segment:
                         part = [task_for(source) for source in todo[start : start + size]]
                         start += size
-                        future = pool.submit(_load_chunk, part, summary.run_id, batch_size)
+                        future = pool.submit(_load_chunk, part, context)
                         pending.append((size, future))
                         if len(pending) > workers:
                             collect(pending)
@@ -319,25 +344,27 @@ class BatchLoader:
     rejected alone. Rejections are recorded in ``rejected_documents``.
     """
 
-    def __init__(self, conn: Connection, summary: RunSummary, batch_size: int) -> None:
+    def __init__(self, conn: Connection, summary: RunSummary, context: LoadContext) -> None:
         self.conn = conn
         self.summary = summary
-        self.batch_size = batch_size
+        self.context = context
+        self.batch_size = context.batch_size
         self.batch: list[TransformedDocument] = []
-        self.stamps: dict[str, FileStamp | None] = {}
-        self.touched: dict[str, FileStamp] = {}  # new mtime, same content
+        self.stamps: dict[tuple[str, str], FileStamp | None] = {}
+        self.touched: dict[tuple[int, str], FileStamp] = {}  # new mtime, same content
         self.rejects: list[Rejection] = []
 
     def add(self, task: Task, outcome: Outcome) -> None:
         if isinstance(outcome, Unchanged):
             self.summary.files_skipped_unchanged += 1
             if task.stamp is not None:
-                self.touched[outcome.key] = task.stamp
+                source_id = self.context.source_ids[task.source.source]
+                self.touched[(source_id, outcome.key)] = task.stamp
         elif isinstance(outcome, Rejection):
             self.rejects.append(outcome)
         else:
             self.batch.append(outcome)
-            self.stamps[outcome.source_key] = task.stamp
+            self.stamps[(outcome.source, outcome.source_key)] = task.stamp
             for warning in outcome.warnings:
                 log.warning("%s: %s", outcome.source_key, warning)
             self.summary.warnings += len(outcome.warnings)
@@ -369,10 +396,15 @@ class BatchLoader:
         """Load a batch in one transaction; if it fails, load its documents one by one."""
         try:
             with writer_transaction(self.conn, self.summary.run_id):
-                counts = load_batch(
-                    self.conn, batch, ledger.now(), self.summary.run_id, self.stamps
+                settle(
+                    self.conn,
+                    batch,
+                    source_ids=self.context.source_ids,
+                    now=ledger.now(),
+                    run_id=self.summary.run_id,
+                    stamps=self.stamps,
+                    reader=lambda candidate: read_candidate(candidate, self.context.max_bytes),
                 )
-            self.summary.add(counts)
             return []
         except OperationalError:
             raise

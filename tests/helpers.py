@@ -15,6 +15,7 @@ import copy
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -28,6 +29,8 @@ import pytest
 import yaml
 from sqlalchemy import Connection, Row, create_engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
 import etl
@@ -428,3 +431,24 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, sort_keys=True)
     return value
+
+
+def loaded_articles(url: str) -> int | None:
+    """Full (non-stub) articles committed so far; None while the schema does not exist."""
+    backend = make_url(url).get_backend_name()
+    try:
+        if backend == "sqlite":
+            path = make_url(url).database
+            if not path or not Path(path).exists():
+                return None
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
+                found: int = conn.execute(
+                    "SELECT count(*) FROM articles WHERE NOT is_stub"
+                ).fetchone()[0]
+                return found
+        with connect(url, poolclass=NullPool) as db:
+            query = select(func.count()).select_from(articles).where(~articles.c.is_stub)
+            count: int = db.execute(query).scalar_one()
+            return count
+    except (sqlite3.OperationalError, DBAPIError):
+        return None

@@ -24,7 +24,7 @@ from etl import CursorTooOld, changes, database, run
 from etl.database import ConfigurationError, resolve_url
 from etl.feed import Change, compact, latest_cursor
 from etl.schema import articles, etl_runs
-from tests.conftest import ROOT, SEEDS
+from tests.helpers import ROOT, SEEDS
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
 SQLITE_FORM = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")

@@ -12,7 +12,6 @@ import contextlib
 import copy
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -22,9 +21,8 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import etl
@@ -38,6 +36,7 @@ from tests.helpers import (
     connect,
     dump_yaml,
     fetch,
+    loaded_articles,
     make_database,
     run_etl,
     snapshot,
@@ -125,27 +124,6 @@ def reap(proc: subprocess.Popen[bytes]) -> int:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     return code
-
-
-def loaded_articles(url: str) -> int | None:
-    """Full (non-stub) articles committed so far; None while the schema does not exist."""
-    backend = make_url(url).get_backend_name()
-    try:
-        if backend == "sqlite":
-            path = make_url(url).database
-            if not path or not Path(path).exists():
-                return None
-            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30) as conn:
-                found: int = conn.execute(
-                    "SELECT count(*) FROM articles WHERE NOT is_stub"
-                ).fetchone()[0]
-                return found
-        with connect(url, poolclass=NullPool) as db:
-            query = select(func.count()).select_from(articles).where(~articles.c.is_stub)
-            count: int = db.execute(query).scalar_one()
-            return count
-    except (sqlite3.OperationalError, DBAPIError):
-        return None
 
 
 def wait_until_articles(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> int:

@@ -32,8 +32,7 @@ import etl
 from etl import database, ledger
 from etl.cli import main as cli_main
 from etl.schema import etl_runs, rejected_documents
-from tests.conftest import ROOT, SEEDS, make_database
-from tests.helpers import snapshot
+from tests.helpers import ROOT, SEEDS, loaded_articles, make_database, snapshot
 
 CLI_TIMEOUT = 300
 
@@ -195,8 +194,6 @@ def _alive(pid: int) -> bool:
 
 
 def _articles_loaded(url: str) -> int:
-    from tests.test_faults import loaded_articles
-
     return loaded_articles(url) or 0
 
 
