@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0006"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -79,33 +79,94 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _timestamps() -> list[Column]:
+def _timestamps(what: str) -> list[Column]:
     return [
-        Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
-        Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+        Column(
+            "created_at",
+            UTCDateTime(),
+            nullable=False,
+            server_default=func.now(),
+            comment=f"When this {what} was first inserted (UTC).",
+        ),
+        Column(
+            "updated_at",
+            UTCDateTime(),
+            nullable=False,
+            server_default=func.now(),
+            comment=f"When this {what} last changed (UTC).",
+        ),
     ]
 
+
+# Every table and column carries a description (``comment=``): the migrations store
+# them as database comments on PostgreSQL and MariaDB, and ``etl schema`` and
+# docs/schema.md print them on every backend. A new column needs one too (a test
+# checks); write it for an analyst who sees only the database.
+
+REMOVED = (
+    "True when the article is gone, for one of two reasons: its document says "
+    "`removed: true` (its source file is still there), or every source file of the "
+    "article disappeared and `etl run --prune` kept the row as a tombstone (no "
+    "source_files row points to it any more). Removed rows are never deleted; the "
+    "view removed_articles tells the two cases apart."
+)
+STUB = (
+    "True for a stub: an article known only as the target of related links, built from "
+    "a referencing document's snippet (title, excerpt, date, provider). It becomes a full "
+    "article in place (same id) when its own document is loaded, and is deleted when no "
+    "link references it any more."
+)
 
 providers = Table(
     "providers",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("domain", String(255), nullable=False, unique=True),
-    Column("name", Text, nullable=False),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "domain",
+        String(255),
+        nullable=False,
+        unique=True,
+        comment="The provider's identity: its domain, lowercased, without `www.` or a "
+        "trailing dot (e.g. `bbc.com`). A provider without a domain takes the host of "
+        "the article URL.",
+    ),
+    Column(
+        "name",
+        Text,
+        nullable=False,
+        comment="Display name, URL-decoded and whitespace-collapsed. When documents "
+        "disagree, the smallest name (by code point) wins.",
+    ),
     # False while the name only comes from related-article snippets: a name from
     # an article's own document always replaces a snippet's name.
-    Column("named_by_document", Boolean, nullable=False, server_default="0"),
-    *_timestamps(),
+    Column(
+        "named_by_document",
+        Boolean,
+        nullable=False,
+        server_default="0",
+        comment="True when the name comes from an article's own document; false while it "
+        "only comes from related-article snippets (a document's name replaces those).",
+    ),
+    *_timestamps("provider"),
+    comment="News publishers (the `provider` of a document or of a related snippet), "
+    "one row per domain.",
 )
 
 images = Table(
     "images",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("url", Text, nullable=False, unique=True),
-    Column("width", Integer),
-    Column("height", Integer),
-    *_timestamps(),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "url",
+        Text,
+        nullable=False,
+        unique=True,
+        comment="The image URL as the document gives it (trimmed); its identity.",
+    ),
+    Column("width", Integer, comment="Width in pixels: the largest any document reports."),
+    Column("height", Integer, comment="Height in pixels: the largest any document reports."),
+    *_timestamps("image"),
+    comment="Images of articles and provider logos, one row per URL.",
 )
 
 provider_images = Table(
@@ -116,144 +177,398 @@ provider_images = Table(
         Integer,
         ForeignKey("providers.id", ondelete="CASCADE"),
         primary_key=True,
+        comment="The provider (providers.id).",
     ),
-    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id"),
+        primary_key=True,
+        index=True,
+        comment="The logo image (images.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `provider.images` list.",
+    ),
+    comment="Provider logos (`provider.images` of the provider's documents).",
 )
 
 topics = Table(
     "topics",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("slug", String(255), nullable=False, unique=True),
-    Column("name", Text, nullable=False),
-    *_timestamps(),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "slug",
+        String(255),
+        nullable=False,
+        unique=True,
+        comment='The topic\'s identity, blind to case and spacing: `" Machine  Learning"` '
+        "is `machine-learning`.",
+    ),
+    Column(
+        "name",
+        Text,
+        nullable=False,
+        comment="Display name, whitespace-collapsed (the smallest variant by code point "
+        "when documents spell it differently).",
+    ),
+    *_timestamps("topic"),
+    comment="Topics (the `topics` list of documents), one row per slug.",
 )
 
 articles = Table(
     "articles",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("url", Text, nullable=False, unique=True),
-    Column("web_url", Text),
-    Column("original_url", Text),
-    Column("amp_web_url", Text),
-    Column("cdn_amp_web_url", Text),
-    Column("title", Text),
-    Column("excerpt", Text),
-    Column("body", Text),
-    Column("category", Text),
-    Column("type", Text),
-    Column("published_at", UTCDateTime(), index=True),
-    Column("quality", BigInteger),
-    Column("heat", BigInteger),
-    Column("is_published", Boolean),
-    Column("is_removed", Boolean, nullable=False, server_default="0"),
-    Column("is_stub", Boolean, nullable=False, server_default="0"),
-    Column("provider_id", Integer, ForeignKey("providers.id"), index=True),
-    Column("featured_content", JSON),
-    Column("secured", Text),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "url",
+        Text,
+        nullable=False,
+        unique=True,
+        comment="Canonical URL, the article's identity: `webUrl`, else `originalUrl`, "
+        "normalized (https, lowercase host without `www.`, no fragment or tracking "
+        "parameters, no trailing `/`).",
+    ),
+    Column("web_url", Text, comment="`webUrl` as the document gives it (trimmed)."),
+    Column("original_url", Text, comment="`originalUrl` as the document gives it (trimmed)."),
+    Column("amp_web_url", Text, comment="`ampWebUrl`: the AMP page (trimmed)."),
+    Column("cdn_amp_web_url", Text, comment="`cdnAmpWebUrl`: the AMP page on a CDN (trimmed)."),
+    Column("title", Text, comment="`title`; for a stub, the snippet's title."),
+    Column("excerpt", Text, comment="`excerpt`: the summary; for a stub, the snippet's."),
+    Column("body", Text, comment="The Markdown after the front-matter (NULL when empty)."),
+    Column("category", Text, comment="`category` (e.g. `news`)."),
+    Column("type", Text, comment="`type` (e.g. `article`, `video`)."),
+    Column(
+        "published_at",
+        UTCDateTime(),
+        index=True,
+        comment="`publishedDateTime` in UTC (a date without a zone is UTC).",
+    ),
+    Column("quality", BigInteger, comment="`quality`: the source's quality score."),
+    Column("heat", BigInteger, comment="`heat`: the source's popularity score."),
+    Column(
+        "is_published",
+        Boolean,
+        comment="`published` as the document gives it (NULL when absent). Unrelated to is_removed.",
+    ),
+    Column("is_removed", Boolean, nullable=False, server_default="0", comment=REMOVED),
+    Column("is_stub", Boolean, nullable=False, server_default="0", comment=STUB),
+    Column(
+        "provider_id",
+        Integer,
+        ForeignKey("providers.id"),
+        index=True,
+        comment="The publisher (providers.id).",
+    ),
+    Column("featured_content", JSON, comment="`featuredContent` as given (JSON)."),
+    Column("secured", Text, comment="`secured` as given."),
     # Front-matter keys the model does not know, kept so nothing in the source is lost.
-    Column("extra", JSON),
+    Column(
+        "extra",
+        JSON,
+        comment="Front-matter keys the model does not know, by dotted path (e.g. "
+        "`provider.logo`, `images[0].alt`), so nothing in the source is lost (JSON).",
+    ),
     # Path (relative to its input root) of the source file whose content the row holds.
-    Column("source_path", Text),
+    Column(
+        "source_path",
+        Text,
+        comment="Path (relative to its input directory) of the file whose document the "
+        "row holds; NULL for a stub.",
+    ),
     # sha256 of the normalized record: equal fingerprints mean nothing to write.
-    Column("fingerprint", String(64)),
-    *_timestamps(),
+    Column(
+        "fingerprint",
+        String(64),
+        comment="Internal: sha256 of what was loaded; equal on a re-run means nothing to write.",
+    ),
+    *_timestamps("article"),
     # Downstream services poll `WHERE updated_at > :last_seen`.
     Index("ix_articles_updated_at", "updated_at"),
+    comment="News articles: one row per canonical URL, full articles (from their own "
+    "document) and stubs (is_stub). Live full articles: `NOT is_stub AND NOT is_removed` "
+    "(the view article_overview).",
 )
 
 article_topics = Table(
     "article_topics",
     metadata,
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", Integer, ForeignKey("topics.id"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article (articles.id).",
+    ),
+    Column(
+        "topic_id",
+        Integer,
+        ForeignKey("topics.id"),
+        primary_key=True,
+        index=True,
+        comment="The topic (topics.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `topics` list: ORDER BY it for the "
+        "document's order (a repeated topic keeps its first index).",
+    ),
+    comment="Topics of each article, in document order.",
 )
 
 article_images = Table(
     "article_images",
     metadata,
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
-    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
-    Column("title", Text),
-    Column("is_cached", Boolean),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article (articles.id).",
+    ),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id"),
+        primary_key=True,
+        index=True,
+        comment="The image (images.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `images` list.",
+    ),
+    Column("title", Text, comment="The image's `title` in this document."),
+    Column("is_cached", Boolean, comment="The image's `isCached` in this document."),
+    comment="Images of each article (the document's `images` list).",
 )
 
 related_articles = Table(
     "related_articles",
     metadata,
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article whose document lists the link (articles.id).",
+    ),
     Column(
         "related_article_id",
         Integer,
         ForeignKey("articles.id", ondelete="CASCADE"),
         primary_key=True,
         index=True,
+        comment="The article linked to (articles.id): a full article or a stub.",
     ),
-    Column("position", Integer, nullable=False),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `related` list.",
+    ),
     # The snippet as the referencing document shows it; stubs are built from these.
-    Column("snippet_title", Text),
-    Column("snippet_excerpt", Text),
-    Column("snippet_published_at", UTCDateTime()),
-    Column("snippet_web_url", Text),
-    Column("snippet_provider_domain", String(255)),
-    Column("snippet_provider_name", Text),
+    Column("snippet_title", Text, comment="The entry's `title` (snippet)."),
+    Column("snippet_excerpt", Text, comment="The entry's `excerpt` (snippet)."),
+    Column(
+        "snippet_published_at",
+        UTCDateTime(),
+        comment="The entry's `publishedDateTime` in UTC (snippet).",
+    ),
+    Column("snippet_web_url", Text, comment="The entry's URL as given (before normalization)."),
+    Column(
+        "snippet_provider_domain",
+        String(255),
+        comment="The entry's provider domain, normalized (snippet).",
+    ),
+    Column("snippet_provider_name", Text, comment="The entry's provider name (snippet)."),
+    comment="Links from an article to the articles its document lists under `related`, "
+    "with the snippet the document shows (self-links and repeats dropped).",
 )
 
 source_files = Table(
     "source_files",
     metadata,
-    Column("path", String(700), primary_key=True),
-    Column("content_hash", String(64), nullable=False),
+    Column(
+        "path",
+        String(700),
+        primary_key=True,
+        comment="The file's path relative to the input directory it was found in.",
+    ),
+    Column(
+        "content_hash",
+        String(64),
+        nullable=False,
+        comment="sha256 of the file's bytes when last read.",
+    ),
     # The file's size and mtime when it was hashed: equal on the next run means
     # unchanged without reading it. NULL when the mtime was too recent to trust.
-    Column("size", BigInteger),
-    Column("mtime_ns", BigInteger),
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="SET NULL"), index=True),
-    Column("canonical_url", Text),
-    Column("published_at", UTCDateTime()),
-    Column("loaded_at", UTCDateTime(), nullable=False),
-    Column("last_run_id", Integer),
+    Column(
+        "size",
+        BigInteger,
+        comment="The file's size in bytes when hashed (NULL if it was modified within "
+        "2 s of that).",
+    ),
+    Column(
+        "mtime_ns",
+        BigInteger,
+        comment="The file's modification time in ns when hashed (NULL if modified within "
+        "2 s of that); size and mtime equal on a re-run mean unchanged, not read.",
+    ),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="SET NULL"),
+        index=True,
+        comment="The article at the file's canonical URL (articles.id). Two files with "
+        "one URL both point to it; the document that wins supplies the article's data.",
+    ),
+    Column("canonical_url", Text, comment="The canonical URL of the file's document."),
+    Column(
+        "published_at",
+        UTCDateTime(),
+        comment="The file's `publishedDateTime` (decides which of two files with one URL wins).",
+    ),
+    Column(
+        "loaded_at",
+        UTCDateTime(),
+        nullable=False,
+        comment="When the file's content was last loaded (UTC).",
+    ),
+    Column("last_run_id", Integer, comment="The run (etl_runs.id) that last loaded the file."),
+    comment="Every input file loaded, one row per path. An article whose files are all "
+    "gone is marked is_removed by `etl run --prune`, which also deletes their rows.",
 )
 
 etl_runs = Table(
     "etl_runs",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("started_at", UTCDateTime(), nullable=False),
-    Column("finished_at", UTCDateTime()),
-    Column("status", String(16), nullable=False),
-    Column("arguments", JSON),
-    Column("files_seen", Integer, nullable=False, server_default="0"),
-    Column("files_skipped_unchanged", Integer, nullable=False, server_default="0"),
-    Column("articles_inserted", Integer, nullable=False, server_default="0"),
-    Column("articles_updated", Integer, nullable=False, server_default="0"),
-    Column("articles_unchanged", Integer, nullable=False, server_default="0"),
-    Column("articles_removed", Integer, nullable=False, server_default="0"),
-    Column("stubs_created", Integer, nullable=False, server_default="0"),
-    Column("stubs_deleted", Integer, nullable=False, server_default="0"),
-    Column("links_written", Integer, nullable=False, server_default="0"),
-    Column("documents_rejected", Integer, nullable=False, server_default="0"),
-    Column("warnings", Integer, nullable=False, server_default="0"),
-    Column("duplicates", Integer, nullable=False, server_default="0"),
-    Column("error", Text),
+    Column("id", Integer, primary_key=True, comment="Run number."),
+    Column("started_at", UTCDateTime(), nullable=False, comment="Start of the run (UTC)."),
+    Column("finished_at", UTCDateTime(), comment="End of the run (UTC); NULL while running."),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="`running`, `succeeded`, `partial` (some documents rejected) or `failed`.",
+    ),
+    Column("arguments", JSON, comment="The run's options (paths, prune, shard, ...) (JSON)."),
+    Column(
+        "files_seen",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files found: files_skipped_unchanged + articles_inserted + articles_updated "
+        "+ articles_unchanged + duplicates + documents_rejected.",
+    ),
+    Column(
+        "files_skipped_unchanged",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files not loaded because they did not change since their last load.",
+    ),
+    Column(
+        "articles_inserted",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Articles created, or stubs made full, by this run.",
+    ),
+    Column(
+        "articles_updated",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Articles whose data changed.",
+    ),
+    Column(
+        "articles_unchanged",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files read whose article was already as loaded.",
+    ),
+    Column(
+        "articles_removed",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Articles marked is_removed by --prune (all their files gone).",
+    ),
+    Column(
+        "stubs_created",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Stub articles created for link targets.",
+    ),
+    Column(
+        "stubs_deleted",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Stubs deleted because no link references them any more.",
+    ),
+    Column(
+        "links_written",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="related_articles rows written.",
+    ),
+    Column(
+        "documents_rejected",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Documents rejected (see rejected_documents).",
+    ),
+    Column(
+        "warnings",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Warnings, e.g. related entries without a usable URL, dropped.",
+    ),
+    Column(
+        "duplicates",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files that lost to another file with the same canonical URL (the later "
+        "`publishedDateTime` wins).",
+    ),
+    Column("error", Text, comment="Why a failed run failed."),
     Index("ix_etl_runs_started_at", "started_at"),
+    comment="One row per `etl run`.",
 )
 
 rejected_documents = Table(
     "rejected_documents",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), index=True),
-    Column("source_path", Text, nullable=False),
-    Column("error", Text, nullable=False),
-    Column("line", Integer),
-    Column("column", Integer),
-    Column("content_hash", String(64)),
-    Column("rejected_at", UTCDateTime(), nullable=False),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "run_id",
+        Integer,
+        ForeignKey("etl_runs.id", ondelete="CASCADE"),
+        index=True,
+        comment="The run that rejected it (etl_runs.id).",
+    ),
+    Column("source_path", Text, nullable=False, comment="The file rejected."),
+    Column("error", Text, nullable=False, comment="Why it was rejected."),
+    Column("line", Integer, comment="Line of a YAML error, if any."),
+    Column("column", Integer, comment="Column of a YAML error, if any."),
+    Column("content_hash", String(64), comment="sha256 of the file's bytes, if read."),
+    Column("rejected_at", UTCDateTime(), nullable=False, comment="When (UTC)."),
+    comment="Documents a run refused, with the reason; a fixed file loads on the next run.",
 )
 
 
