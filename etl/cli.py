@@ -203,6 +203,19 @@ def rejects(run_id: int | None, database_url: str | None, as_json: bool) -> None
         click.echo(f"run {row['run_id']}  {where}: {row['error']}")
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the dictionary as JSON.")
+def schema(as_json: bool) -> None:
+    """Print the data dictionary: tables, views, columns, types, keys, descriptions.
+
+    Markdown with a Mermaid ER diagram (docs/schema.md is this output). Needs no
+    database: the dictionary is the same on every backend.
+    """
+    from etl import dictionary  # only this command needs it
+
+    click.echo(dictionary.to_json() if as_json else dictionary.markdown(), nl=False)
+
+
 def _query(database_url: str | None, query: Any) -> list[dict[str, Any]]:
     def fetch(engine: Any) -> list[dict[str, Any]]:
         with engine.connect() as conn:
