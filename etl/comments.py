@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import MetaData, String, Table, text
+from sqlalchemy import MetaData, Table, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.schema import (
     CreateColumn,
@@ -82,23 +82,28 @@ def _mysql_alter(table: Table, names: Sequence[str], dialect: Dialect, drop: boo
     """One ``ALTER TABLE`` for a table: MariaDB sets a column comment only by restating
     the column's whole definition (``MODIFY``), taken from ``etl.schema``. A change of
     nothing but comments is instant (no table copy)."""
-    copy = table.to_metadata(MetaData())
-    if drop:
-        copy.comment = None
-        for column in copy.columns:
-            column.comment = None
-    clauses = [
-        "MODIFY " + str(CreateColumn(copy.c[column]).compile(dialect=dialect)) for column in names
-    ]
-    clauses.append(f"COMMENT = {_literal(copy.comment or '', dialect)}")
+    bare = table.to_metadata(MetaData())  # the definitions without comments
+    for column in bare.columns:
+        column.comment = None
+    clauses = []
+    for name in names:
+        spec = str(CreateColumn(bare.c[name]).compile(dialect=dialect))
+        comment = "" if drop else table.c[name].comment or ""
+        clauses.append(f"MODIFY {spec} COMMENT {_literal(comment, dialect)}")
+    clauses.append(f"COMMENT = {_literal('' if drop else table.comment or '', dialect)}")
     return _ddl(f"ALTER TABLE {table.name} " + ", ".join(clauses))
 
 
 def _literal(value: str, dialect: Dialect) -> str:
-    """``value`` as an SQL string literal, escaped as ``dialect`` requires."""
-    process = String().literal_processor(dialect)
-    assert process is not None
-    return str(process(value))
+    """``value`` as an SQL string literal for a statement run as text.
+
+    Not SQLAlchemy's literal rendering: for drivers with ``%`` parameters it doubles
+    ``%``, which a statement without parameters keeps. MariaDB reads backslash escapes
+    in strings; PostgreSQL (standard_conforming_strings) does not.
+    """
+    if dialect.name in ("mysql", "mariadb"):
+        value = value.replace("\\", "\\\\")
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _ddl(statement: str) -> Any:
