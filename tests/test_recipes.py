@@ -312,15 +312,16 @@ def test_provider_counts_and_topic_months_on_the_corpus(loaded: Engine, corpus: 
 
 
 def test_most_linked_and_removed_views_on_the_corpus(loaded: Engine, corpus: Corpus) -> None:
+    linked_from = corpus.linked_from()
     linked = {
         url: n
-        for url, n in corpus.linked_from().items()
+        for url, n in linked_from.items()
         if url not in corpus.articles or not corpus.articles[url].removed
     }
     rows = query(loaded, "SELECT url, linked_from_count FROM most_linked_articles")
     assert dict(rows) == linked and len(rows) == len(linked)
     overview = dict(query(loaded, "SELECT url, linked_from_count FROM article_overview"))
-    assert overview == {a.url: corpus.linked_from()[a.url] for a in corpus.live}
+    assert overview == {a.url: linked_from[a.url] for a in corpus.live}
     removed = [a.url for a in corpus.articles.values() if a.removed]
     assert query(loaded, "SELECT url, removal FROM removed_articles") == [
         (url, "document") for url in removed
