@@ -103,10 +103,12 @@ LINKED_FROM = (
 )
 
 # 'YYYY-MM' of a.published_at in UTC (SQLite and MariaDB store UTC without a zone).
+# No '%' in view SQL: Alembic's offline SQL (etl db upgrade --sql) would print it doubled
+# for MariaDB, so DATE_FORMAT(x, '%Y-%m') would become a literal '%Y-%m' there.
 MONTH: Mapping[str, str] = {
     "sqlite": "substr(a.published_at, 1, 7)",
     "postgresql": "to_char(a.published_at AT TIME ZONE 'UTC', 'YYYY-MM')",
-    "mysql": "DATE_FORMAT(a.published_at, '%Y-%m')",
+    "mysql": "LEFT(CAST(a.published_at AS CHAR), 7)",
 }
 
 _ID = ViewColumn("article_id", Integer(), "The article (articles.id).", "a.id")

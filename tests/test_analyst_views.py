@@ -160,6 +160,18 @@ def test_comments_keep_quotes_percent_signs_colons_and_backslashes(
         assert found[("stubs_pending", None)] == tricky
 
 
+@pytest.mark.parametrize(
+    "url", ["sqlite:///etl.sqlite3", "postgresql://etl@db/news", "mysql://etl@db/news"]
+)
+def test_offline_sql_creates_the_views_and_comments_as_written(url: str) -> None:
+    """`etl db upgrade --sql` for DBAs: views and comments, with no doubled '%'."""
+    sql = database.upgrade_sql(url)
+    assert sql.count("CREATE VIEW") == len(VIEWS)
+    assert "%%" not in sql
+    if not url.startswith("sqlite"):
+        assert "`removed: true`" in sql  # the description of articles.is_removed
+
+
 def test_mariadb_comments_leave_every_column_definition_as_it_was(mariadb_url: str) -> None:
     """Storing a comment restates the column (MODIFY): type, nullability, default,
     auto-increment, collation and JSON checks must come out unchanged."""

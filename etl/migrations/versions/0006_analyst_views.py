@@ -211,13 +211,13 @@ GROUP BY t.id, t.slug, t.name, to_char(a.published_at AT TIME ZONE 'UTC', 'YYYY-
 SELECT t.id AS topic_id,
        t.slug AS topic_slug,
        t.name AS topic_name,
-       DATE_FORMAT(a.published_at, '%Y-%m') AS month,
+       LEFT(CAST(a.published_at AS CHAR), 7) AS month,
        count(*) AS article_count
 FROM topics t
 JOIN article_topics atp ON atp.topic_id = t.id
 JOIN articles a ON a.id = atp.article_id
 WHERE NOT a.is_stub AND NOT a.is_removed AND a.published_at IS NOT NULL
-GROUP BY t.id, t.slug, t.name, DATE_FORMAT(a.published_at, '%Y-%m')
+GROUP BY t.id, t.slug, t.name, LEFT(CAST(a.published_at AS CHAR), 7)
 """,
     },
     "most_linked_articles": {
