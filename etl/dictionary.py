@@ -10,7 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any, TypedDict
 
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.types import TypeEngine
 
 from etl.schema import UTCDateTime, metadata
@@ -120,7 +130,7 @@ def _table(table: Table) -> TableEntry:
     unique = [
         [c.name for c in constraint.columns]
         for constraint in table.constraints
-        if type(constraint).__name__ == "UniqueConstraint"
+        if isinstance(constraint, UniqueConstraint)
     ]
     indexes = sorted([c.name for c in index.columns] for index in table.indexes)
     foreign_keys: list[ForeignKeyEntry] = [
@@ -177,10 +187,11 @@ def dictionary() -> Dictionary:
     """The whole data dictionary as plain data (what ``etl schema --json`` prints)."""
     tables = [_table(table) for table in metadata.tables.values()]
     views = [_view(view) for view in VIEWS]
-    for entry in [*tables, *views]:
-        for column in entry["columns"]:
-            if _generic(column["type"]) not in BACKEND_TYPES:
-                raise ValueError(f"type {column['type']} has no row in BACKEND_TYPES")
+    used = [c["type"] for t in tables for c in t["columns"]]
+    used += [c["type"] for v in views for c in v["columns"]]
+    for name in used:
+        if _generic(name) not in BACKEND_TYPES:
+            raise ValueError(f"type {name} has no row in BACKEND_TYPES")
     return {
         "tables": tables,
         "views": views,
@@ -303,9 +314,10 @@ def markdown() -> str:
     for view in data["views"]:
         out += [f"### `{view['name']}`", "", _cell(view["description"]), ""]
         out += ["| column | type | description |", "| --- | --- | --- |"]
-        for column in view["columns"]:
+        for view_column in view["columns"]:
             out.append(
-                f"| `{column['name']}` | {column['type']} | {_cell(column['description'])} |"
+                f"| `{view_column['name']}` | {view_column['type']} | "
+                f"{_cell(view_column['description'])} |"
             )
         out.append("")
     out += [

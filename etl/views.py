@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.types import TypeEngine
@@ -39,7 +40,7 @@ Expression = str | Mapping[str, str]
 @dataclass(frozen=True)
 class ViewColumn:
     name: str
-    type: TypeEngine[object]
+    type: TypeEngine[Any]
     description: str
     expression: Expression
 

@@ -49,7 +49,7 @@ def _rows(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
 
 def _url_of(path: Path) -> str:
     front_matter, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
-    doc = yaml_rs.loads(front_matter)
+    doc: dict[str, Any] = yaml_rs.loads(front_matter)  # type: ignore[assignment]
     return canonical_url(doc.get("webUrl") or doc["originalUrl"])
 
 
@@ -148,7 +148,7 @@ def test_comments_keep_quotes_percent_signs_colons_and_backslashes(
     monkeypatch.setattr(topics, "comment", tricky)
     monkeypatch.setattr(topics.c.name, "comment", tricky)
     view = dataclasses.replace(views.BY_NAME["stubs_pending"], description=tricky)
-    monkeypatch.setitem(views.BY_NAME, "stubs_pending", view)  # type: ignore[index]
+    monkeypatch.setitem(views.BY_NAME, "stubs_pending", view)
     with engine.begin() as conn:
         op = Operations(MigrationContext.configure(conn))
         comments.set_comments(op, {"topics": ["name"]})

@@ -110,7 +110,9 @@ def test_the_diagram_has_every_table_column_and_foreign_key() -> None:
     attribute = re.compile(
         r"^        ([A-Za-z_][\w()\-,.]*) ([A-Za-z_]\w*)( (?:PK|FK|UK)(?:, (?:PK|FK|UK))*)?$"
     )
-    relations, attributes, current = set(), {}, None
+    relations: set[tuple[str, str, str]] = set()
+    attributes: dict[str, list[str]] = {}
+    current: str | None = None
     for line in lines[1:]:
         if match := relation.match(line):
             relations.add((match[1], match[3], match[4]))

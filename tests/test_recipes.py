@@ -64,8 +64,9 @@ def _utc(value: Any) -> datetime | None:
         return None
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if not isinstance(value, datetime):
+    if not isinstance(value, datetime):  # a plain date: midnight UTC
         value = datetime(value.year, value.month, value.day)
+    assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -111,7 +112,7 @@ def read_corpus(news: Path) -> Corpus:
     winners: dict[str, tuple[tuple[datetime, str], dict[str, Any]]] = {}
     for path in sorted(news.glob("*.md")):
         front_matter, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
-        doc = yaml_rs.loads(front_matter)
+        doc: dict[str, Any] = yaml_rs.loads(front_matter)  # type: ignore[assignment]
         url = canonical_url(doc.get("webUrl") or doc["originalUrl"])
         key = winner_key(doc.get("publishedDateTime"), path.name)
         if url not in winners or key > winners[url][0]:
@@ -219,7 +220,9 @@ def test_recipe_top_providers(loaded: Engine, corpus: Corpus) -> None:
     assert all(name == corpus.provider_names[domain] for domain, name, *_ in rows)
     assert rows[0][:3] == ("microsoft.com", "Microsoft", 2135)  # the largest
     first, last = rows[0][3:]
-    microsoft = [a.published_at for a in corpus.live if a.domain == "microsoft.com"]
+    microsoft = [
+        a.published_at for a in corpus.live if a.domain == "microsoft.com" and a.published_at
+    ]
     assert (_utc(first), _utc(last)) == (min(microsoft), max(microsoft))
 
 
