@@ -379,6 +379,19 @@ def rejects(
         click.echo(f"run {row['run_id']}  {where}: {row['error']}")
 
 
+@main.command(short_help="Print the data dictionary (tables, views, columns, descriptions).")
+@click.option("--json", "as_json", is_flag=True, help="Print the dictionary as JSON.")
+def schema(as_json: bool) -> None:
+    """Print the data dictionary: tables, views, columns, types, keys, descriptions.
+
+    Markdown with a Mermaid ER diagram (docs/schema.md is this output). Needs no
+    database: the dictionary is the same on every backend.
+    """
+    from etl import dictionary  # only this command needs it
+
+    click.echo(dictionary.to_json() if as_json else dictionary.markdown(), nl=False)
+
+
 @main.command(short_help="Print the change feed: changes to articles after a cursor.")
 @DATABASE_OPTION
 @click.option(

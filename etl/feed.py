@@ -1,7 +1,7 @@
 """The change feed's reader side: changes since a cursor, following, compaction.
 
 Owns reading ``article_changes`` (written only by the database triggers of
-migration 0007, whoever changes ``articles``), the too-old-cursor check against
+migration 0006, whoever changes ``articles``), the too-old-cursor check against
 ``change_feed_state``, waiting for new changes (``LISTEN news_etl`` on
 PostgreSQL, polling elsewhere) and compaction. Cursors are assigned under the
 writer lock, so "everything after cursor C" read again with the largest cursor

@@ -53,7 +53,7 @@ MYSQL_TABLE_OPTIONS = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin
 
 # How SQLite stores every timestamp: UTC, one fixed-width text form that sorts in
 # time order (SQLAlchemy's own form for SQLite, with the space SQLite's date
-# functions use). Migration 0007 rewrites any other form found in existing rows.
+# functions use). Migration 0006 rewrites any other form found in existing rows.
 SQLITE_TIMESTAMP_FORM = "YYYY-MM-DD HH:MM:SS.ffffff"
 
 
@@ -87,10 +87,22 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def _timestamps() -> list[Column[datetime]]:
+def _timestamps(what: str) -> list[Column[datetime]]:
     return [
-        Column("created_at", UTCDateTime(), nullable=False, server_default=func.now()),
-        Column("updated_at", UTCDateTime(), nullable=False, server_default=func.now()),
+        Column(
+            "created_at",
+            UTCDateTime(),
+            nullable=False,
+            server_default=func.now(),
+            comment=f"When this {what} was first inserted (UTC).",
+        ),
+        Column(
+            "updated_at",
+            UTCDateTime(),
+            nullable=False,
+            server_default=func.now(),
+            comment=f"When this {what} last changed (UTC).",
+        ),
     ]
 
 
@@ -99,35 +111,103 @@ def _timestamps() -> list[Column[datetime]]:
 sources = Table(
     "sources",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", String(255), nullable=False, unique=True),
-    Column("root", Text, nullable=False),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "name",
+        String(255),
+        nullable=False,
+        unique=True,
+        comment="The source's name: `etl run --source NAME`, else its root's resolved path.",
+    ),
+    Column(
+        "root",
+        Text,
+        nullable=False,
+        comment="The directory the source's files are keyed relative to (a Jekyll site "
+        "root has `_news/`); '' for the `legacy` source of state loaded before sources.",
+    ),
     # size and mtime of every taxonomy file (_data/topics, _data/organizations), hashed:
     # equal on the next run means the taxonomy is unchanged, and it is not read.
-    Column("taxonomy_stamp", String(64)),
-    *_timestamps(),
+    Column(
+        "taxonomy_stamp",
+        String(64),
+        comment="Internal: hash of the taxonomy files' sizes and mtimes when last loaded.",
+    ),
+    *_timestamps("source"),
+    comment="Named trees of documents (Jekyll sites or directories), several per database. "
+    "Which sites carry an article: join source_files.",
+)
+
+# Every table and column carries a description (``comment=``): the migrations store
+# them as database comments on PostgreSQL and MariaDB, and ``etl schema`` and
+# docs/schema.md print them on every backend. A new column needs one too (a test
+# checks); write it for an analyst who sees only the database.
+
+REMOVED = (
+    "True when the article is gone, for one of two reasons: its document says "
+    "`removed: true` (its source file is still there), or no file describes its URL any "
+    "more (deleted and pruned, or moved to another URL) and nothing links to it, so the "
+    "row stays as a tombstone (source_path NULL, no topics, images or links). A tombstone "
+    "that a link points at again becomes a stub. The view removed_articles tells the two "
+    "cases apart."
+)
+STUB = (
+    "True for a stub: an article known only as the target of related links, built from "
+    "a referencing document's snippet (title, excerpt, date, provider). It becomes a full "
+    "article in place (same id) when its own document is loaded, and is deleted when no "
+    "link references it any more."
 )
 
 providers = Table(
     "providers",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("domain", String(255), nullable=False, unique=True),
-    Column("name", Text, nullable=False),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "domain",
+        String(255),
+        nullable=False,
+        unique=True,
+        comment="The provider's identity: its domain, lowercased, without `www.` or a "
+        "trailing dot (e.g. `bbc.com`). A provider without a domain takes the host of "
+        "the article URL.",
+    ),
+    Column(
+        "name",
+        Text,
+        nullable=False,
+        comment="Display name, URL-decoded and whitespace-collapsed. When documents "
+        "disagree, the smallest name (by code point) wins.",
+    ),
     # False while the name only comes from related-article snippets: a name from
     # an article's own document always replaces a snippet's name.
-    Column("named_by_document", Boolean, nullable=False, server_default="0"),
-    *_timestamps(),
+    Column(
+        "named_by_document",
+        Boolean,
+        nullable=False,
+        server_default="0",
+        comment="True when the name comes from an article's own document; false while it "
+        "only comes from related-article snippets (a document's name replaces those).",
+    ),
+    *_timestamps("provider"),
+    comment="News publishers (the `provider` of a document or of a related snippet), "
+    "one row per domain.",
 )
 
 images = Table(
     "images",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("url", Text, nullable=False, unique=True),
-    Column("width", Integer),
-    Column("height", Integer),
-    *_timestamps(),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "url",
+        Text,
+        nullable=False,
+        unique=True,
+        comment="The image URL as the document gives it (trimmed); its identity.",
+    ),
+    Column("width", Integer, comment="Width in pixels: the largest any document reports."),
+    Column("height", Integer, comment="Height in pixels: the largest any document reports."),
+    *_timestamps("image"),
+    comment="Images of articles and provider logos, one row per URL.",
 )
 
 provider_images = Table(
@@ -138,135 +218,411 @@ provider_images = Table(
         Integer,
         ForeignKey("providers.id", ondelete="CASCADE"),
         primary_key=True,
+        comment="The provider (providers.id).",
     ),
-    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id"),
+        primary_key=True,
+        index=True,
+        comment="The logo image (images.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `provider.images` list.",
+    ),
+    comment="Provider logos (`provider.images` of the provider's documents).",
 )
 
 topics = Table(
     "topics",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("slug", String(255), nullable=False, unique=True),
-    Column("name", Text, nullable=False),
-    *_timestamps(),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "slug",
+        String(255),
+        nullable=False,
+        unique=True,
+        comment='The topic\'s identity, blind to case and spacing: `" Machine  Learning"` '
+        "is `machine-learning`.",
+    ),
+    Column(
+        "name",
+        Text,
+        nullable=False,
+        comment="Display name, whitespace-collapsed (the smallest variant by code point "
+        "when documents spell it differently).",
+    ),
+    *_timestamps("topic"),
+    comment="Topics (the `topics` list of documents), one row per slug.",
 )
 
 articles = Table(
     "articles",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("url", Text, nullable=False, unique=True),
-    Column("web_url", Text),
-    Column("original_url", Text),
-    Column("amp_web_url", Text),
-    Column("cdn_amp_web_url", Text),
-    Column("title", Text),
-    Column("excerpt", Text),
-    Column("body", Text),
-    Column("category", Text),
-    Column("type", Text),
-    Column("published_at", UTCDateTime(), index=True),
-    Column("quality", BigInteger),
-    Column("heat", BigInteger),
-    Column("is_published", Boolean),
-    Column("is_removed", Boolean, nullable=False, server_default="0"),
-    Column("is_stub", Boolean, nullable=False, server_default="0"),
-    Column("provider_id", Integer, ForeignKey("providers.id"), index=True),
-    Column("featured_content", JSON),
-    Column("secured", Text),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "url",
+        Text,
+        nullable=False,
+        unique=True,
+        comment="Canonical URL, the article's identity: `webUrl`, else `originalUrl`, "
+        "normalized (https, lowercase host without `www.`, no fragment or tracking "
+        "parameters, no trailing `/`).",
+    ),
+    Column("web_url", Text, comment="`webUrl` as the document gives it (trimmed)."),
+    Column("original_url", Text, comment="`originalUrl` as the document gives it (trimmed)."),
+    Column("amp_web_url", Text, comment="`ampWebUrl`: the AMP page (trimmed)."),
+    Column("cdn_amp_web_url", Text, comment="`cdnAmpWebUrl`: the AMP page on a CDN (trimmed)."),
+    Column("title", Text, comment="`title`; for a stub, the snippet's title."),
+    Column("excerpt", Text, comment="`excerpt`: the summary; for a stub, the snippet's."),
+    Column("body", Text, comment="The Markdown after the front-matter (NULL when empty)."),
+    Column("category", Text, comment="`category` (e.g. `news`)."),
+    Column("type", Text, comment="`type` (e.g. `article`, `video`)."),
+    Column(
+        "published_at",
+        UTCDateTime(),
+        index=True,
+        comment="`publishedDateTime` in UTC (a date without a zone is UTC).",
+    ),
+    Column("quality", BigInteger, comment="`quality`: the source's quality score."),
+    Column("heat", BigInteger, comment="`heat`: the source's popularity score."),
+    Column(
+        "is_published",
+        Boolean,
+        comment="`published` as the document gives it (NULL when absent). Unrelated to is_removed.",
+    ),
+    Column("is_removed", Boolean, nullable=False, server_default="0", comment=REMOVED),
+    Column("is_stub", Boolean, nullable=False, server_default="0", comment=STUB),
+    Column(
+        "provider_id",
+        Integer,
+        ForeignKey("providers.id"),
+        index=True,
+        comment="The publisher (providers.id).",
+    ),
+    Column("featured_content", JSON, comment="`featuredContent` as given (JSON)."),
+    Column("secured", Text, comment="`secured` as given."),
     # Front-matter keys the model does not know, kept so nothing in the source is lost.
-    Column("extra", JSON),
+    Column(
+        "extra",
+        JSON,
+        comment="Front-matter keys the model does not know, by dotted path (e.g. "
+        "`provider.logo`, `images[0].alt`), so nothing in the source is lost (JSON).",
+    ),
     # The source file whose content the row holds: its source and its path relative to
     # the source's root. NULL for stubs and tombstones, which no file describes.
-    Column("source_id", Integer, ForeignKey("sources.id", ondelete="SET NULL"), index=True),
-    Column("source_path", Text),
+    Column(
+        "source_id",
+        Integer,
+        # No foreign key: adding one would make SQLite copy the whole table (and its
+        # children through ON DELETE CASCADE); sources are never deleted by a run.
+        index=True,
+        comment="The source (sources.id) of the file whose document the row holds (the "
+        "winner among the files with this URL); NULL for stubs and tombstones.",
+    ),
+    Column(
+        "source_path",
+        Text,
+        comment="Path (relative to its source's root) of the file whose document the "
+        "row holds; NULL for stubs and tombstones, which no file describes.",
+    ),
     # sha256 of the normalized record: equal fingerprints mean nothing to write.
-    Column("fingerprint", String(64)),
-    *_timestamps(),
+    Column(
+        "fingerprint",
+        String(64),
+        comment="Internal: sha256 of what was loaded; equal on a re-run means nothing to write.",
+    ),
+    *_timestamps("article"),
     Index("ix_articles_updated_at", "updated_at"),
+    comment="News articles: one row per canonical URL, full articles (from their own "
+    "document) and stubs (is_stub). Live full articles: `NOT is_stub AND NOT is_removed` "
+    "(the view article_overview).",
 )
 
 article_topics = Table(
     "article_topics",
     metadata,
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", Integer, ForeignKey("topics.id"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article (articles.id).",
+    ),
+    Column(
+        "topic_id",
+        Integer,
+        ForeignKey("topics.id"),
+        primary_key=True,
+        index=True,
+        comment="The topic (topics.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `topics` list: ORDER BY it for the "
+        "document's order (a repeated topic keeps its first index).",
+    ),
+    comment="Topics of each article, in document order.",
 )
 
 article_images = Table(
     "article_images",
     metadata,
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
-    Column("image_id", Integer, ForeignKey("images.id"), primary_key=True, index=True),
-    Column("position", Integer, nullable=False),
-    Column("title", Text),
-    Column("is_cached", Boolean),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article (articles.id).",
+    ),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id"),
+        primary_key=True,
+        index=True,
+        comment="The image (images.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `images` list.",
+    ),
+    Column("title", Text, comment="The image's `title` in this document."),
+    Column("is_cached", Boolean, comment="The image's `isCached` in this document."),
+    comment="Images of each article (the document's `images` list).",
 )
 
 related_articles = Table(
     "related_articles",
     metadata,
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article whose document lists the link (articles.id).",
+    ),
     Column(
         "related_article_id",
         Integer,
         ForeignKey("articles.id", ondelete="CASCADE"),
         primary_key=True,
         index=True,
+        comment="The article linked to (articles.id): a full article or a stub.",
     ),
-    Column("position", Integer, nullable=False),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `related` list.",
+    ),
     # The snippet as the referencing document shows it; stubs are built from these.
-    Column("snippet_title", Text),
-    Column("snippet_excerpt", Text),
-    Column("snippet_published_at", UTCDateTime()),
-    Column("snippet_web_url", Text),
-    Column("snippet_provider_domain", String(255)),
-    Column("snippet_provider_name", Text),
+    Column("snippet_title", Text, comment="The entry's `title` (snippet)."),
+    Column("snippet_excerpt", Text, comment="The entry's `excerpt` (snippet)."),
+    Column(
+        "snippet_published_at",
+        UTCDateTime(),
+        comment="The entry's `publishedDateTime` in UTC (snippet).",
+    ),
+    Column("snippet_web_url", Text, comment="The entry's URL as given (before normalization)."),
+    Column(
+        "snippet_provider_domain",
+        String(255),
+        comment="The entry's provider domain, normalized (snippet).",
+    ),
+    Column("snippet_provider_name", Text, comment="The entry's provider name (snippet)."),
+    comment="Links from an article to the articles its document lists under `related`, "
+    "with the snippet the document shows (self-links and repeats dropped).",
 )
 
 source_files = Table(
     "source_files",
     metadata,
-    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
-    Column("path", String(700), primary_key=True),
-    Column("content_hash", String(64), nullable=False),
+    Column(
+        "source_id",
+        Integer,
+        ForeignKey("sources.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The source (tree) the file belongs to.",
+    ),
+    Column(
+        "path",
+        String(700),
+        primary_key=True,
+        comment="The file's path relative to its source's root.",
+    ),
+    Column(
+        "content_hash",
+        String(64),
+        nullable=False,
+        comment="sha256 of the file's bytes when last read.",
+    ),
     # The file's size and mtime when it was hashed: equal on the next run means
     # unchanged without reading it. NULL when the mtime was too recent to trust.
-    Column("size", BigInteger),
-    Column("mtime_ns", BigInteger),
-    Column("article_id", Integer, ForeignKey("articles.id", ondelete="SET NULL"), index=True),
-    Column("canonical_url", Text),
-    Column("published_at", UTCDateTime()),
-    Column("loaded_at", UTCDateTime(), nullable=False),
-    Column("last_run_id", Integer),
+    Column(
+        "size",
+        BigInteger,
+        comment="The file's size in bytes when hashed (NULL if it was modified within "
+        "2 s of that).",
+    ),
+    Column(
+        "mtime_ns",
+        BigInteger,
+        comment="The file's modification time in ns when hashed (NULL if modified within "
+        "2 s of that); size and mtime equal on a re-run mean unchanged, not read.",
+    ),
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="SET NULL"),
+        index=True,
+        comment="The article at the file's canonical URL (articles.id). Two files with "
+        "one URL both point to it; the document that wins supplies the article's data.",
+    ),
+    Column("canonical_url", Text, comment="The canonical URL of the file's document."),
+    Column(
+        "published_at",
+        UTCDateTime(),
+        comment="The file's `publishedDateTime` (decides which of two files with one URL wins).",
+    ),
+    Column(
+        "loaded_at",
+        UTCDateTime(),
+        nullable=False,
+        comment="When the file's content was last loaded (UTC).",
+    ),
+    Column("last_run_id", Integer, comment="The run (etl_runs.id) that last loaded the file."),
+    comment="Every input file loaded, one row per path. An article whose files are all "
+    "gone is marked is_removed by `etl run --prune`, which also deletes their rows.",
 )
 
 etl_runs = Table(
     "etl_runs",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("started_at", UTCDateTime(), nullable=False),
-    Column("finished_at", UTCDateTime()),
-    Column("status", String(16), nullable=False),
-    Column("arguments", JSON),
-    Column("files_seen", Integer, nullable=False, server_default="0"),
-    Column("files_skipped_unchanged", Integer, nullable=False, server_default="0"),
-    Column("articles_inserted", Integer, nullable=False, server_default="0"),
-    Column("articles_updated", Integer, nullable=False, server_default="0"),
-    Column("articles_unchanged", Integer, nullable=False, server_default="0"),
-    Column("articles_removed", Integer, nullable=False, server_default="0"),
-    Column("stubs_created", Integer, nullable=False, server_default="0"),
-    Column("stubs_deleted", Integer, nullable=False, server_default="0"),
-    Column("links_written", Integer, nullable=False, server_default="0"),
-    Column("documents_rejected", Integer, nullable=False, server_default="0"),
-    Column("warnings", Integer, nullable=False, server_default="0"),
-    Column("duplicates", Integer, nullable=False, server_default="0"),
-    Column("links_added", Integer, nullable=False, server_default="0"),
-    Column("links_removed", Integer, nullable=False, server_default="0"),
-    Column("error", Text),
+    Column("id", Integer, primary_key=True, comment="Run number."),
+    Column("started_at", UTCDateTime(), nullable=False, comment="Start of the run (UTC)."),
+    Column("finished_at", UTCDateTime(), comment="End of the run (UTC); NULL while running."),
+    Column(
+        "status",
+        String(16),
+        nullable=False,
+        comment="`running`, `succeeded`, `partial` (some documents rejected), `failed` or "
+        "`interrupted` (stopped by a signal, or its process died).",
+    ),
+    Column("arguments", JSON, comment="The run's options (paths, prune, shard, ...) (JSON)."),
+    Column(
+        "files_seen",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files found under the run's PATHS (in its shard).",
+    ),
+    Column(
+        "files_skipped_unchanged",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files not loaded because they did not change since their last load (same "
+        "size and mtime, or same content).",
+    ),
+    Column(
+        "articles_inserted",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Net: full articles after the run that were not before it (new, a stub "
+        "filled, or a tombstone back).",
+    ),
+    Column(
+        "articles_updated",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Net: full articles before and after the run whose content changed.",
+    ),
+    Column(
+        "articles_unchanged",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Articles the run's files describe (or it touched) that are as they were.",
+    ),
+    Column(
+        "articles_removed",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Net: full articles before the run that no file describes after it "
+        "(tombstones, or stubs when links point at them).",
+    ),
+    Column(
+        "stubs_created",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Net: stubs after the run that were not stubs before it.",
+    ),
+    Column(
+        "stubs_deleted",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Net: stubs before the run that are gone (no link references them) after it.",
+    ),
+    Column(
+        "links_written",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="The links (related_articles rows) of the articles the run inserted or updated.",
+    ),
+    Column(
+        "documents_rejected",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Documents rejected (see rejected_documents).",
+    ),
+    Column(
+        "warnings",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Warnings, e.g. related entries without a usable URL, dropped.",
+    ),
+    Column(
+        "duplicates",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="Files read by the run that lose their URL to another file (the later "
+        "`publishedDateTime` wins; ties: the greater source name, then path).",
+    ),
+    Column(
+        "links_added",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="related_articles rows that exist after the run and did not before it.",
+    ),
+    Column(
+        "links_removed",
+        Integer,
+        nullable=False,
+        server_default="0",
+        comment="related_articles rows that existed before the run and do not after it.",
+    ),
+    Column("error", Text, comment="Why a failed or interrupted run stopped."),
     Index("ix_etl_runs_started_at", "started_at"),
+    comment="One row per `etl run`.",
 )
 
 # A source's topic taxonomy (``_data/topics/NN-slug.yaml``): each site keeps its own
@@ -274,20 +630,52 @@ etl_runs = Table(
 source_topics = Table(
     "source_topics",
     metadata,
-    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", Integer, ForeignKey("topics.id"), primary_key=True, index=True),
-    Column("parent_topic_id", Integer, ForeignKey("topics.id"), index=True),
+    Column(
+        "source_id",
+        Integer,
+        ForeignKey("sources.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The source (site) whose taxonomy this entry is.",
+    ),
+    Column(
+        "topic_id",
+        Integer,
+        ForeignKey("topics.id"),
+        primary_key=True,
+        index=True,
+        comment="The topic (identified, as everywhere, by the slug of its name).",
+    ),
+    Column(
+        "parent_topic_id",
+        Integer,
+        ForeignKey("topics.id"),
+        index=True,
+        comment="Its parent in this source's hierarchy (`parent`, by name); NULL for a root.",
+    ),
     # The NN- prefix of the taxonomy file's name, which orders the site's taxonomy.
-    Column("position", Integer),
-    Column("name", Text, nullable=False),
-    Column("shortname", Text),
-    Column("taxonomy_id", Text),
-    Column("keywords", JSON),
-    Column("hashtags", JSON),
-    Column("images", JSON),
-    Column("services", JSON),
-    Column("extra", JSON),
-    Column("file", String(700), nullable=False),
+    Column(
+        "position",
+        Integer,
+        comment="The `NN-` prefix of the taxonomy file's name, which orders the site's taxonomy.",
+    ),
+    Column("name", Text, nullable=False, comment="The name as the taxonomy writes it."),
+    Column("shortname", Text, comment="`shortname` as given."),
+    Column(
+        "taxonomy_id", Text, comment="`_id` as given (the slug of the name on every site checked)."
+    ),
+    Column("keywords", JSON, comment="`keywords` (JSON list)."),
+    Column("hashtags", JSON, comment="`hashtags` (JSON list)."),
+    Column("images", JSON, comment="`images` (JSON)."),
+    Column("services", JSON, comment="`services`: a map of URLs (JSON)."),
+    Column("extra", JSON, comment="Other keys of the entry (JSON)."),
+    Column(
+        "file",
+        String(700),
+        nullable=False,
+        comment="The taxonomy file, relative to the source's root.",
+    ),
+    comment="Each source's topic taxonomy (`_data/topics/NN-slug.yaml`): its own hierarchy over "
+    "the shared topics.",
 )
 
 # The organizations a source declares (``_data/organizations/<domain>.md``): providers
@@ -295,12 +683,37 @@ source_topics = Table(
 source_providers = Table(
     "source_providers",
     metadata,
-    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), primary_key=True),
-    Column("provider_id", Integer, ForeignKey("providers.id"), primary_key=True, index=True),
-    Column("name", Text, nullable=False),
-    Column("images", JSON),
-    Column("extra", JSON),
-    Column("file", String(700), nullable=False),
+    Column(
+        "source_id",
+        Integer,
+        ForeignKey("sources.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The source (site) that declares the organization.",
+    ),
+    Column(
+        "provider_id",
+        Integer,
+        ForeignKey("providers.id"),
+        primary_key=True,
+        index=True,
+        comment="The provider it declares.",
+    ),
+    Column(
+        "name",
+        Text,
+        nullable=False,
+        comment="The name the organization file gives (beats names from documents).",
+    ),
+    Column("images", JSON, comment="The organization's logos as declared (JSON)."),
+    Column("extra", JSON, comment="Other keys of the organization file (JSON)."),
+    Column(
+        "file",
+        String(700),
+        nullable=False,
+        comment="The organization file, relative to the source's root.",
+    ),
+    comment="The organizations each source declares (`_data/organizations/<domain>.md`): "
+    "providers kept while declared.",
 )
 
 # Scratch rows of running runs: each article's state before the run first changed it,
@@ -309,36 +722,69 @@ source_providers = Table(
 etl_run_articles = Table(
     "etl_run_articles",
     metadata,
-    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("article_id", Integer, primary_key=True),
-    Column("before_state", String(16), nullable=False),
-    Column("before_fingerprint", String(64)),
+    Column(
+        "run_id",
+        Integer,
+        ForeignKey("etl_runs.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The running run.",
+    ),
+    Column("article_id", Integer, primary_key=True, comment="An article the run changed."),
+    Column(
+        "before_state",
+        String(16),
+        nullable=False,
+        comment="Its state before the run first changed it: absent, stub, tombstone or full.",
+    ),
+    Column("before_fingerprint", String(64), comment="Its fingerprint then."),
+    comment="Internal scratch rows of running runs: each changed article's state before the run "
+    "(net counts).",
 )
 
 etl_run_links = Table(
     "etl_run_links",
     metadata,
-    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), primary_key=True),
-    Column("article_id", Integer, primary_key=True),
-    Column("related_article_id", Integer, primary_key=True),
+    Column(
+        "run_id",
+        Integer,
+        ForeignKey("etl_runs.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The running run.",
+    ),
+    Column("article_id", Integer, primary_key=True, comment="An article the run changed."),
+    Column(
+        "related_article_id",
+        Integer,
+        primary_key=True,
+        comment="A link target it had before the run first changed it.",
+    ),
+    comment="Internal scratch rows of running runs: the links of changed articles before the run "
+    "(net counts).",
 )
 
 rejected_documents = Table(
     "rejected_documents",
     metadata,
-    Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, ForeignKey("etl_runs.id", ondelete="CASCADE"), index=True),
-    Column("source_path", Text, nullable=False),
-    Column("error", Text, nullable=False),
-    Column("line", Integer),
-    Column("column", Integer),
-    Column("content_hash", String(64)),
-    Column("rejected_at", UTCDateTime(), nullable=False),
+    Column("id", Integer, primary_key=True, comment="Surrogate key."),
+    Column(
+        "run_id",
+        Integer,
+        ForeignKey("etl_runs.id", ondelete="CASCADE"),
+        index=True,
+        comment="The run that rejected it (etl_runs.id).",
+    ),
+    Column("source_path", Text, nullable=False, comment="The file rejected."),
+    Column("error", Text, nullable=False, comment="Why it was rejected."),
+    Column("line", Integer, comment="Line of a YAML error, if any."),
+    Column("column", Integer, comment="Column of a YAML error, if any."),
+    Column("content_hash", String(64), comment="sha256 of the file's bytes, if read."),
+    Column("rejected_at", UTCDateTime(), nullable=False, comment="When (UTC)."),
+    comment="Documents a run refused, with the reason; a fixed file loads on the next run.",
 )
 
 
 # The change feed (etl/feed.py). Rows are written only by database triggers on
-# ``articles`` (created by migration 0007), never by the load code, so every writer
+# ``articles`` (created by migration 0006), never by the load code, so every writer
 # is recorded. Cursors are taken under the writer lock, so they follow commit order.
 article_changes = Table(
     "article_changes",
@@ -352,15 +798,38 @@ article_changes = Table(
         BigInteger().with_variant(Integer(), "sqlite"),
         primary_key=True,
         autoincrement=True,
+        comment="Position in the feed: strictly increasing in commit order.",
     ),
     # upsert (the row exists, not removed), remove (is_removed), delete (row gone):
     # the state of the article after the change.
-    Column("op", String(8), nullable=False),
-    Column("article_id", Integer, nullable=False),
-    Column("url", Text, nullable=False),
-    Column("is_stub", Boolean, nullable=False),
-    Column("run_id", Integer),
-    Column("committed_at", UTCDateTime(), nullable=False),
+    Column(
+        "op",
+        String(8),
+        nullable=False,
+        comment="`upsert` (the row exists, not removed), `remove` (is_removed), `delete` (row "
+        "gone): the article's state after the change.",
+    ),
+    Column(
+        "article_id",
+        Integer,
+        nullable=False,
+        comment="The article changed (no foreign key: it may be deleted).",
+    ),
+    Column("url", Text, nullable=False, comment="Its canonical URL."),
+    Column("is_stub", Boolean, nullable=False, comment="Whether it is a stub after the change."),
+    Column(
+        "run_id",
+        Integer,
+        comment="The run that made the change; NULL for a change made outside a run.",
+    ),
+    Column(
+        "committed_at",
+        UTCDateTime(),
+        nullable=False,
+        comment="When the change was written, inside its committing transaction (UTC).",
+    ),
+    comment="The change feed: one row per committed change to an article, written by triggers on "
+    "articles (see `etl changes`).",
 )
 
 # One row (id 1): the newest cursor compaction removed. A consumer whose cursor is
@@ -368,9 +837,17 @@ article_changes = Table(
 change_feed_state = Table(
     "change_feed_state",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("compacted_through", BigInteger, nullable=False, server_default="0"),
-    Column("compacted_at", UTCDateTime()),
+    Column("id", Integer, primary_key=True, autoincrement=False, comment="Always 1: one row."),
+    Column(
+        "compacted_through",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="The newest cursor compaction removed: a consumer with an older cursor must "
+        "resynchronise.",
+    ),
+    Column("compacted_at", UTCDateTime(), comment="When the last compaction ran (UTC)."),
+    comment="The change feed's compaction watermark (one row).",
 )
 
 

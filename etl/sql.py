@@ -284,7 +284,7 @@ def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[
     a batch that fails rolls back alone and is retried document by document, as in
     a real run. The lock is then the enclosing transaction's (see :func:`rolled_back`).
 
-    The change feed's triggers (migration 0007) record every change to ``articles``;
+    The change feed's triggers (migration 0006) record every change to ``articles``;
     cursors taken while the lock is held follow commit order. ``run_id`` reaches them
     through a transaction setting (PostgreSQL), a session variable (MariaDB), or,
     on SQLite, whose triggers cannot read per-connection state, an update of this

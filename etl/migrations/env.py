@@ -11,6 +11,7 @@ import logging.config
 from typing import Any
 
 from alembic import context
+from sqlalchemy import Connection
 
 from etl.database import make_engine, resolve_url
 from etl.schema import with_mysql_table_options
@@ -25,6 +26,17 @@ def _url() -> str:
         "sqlalchemy.url"
     )
     return resolve_url(url).render_as_string(hide_password=False)
+
+
+def _sqlite_keeps_views(connection: Connection) -> None:
+    """SQLite: batch mode may rebuild a table that a view reads (copy, drop, rename).
+
+    Since SQLite 3.26 the rename checks every view and fails while the dropped table
+    is missing ("error in view ...: no such table"); the legacy rename does not, and
+    the view reads the rebuilt table under the same name (Alembic issue #1207).
+    """
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
 
 
 def _configure(**kwargs: Any) -> None:
@@ -47,12 +59,14 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:  # the caller holds a connection (and a lock) already
+        _sqlite_keeps_views(connection)
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = config.attributes.get("engine") or make_engine(_url())
     with engine.connect() as connection:
+        _sqlite_keeps_views(connection)
         _configure(connection=connection)
         with context.begin_transaction():
             context.run_migrations()

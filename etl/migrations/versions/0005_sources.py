@@ -137,13 +137,6 @@ def upgrade() -> None:
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_articles_source_id"), ["source_id"], unique=False)
-        batch_op.create_foreign_key(
-            batch_op.f("fk_articles_source_id_sources"),
-            "sources",
-            ["source_id"],
-            ["id"],
-            ondelete="SET NULL",
-        )
     op.execute(f"UPDATE articles SET source_id = {legacy} WHERE source_path IS NOT NULL")
 
     op.create_table(
@@ -258,7 +251,6 @@ def downgrade() -> None:
     for table in ("etl_run_links", "etl_run_articles", "source_providers", "source_topics"):
         op.drop_table(table)
     with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("fk_articles_source_id_sources"), type_="foreignkey")
         batch_op.drop_index(batch_op.f("ix_articles_source_id"))
         batch_op.drop_column("source_id")
     # Paths were unique before sources: of one path in several sources, the row of the

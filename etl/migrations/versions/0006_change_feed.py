@@ -18,7 +18,7 @@ see must recreate the update triggers with it (``_UPDATE_COLUMNS``).
 SQLite timestamps not in the canonical form ``YYYY-MM-DD HH:MM:SS.ffffff``
 (rows given the server default ``CURRENT_TIMESTAMP``, say) are rewritten to it.
 
-Revision ID: 0007
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-02 03:45:00
 """
@@ -30,7 +30,7 @@ from alembic import op
 
 import etl.schema
 
-revision: str = "0007"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

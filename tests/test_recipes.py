@@ -1,0 +1,331 @@
+"""The README's analyst recipes and the views, on the whole shared corpus, on every backend.
+
+The corpus is loaded once per backend for the module. Every answer is derived here from
+the corpus files themselves (their YAML, with the documented rules: canonical URLs,
+the later publishedDateTime wins a URL, topic slugs and the smallest display name),
+never from what a query returns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml_rs
+from sqlalchemy import Engine, text
+
+from etl import database, run
+from etl.extract import split_front_matter
+from etl.records import winner_key
+from etl.transform import canonical_url, normalize_domain, normalize_provider_name, topic_slug
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.corpus
+
+README = ROOT / "README.md"
+RECIPES = {
+    "latest",
+    "top-providers",
+    "topic-by-month",
+    "articles-by-month",
+    "most-linked",
+    "article",
+    "article-links",
+    "stubs",
+    "removed",
+}
+ARTICLE = (
+    "https://azure.microsoft.com/blog/"
+    "azure-defender-for-storage-powered-by-microsoft-threat-intelligence"
+)
+
+
+def readme_recipes() -> dict[str, dict[str, str]]:
+    """name -> {dialect or "all": SQL}, from the README's ``<!-- recipe: NAME DIALECT -->``."""
+    found: dict[str, dict[str, str]] = defaultdict(dict)
+    pattern = r"<!-- recipe: ([\w-]+) (all|sqlite|postgresql|mariadb) -->\n```sql\n(.*?)```"
+    for name, dialect, sql in re.findall(pattern, README.read_text(encoding="utf-8"), re.S):
+        assert dialect not in found[name], f"recipe {name} {dialect} twice"
+        found[name][dialect] = sql.strip().rstrip(";")
+    return dict(found)
+
+
+# --- what the corpus files say ------------------------------------------------------
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):  # a plain date: midnight UTC
+        value = datetime(value.year, value.month, value.day)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _target(entry: dict[str, Any]) -> str | None:
+    raw = str(entry.get("webUrl") or "").strip() or str(entry.get("originalUrl") or "").strip()
+    try:
+        return canonical_url(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@dataclass
+class Article:
+    url: str
+    title: str
+    published_at: datetime | None
+    domain: str
+    removed: bool
+    slugs: list[str]
+    links: list[tuple[int, str]]  # (position, target URL), first occurrence, no self-link
+    images: int
+
+
+@dataclass
+class Corpus:
+    articles: dict[str, Article] = field(default_factory=dict)  # the winners, by URL
+    topic_names: dict[str, str] = field(default_factory=dict)  # slug -> display name
+    provider_names: dict[str, str] = field(default_factory=dict)  # domain -> name
+
+    @property
+    def live(self) -> list[Article]:
+        return [a for a in self.articles.values() if not a.removed]
+
+    def topics(self, article: Article) -> str | None:
+        return ", ".join(self.topic_names[slug] for slug in article.slugs) or None
+
+    def linked_from(self) -> Counter[str]:
+        """Links from live full articles, per target (removed targets included)."""
+        return Counter(url for a in self.live for _, url in a.links)
+
+
+def read_corpus(news: Path) -> Corpus:
+    winners: dict[str, tuple[tuple[datetime, str], dict[str, Any]]] = {}
+    for path in sorted(news.glob("*.md")):
+        front_matter, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        doc: dict[str, Any] = yaml_rs.loads(front_matter)  # type: ignore[assignment]
+        url = canonical_url(doc.get("webUrl") or doc["originalUrl"])
+        key = winner_key(doc.get("publishedDateTime"), path.name)
+        if url not in winners or key > winners[url][0]:
+            winners[url] = (key, doc)
+    corpus = Corpus()
+    topic_names: dict[str, set[str]] = defaultdict(set)
+    provider_names: dict[str, set[str]] = defaultdict(set)
+    for url, (_, doc) in winners.items():
+        slugs: list[str] = []
+        for name in doc.get("topics") or []:
+            slug = topic_slug(name)
+            if slug and slug not in slugs:
+                slugs.append(slug)
+                topic_names[slug].add(" ".join(name.split()))
+        domain = normalize_domain(doc["provider"]["domain"])
+        provider_names[domain].add(normalize_provider_name(doc["provider"].get("name") or ""))
+        links: list[tuple[int, str]] = []
+        for position, entry in enumerate(doc.get("related") or []):
+            target = _target(entry)
+            if target and target != url and target not in {t for _, t in links}:
+                links.append((position, target))
+        images = {str(i.get("url") or "").strip() for i in doc.get("images") or []} - {""}
+        corpus.articles[url] = Article(
+            url,
+            doc["title"],
+            _utc(doc.get("publishedDateTime")),
+            domain,
+            bool(doc.get("removed")),
+            slugs,
+            links,
+            len(images),
+        )
+    corpus.topic_names = {slug: min(names) for slug, names in topic_names.items()}
+    corpus.provider_names = {
+        domain: min(names - {""} or {domain}) for domain, names in provider_names.items()
+    }
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def corpus(corpus_news: Path) -> Corpus:
+    return read_corpus(corpus_news)
+
+
+@pytest.fixture(scope="module")
+def loaded(shared_db: str, corpus_news: Path) -> Iterator[Engine]:
+    """The corpus loaded once per backend for the whole module."""
+    assert run([corpus_news], shared_db).documents_rejected == 0
+    engine = database.make_engine(shared_db)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _backend(engine: Engine) -> str:
+    return "mariadb" if engine.dialect.name in ("mysql", "mariadb") else engine.dialect.name
+
+
+def query(engine: Engine, sql: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(text(sql))]
+
+
+def recipe(engine: Engine, name: str) -> list[tuple[Any, ...]]:
+    versions = readme_recipes()[name]
+    return query(engine, versions.get("all") or versions[_backend(engine)])
+
+
+def assert_top(rows: list[tuple[Any, Any]], expected: dict[Any, Any], limit: int) -> None:
+    """``rows`` (key, score) are the ``limit`` best of ``expected`` by score, descending.
+
+    Ties are broken by a column whose collation differs between backends, so within
+    the tie at the cut any of the tied keys may appear.
+    """
+    ranked = sorted(expected.items(), key=lambda item: item[1], reverse=True)
+    assert len(rows) == min(limit, len(ranked))
+    assert [score for _, score in rows] == [score for _, score in ranked[: len(rows)]]
+    assert all(expected.get(key) == score for key, score in rows), rows
+    cut = rows[-1][1]
+    assert {key for key, score in ranked if score > cut} <= {key for key, _ in rows}
+
+
+# --- the recipes --------------------------------------------------------------------
+
+
+def test_the_readme_has_every_recipe_for_every_backend() -> None:
+    recipes = readme_recipes()
+    assert set(recipes) == RECIPES, "a recipe without a test here (or the reverse)"
+    for name, versions in recipes.items():
+        assert "all" in versions or set(versions) == {"sqlite", "postgresql", "mariadb"}, name
+
+
+def test_recipe_latest(loaded: Engine, corpus: Corpus) -> None:
+    rows = recipe(loaded, "latest")
+    expected = {(a.title, corpus.topics(a)): a.published_at for a in corpus.live if a.published_at}
+    found = [((title, topics), _utc(published)) for published, title, _, topics in rows]
+    assert_top(found, expected, 10)
+
+
+def test_recipe_top_providers(loaded: Engine, corpus: Corpus) -> None:
+    counts = Counter(a.domain for a in corpus.live)
+    rows = recipe(loaded, "top-providers")
+    assert_top([(domain, count) for domain, _, count, *_ in rows], dict(counts), 10)
+    assert all(name == corpus.provider_names[domain] for domain, name, *_ in rows)
+    assert rows[0][:3] == ("microsoft.com", "Microsoft", 2135)  # the largest
+    first, last = rows[0][3:]
+    microsoft = [
+        a.published_at for a in corpus.live if a.domain == "microsoft.com" and a.published_at
+    ]
+    assert (_utc(first), _utc(last)) == (min(microsoft), max(microsoft))
+
+
+def test_recipe_topic_by_month(loaded: Engine, corpus: Corpus) -> None:
+    months = Counter(
+        a.published_at.strftime("%Y-%m") for a in corpus.live if "ai" in a.slugs and a.published_at
+    )
+    assert recipe(loaded, "topic-by-month") == sorted(months.items())
+
+
+def test_recipe_articles_by_month(loaded: Engine, corpus: Corpus) -> None:
+    months = Counter(a.published_at.strftime("%Y-%m") for a in corpus.live if a.published_at)
+    assert recipe(loaded, "articles-by-month") == sorted(months.items())
+
+
+def test_recipe_most_linked(loaded: Engine, corpus: Corpus) -> None:
+    linked = {
+        url: n
+        for url, n in corpus.linked_from().items()
+        if url not in corpus.articles or not corpus.articles[url].removed
+    }
+    rows = recipe(loaded, "most-linked")
+    titles = {url: corpus.articles[url].title for url in linked}
+    found = [(title, n) for title, _, _, n in rows]
+    assert_top(found, {titles[url]: n for url, n in linked.items()}, 10)
+    assert {bool(is_stub) for _, _, is_stub, _ in rows} == {False}  # the corpus has no stubs
+
+
+def test_recipe_article(loaded: Engine, corpus: Corpus) -> None:
+    article = corpus.articles[ARTICLE]
+    (row,) = recipe(loaded, "article")
+    assert row[1:4] == (ARTICLE, article.title, row[3])
+    assert row[5:] == (
+        article.domain,
+        corpus.provider_names[article.domain],
+        "Azure, Storage, Management tools, Security",
+        len(article.links),
+        corpus.linked_from()[ARTICLE],
+        article.images,
+    )
+    assert corpus.topics(article) == "Azure, Storage, Management tools, Security"
+    links = recipe(loaded, "article-links")
+    assert [(position, url) for position, url, *_ in links] == article.links
+    assert [title for _, _, title, _, _ in links] == [
+        corpus.articles[url].title for _, url in article.links
+    ]
+
+
+def test_recipe_stubs(loaded: Engine, corpus: Corpus) -> None:
+    targets = {url for a in corpus.articles.values() for _, url in a.links}
+    assert targets <= corpus.articles.keys()  # every link target has a document
+    assert recipe(loaded, "stubs") == []
+
+
+def test_recipe_removed(loaded: Engine, corpus: Corpus) -> None:
+    removed = [a for a in corpus.articles.values() if a.removed]
+    assert len(removed) == 1
+    assert recipe(loaded, "removed") == [("document", len(removed))]
+
+
+# --- the views on the whole corpus --------------------------------------------------
+
+
+def test_overview_has_one_row_per_live_full_article_with_its_topics_in_order(
+    loaded: Engine, corpus: Corpus
+) -> None:
+    rows = query(loaded, "SELECT url, topics, related_count, image_count FROM article_overview")
+    assert len(rows) == len(corpus.live) == 4942  # 4,943 URLs, one says removed: true
+    assert {url: (topics, links, images) for url, topics, links, images in rows} == {
+        a.url: (corpus.topics(a), len(a.links), a.images) for a in corpus.live
+    }
+    # Documents whose topics are not in alphabetical order keep theirs.
+    unordered = [a for a in corpus.live if a.slugs != sorted(a.slugs)]
+    assert len(unordered) > 100
+
+
+def test_provider_counts_and_topic_months_on_the_corpus(loaded: Engine, corpus: Corpus) -> None:
+    counts = Counter(a.domain for a in corpus.live)
+    rows = query(loaded, "SELECT provider_domain, article_count FROM provider_article_counts")
+    assert dict(rows) == dict(counts) and len(rows) == len(counts)
+    months = Counter(
+        (slug, a.published_at.strftime("%Y-%m"))
+        for a in corpus.live
+        if a.published_at
+        for slug in a.slugs
+    )
+    rows = query(loaded, "SELECT topic_slug, month, article_count FROM topic_monthly_counts")
+    assert {(slug, month): n for slug, month, n in rows} == dict(months)
+    assert len(rows) == len(months)
+
+
+def test_most_linked_and_removed_views_on_the_corpus(loaded: Engine, corpus: Corpus) -> None:
+    linked_from = corpus.linked_from()
+    linked = {
+        url: n
+        for url, n in linked_from.items()
+        if url not in corpus.articles or not corpus.articles[url].removed
+    }
+    rows = query(loaded, "SELECT url, linked_from_count FROM most_linked_articles")
+    assert dict(rows) == linked and len(rows) == len(linked)
+    overview = dict(query(loaded, "SELECT url, linked_from_count FROM article_overview"))
+    assert overview == {a.url: linked_from[a.url] for a in corpus.live}
+    removed = [a.url for a in corpus.articles.values() if a.removed]
+    assert query(loaded, "SELECT url, removal FROM removed_articles") == [
+        (url, "document") for url in removed
+    ]
