@@ -28,6 +28,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    null,
     or_,
     select,
     update,
@@ -337,6 +338,8 @@ def settle(
     came in which batch or run: it is a function of the files that exist.
     """
     by_file = {(d.source, d.source_key): d for d in docs}
+    # A winner may be read from a source that is not in this run: its id comes along.
+    source_ids = dict(source_ids)
     reread: dict[tuple[str, str], TransformedDocument] = {}
     excluded: set[tuple[int, str]] = set()
     affected_ids = set(affected)
@@ -349,6 +352,7 @@ def settle(
             if doc is None or doc.source != candidate.source:
                 excluded.add((candidate.source_id, candidate.path))
             else:
+                source_ids[candidate.source] = candidate.source_id
                 by_file[(doc.source, doc.source_key)] = doc
                 if doc.content_hash != candidate.content_hash:
                     reread[(doc.source, doc.source_key)] = doc  # changed since recorded
@@ -447,6 +451,22 @@ def _elect(
     return plan
 
 
+DOCUMENT_ONLY_COLUMNS = (
+    "original_url",
+    "amp_web_url",
+    "cdn_amp_web_url",
+    "body",
+    "category",
+    "type",
+    "quality",
+    "heat",
+    "is_published",
+    "featured_content",
+    "secured",
+    "extra",
+)
+
+
 def _make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
     """Articles no file describes any more keep no content and no child rows; the
     stub refresh makes each a stub if links point at it, else leaves it removed."""
@@ -464,6 +484,9 @@ def _make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
             update(articles)
             .where(condition)
             .values(
+                # What only a document says goes: a stub made of the row later holds just
+                # what a snippet says, as a stub made afresh would.
+                **dict.fromkeys(DOCUMENT_ONLY_COLUMNS, null()),
                 is_removed=True,
                 is_stub=False,
                 source_id=None,
