@@ -28,6 +28,7 @@ from etl.records import RunInterrupted
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL, EXIT_RESYNC = 0, 1, 2, 3, 4
 EXIT_SIGINT = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM (RunInterrupted.exit_code gives either)
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
