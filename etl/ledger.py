@@ -72,7 +72,9 @@ def start_run(conn: Connection, arguments: dict[str, Any]) -> int:
                 started_at=now(), status="running", arguments={**arguments, "process": process}
             )
         )
-        run_id = int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None
+        run_id = int(key[0])
         # Taken before the row is committed: no other run sees it `running` unlocked.
         _lease(conn, run_id, "take")
         return run_id

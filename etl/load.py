@@ -688,7 +688,7 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> No
                 chosen[row.related_article_id] = row
 
     unlinked = sorted(set(dirty) - chosen.keys())
-    tombstones = []
+    tombstones: list[int] = []
     for condition in in_conditions(conn, articles.c.id, unlinked):
         tombstones.extend(
             conn.execute(select(articles.c.id).where(condition, articles.c.is_removed)).scalars()

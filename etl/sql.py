@@ -80,15 +80,19 @@ def upsert(
     if is_mysql(conn):
         from sqlalchemy.dialects.mysql import insert as mysql_insert
 
-        stmt = mysql_insert(table)
-        pairs = setter(table, stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
-        stmt = stmt.on_duplicate_key_update(pairs)
+        mysql_stmt = mysql_insert(table)
+        pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
+        stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
     else:
+        # Both dialects' Insert have .excluded and .on_conflict_*(); mypy sees two types.
         if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(table)
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        stmt = dialect_insert(table)
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(table)
         if staging is not None:
             stmt = stmt.from_select(list(rows[0]), _staged_rows(conn, staging, rows, keys))
         if setter:

@@ -199,7 +199,7 @@ def chunk_sizes(total: int, batch_size: int, workers: int) -> list[int]:
         if left > 2 * sum(ramp) + size:
             sizes.append(part)
             left -= part
-    tail = []
+    tail: list[int] = []
     for part in ramp:  # ramp down, mirrored
         if left > sum(ramp) + size:
             tail.insert(0, part)

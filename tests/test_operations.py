@@ -19,7 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,7 +203,7 @@ def corpus_reference(
 ) -> Iterator[Callable[[str], dict[str, Any]]]:
     """``reference(backend)``: the snapshot after one uninterrupted corpus load (cached)."""
     cache: dict[str, dict[str, Any]] = {}
-    databases: list[Iterator[str]] = []
+    databases: list[Generator[str]] = []
 
     def get(backend: str) -> dict[str, Any]:
         if backend not in cache:
@@ -373,13 +373,15 @@ def test_a_run_on_another_host_is_left_alone_on_sqlite(sqlite_url: str) -> None:
     engine = database.make_engine(sqlite_url)
     try:
         with engine.begin() as conn:
-            other = conn.execute(
+            key = conn.execute(
                 etl_runs.insert().values(
                     started_at=ledger.now(),
                     status="running",
                     arguments={"process": {"host": "elsewhere.invalid", "pid": 1}},
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert key is not None
+            other = key[0]
     finally:
         engine.dispose()
     etl.run([SEEDS], sqlite_url)

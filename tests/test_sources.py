@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +147,7 @@ def doc(
     return render(front)
 
 
-def write(root: Path, files: dict[str, bytes | None]) -> None:
+def write(root: Path, files: Mapping[str, bytes | None]) -> None:
     """Write (or, for None, delete) files under ``root``."""
     for name, data in files.items():
         path = root / name
