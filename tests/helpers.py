@@ -154,9 +154,9 @@ def dump_yaml(data: Any, **options: Any) -> str:
 CLI_TIMEOUT = 180
 
 
-def etl_argv(*args: str) -> list[str]:
-    """``python -m etl ARGS`` with this interpreter."""
-    return [sys.executable, "-m", "etl", *args]
+def etl_argv(*args: str, exe: list[str] | None = None) -> list[str]:
+    """``python -m etl ARGS`` with this interpreter (or ``exe ARGS``: an installed ``etl``)."""
+    return [*(exe or [sys.executable, "-m", "etl"]), *args]
 
 
 def etl_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -175,12 +175,13 @@ def run_etl(
     cwd: Path = ROOT,
     env: dict[str, str] | None = None,
     timeout: float = CLI_TIMEOUT,
+    exe: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``etl ARGS`` in a fresh interpreter (a crash or hang cannot take pytest with it);
     a run that does not finish within ``timeout`` seconds fails the test."""
     try:
         return subprocess.run(
-            etl_argv(*args),
+            etl_argv(*args, exe=exe),
             cwd=cwd,
             env=etl_env(env),
             capture_output=True,

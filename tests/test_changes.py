@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import threading
 from datetime import timedelta
 from itertools import pairwise
@@ -24,7 +23,7 @@ from etl import CursorTooOld, changes, database, run
 from etl.database import ConfigurationError, resolve_url
 from etl.feed import Change, compact, latest_cursor
 from etl.schema import articles, etl_runs
-from tests.helpers import ROOT, SEEDS
+from tests.helpers import SEEDS, run_etl, start_etl
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
 SQLITE_FORM = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
@@ -206,13 +205,7 @@ def test_compaction_and_the_too_old_cursor(db_url: str, tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "etl", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    return run_etl(*args)
 
 
 def test_cli_prints_json_lines(sqlite_url: str, tmp_path: Path) -> None:
@@ -358,22 +351,16 @@ def test_consumer_during_four_concurrent_shard_runs(
     consumer = threading.Thread(target=consume, daemon=True)
     consumer.start()
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "etl",
-                "run",
-                str(corpus_news),
-                "--database-url",
-                db_url,
-                "--shard",
-                f"{k}/4",
-                "--workers",
-                "1",
-                "--no-migrate",
-            ],
-            cwd=ROOT,
+        start_etl(
+            "run",
+            str(corpus_news),
+            "--database-url",
+            db_url,
+            "--shard",
+            f"{k}/4",
+            "--workers",
+            "1",
+            "--no-migrate",
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 
 from etl import dictionary
 from etl.schema import metadata
 from etl.views import VIEWS
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_etl
 
 DOC = ROOT / "docs" / "schema.md"
 
@@ -67,17 +65,10 @@ def test_docs_schema_md_is_current() -> None:
 
 def test_etl_schema_prints_the_dictionary_without_a_database() -> None:
     """An unreachable database URL in the environment does not matter: nothing connects."""
-    env = {**os.environ, "ETL_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"}
+    env = {"ETL_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/nowhere"}
 
     def etl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "etl", "schema", *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=60,
-        )
+        return run_etl("schema", *args, env=env, timeout=60)
 
     markdown = etl()
     assert markdown.returncode == 0, markdown.stderr

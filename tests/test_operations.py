@@ -32,29 +32,19 @@ import etl
 from etl import database, ledger
 from etl.cli import main as cli_main
 from etl.schema import etl_runs, rejected_documents
-from tests.helpers import ROOT, SEEDS, loaded_articles, make_database, snapshot
+from tests.helpers import ROOT, SEEDS, etl_env, loaded_articles, make_database, run_etl, snapshot
 
 CLI_TIMEOUT = 300
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ETL_") or "TEST" in k}
-    env.update(extra)
-    return env
+    return etl_env(extra)
 
 
 def etl_cli(
     *args: str, cwd: Path, env: dict[str, str] | None = None, exe: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    command = [*(exe or [sys.executable, "-m", "etl"]), *args]
-    return subprocess.run(
-        command,
-        cwd=cwd,
-        env=env or clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-    )
+    return run_etl(*args, cwd=cwd, env=env, exe=exe)
 
 
 def ledger_rows(url: str) -> tuple[int, int]:
