@@ -430,3 +430,46 @@ def test_corpus_history_ends_as_a_fresh_load(
 def _date(path: Path) -> str:
     match = re.search(r"^publishedDateTime: *'?\"?([^'\"\n]*)", path.read_text("utf-8"), re.M)
     return match[1] if match else ""
+
+
+def test_state_from_before_sources_is_adopted_by_the_first_source(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Files recorded before migration 0005 belong to the `legacy` source; the first run
+    whose source is new adopts it and reloads nothing."""
+    from etl import database
+
+    site = tmp_path / "site"
+    write(site, {f"_news/{i}.md": doc(f"l{i}") for i in range(3)})
+    run([site], db_url, workers=1)
+    before = snapshot(db_url)
+    engine = database.make_engine(db_url)
+    try:
+        database.downgrade(engine, "0004")
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert fetch(db_url, select(sources.c.name, sources.c.root)) == [("legacy", "")]
+    again = run([site], db_url, workers=1)
+    assert again.files_skipped_unchanged == 3
+    assert fetch(db_url, select(sources.c.name)) == [(default_name(str(site.resolve())),)]
+    assert snapshot(db_url) == before
+
+
+def test_downgrading_sources_keeps_every_row(db_url: str, tmp_path: Path) -> None:
+    """Migration 0005 and back: SQLite must not copy a parent table (ON DELETE CASCADE
+    would empty its children), every backend keeps the runs' rejected documents."""
+    from etl import database
+    from etl.schema import rejected_documents
+
+    site = tmp_path / "site"
+    write(site, {"_news/good.md": doc("g"), "_news/bad.md": b"---\ntitle: [\n---\n"})
+    run([site], db_url, workers=1)
+    before = snapshot(db_url)
+    engine = database.make_engine(db_url)
+    try:
+        database.downgrade(engine, "0004")
+        assert snapshot(db_url) == before
+        assert fetch(db_url, select(func.count()).select_from(rejected_documents)) == [(1,)]
+    finally:
+        engine.dispose()

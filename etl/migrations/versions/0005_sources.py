@@ -246,14 +246,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("etl_runs", schema=None) as batch_op:
-        batch_op.drop_column("links_removed")
-        batch_op.drop_column("links_added")
+    # Not a batch copy on SQLite: dropping etl_runs would cascade to rejected_documents.
+    op.drop_column("etl_runs", "links_removed")
+    op.drop_column("etl_runs", "links_added")
     for table in ("etl_run_links", "etl_run_articles", "source_providers", "source_topics"):
         op.drop_table(table)
-    with op.batch_alter_table("articles", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_articles_source_id"))
-        batch_op.drop_column("source_id")
+    op.drop_index("ix_articles_source_id", table_name="articles")
+    # SQLite's own DROP COLUMN (3.35+): a batch copy of `articles` would drop the table,
+    # and ON DELETE CASCADE would empty its child tables with it.
+    op.drop_column("articles", "source_id")
     # Paths were unique before sources: of one path in several sources, the row of the
     # oldest source stays.
     op.execute(
