@@ -119,6 +119,20 @@ def known_source_roots(conn: Connection) -> dict[str, str]:
         return {row.name: row.root for row in conn.execute(select(sources.c.name, sources.c.root))}
 
 
+def _source_rows(conn: Connection) -> dict[str, SourceRow]:
+    columns = (sources.c.id, sources.c.name, sources.c.root, sources.c.taxonomy_stamp)
+    return {row.name: SourceRow(*row) for row in conn.execute(select(*columns))}
+
+
+def _source_changes(
+    specs: Sequence[SourceSpec], rows: dict[str, SourceRow]
+) -> tuple[list[SourceSpec], list[SourceSpec]]:
+    """The specs with no row yet, and those whose row has another root."""
+    missing = [spec for spec in specs if spec.name not in rows]
+    moved = [spec for spec in specs if spec.name in rows and rows[spec.name].root != spec.root]
+    return missing, moved
+
+
 def ensure_sources(conn: Connection, specs: Sequence[SourceSpec]) -> dict[str, SourceRow]:
     """The rows of the run's sources, created or moved (new root) as needed.
 
@@ -128,18 +142,15 @@ def ensure_sources(conn: Connection, specs: Sequence[SourceSpec]) -> dict[str, S
     with the same root.
     """
     with transaction(conn):
-        rows = {
-            row.name: SourceRow(*row)
-            for row in conn.execute(
-                select(sources.c.id, sources.c.name, sources.c.root, sources.c.taxonomy_stamp)
-            )
-        }
-    missing = [spec for spec in specs if spec.name not in rows]
-    moved = [spec for spec in specs if spec.name in rows and rows[spec.name].root != spec.root]
-    if not missing and not moved:
+        rows = _source_rows(conn)
+    if not any(_source_changes(specs, rows)):
         return {spec.name: rows[spec.name] for spec in specs}
     at = now()
     with writer_transaction(conn):
+        # Read again under the writer lock: a concurrent run may have created or
+        # moved the same sources since the first read.
+        rows = _source_rows(conn)
+        missing, moved = _source_changes(specs, rows)
         for spec in moved:
             conn.execute(
                 update(sources)
@@ -159,12 +170,7 @@ def ensure_sources(conn: Connection, specs: Sequence[SourceSpec]) -> dict[str, S
             conn.execute(
                 insert(sources).values(name=spec.name, root=spec.root, created_at=at, updated_at=at)
             )
-        result = {
-            row.name: SourceRow(*row)
-            for row in conn.execute(
-                select(sources.c.id, sources.c.name, sources.c.root, sources.c.taxonomy_stamp)
-            )
-        }
+        result = _source_rows(conn)
     return {spec.name: result[spec.name] for spec in specs}
 
 
