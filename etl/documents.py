@@ -1,4 +1,5 @@
-"""The input: pydantic models of a news document's front-matter.
+"""The input: pydantic models of a news document's front-matter, and of a site's
+taxonomy entries (``_data/topics`` and ``_data/organizations``).
 
 Validation is lenient where the README documents a coercion (a single topic
 string, numeric strings, zone-less dates) and strict everywhere else. Keys the
@@ -25,8 +26,10 @@ from typing_extensions import TypedDict  # pydantic needs this one on Python < 3
 __all__ = [
     "Image",
     "NewsDocument",
+    "Organization",
     "Provider",
     "RelatedEntry",
+    "TopicEntry",
     "ValidationError",
     "unknown_keys",
 ]
@@ -275,6 +278,59 @@ def unknown_keys(front_matter: dict[str, Any], doc: NewsDocument) -> dict[str, A
             if entry.get("images"):
                 collect_images(entry["images"], f"related[{index}].images")
     return found
+
+
+def _strings(value: Any) -> Any:
+    """A lone string is a one-item list; null is an empty one."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
+StringList = Annotated[list[str], BeforeValidator(_strings)]
+
+
+def _image_items(value: Any) -> Any:
+    """Taxonomy images are URLs or ``{url, width, height}`` mappings."""
+    value = _none_to_empty(value)
+    if isinstance(value, list):
+        return [{"url": item} if isinstance(item, str) else item for item in value]
+    return value
+
+
+TaxonomyImages = Annotated[list[Image], BeforeValidator(_image_items)]
+
+
+class _Entry(BaseModel):
+    # The keys these models name are read; every other key is kept in `extra`.
+    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
+
+    name: str = Field(min_length=1)
+    images: TaxonomyImages = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class TopicEntry(_Entry):
+    """One ``_data/topics/NN-slug.yaml`` file."""
+
+    id: str | None = Field(default=None, alias="_id")
+    shortname: str | None = None
+    parent: str | None = None
+    keywords: StringList = Field(default_factory=list)
+    hashtags: StringList = Field(default_factory=list)
+    services: dict[str, Any] | None = None
+
+
+class Organization(_Entry):
+    """One ``_data/organizations/<domain>.md`` file's front-matter."""
+
+    domain: str | None = None
 
 
 def format_validation_error(error: ValidationError) -> str:

@@ -174,6 +174,11 @@ def ensure_sources(conn: Connection, specs: Sequence[SourceSpec]) -> dict[str, S
     return {spec.name: result[spec.name] for spec in specs}
 
 
+def set_taxonomy_stamp(conn: Connection, source_id: int, stamp: str | None) -> None:
+    """Record the stamp of the taxonomy files just loaded (None: read them next time)."""
+    conn.execute(update(sources).where(sources.c.id == source_id).values(taxonomy_stamp=stamp))
+
+
 # --- source files ------------------------------------------------------------------
 
 Stored = tuple[str, int | None, int | None]  # content hash, size, mtime_ns

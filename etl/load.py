@@ -48,41 +48,50 @@ from etl.schema import (
     article_topics,
     articles,
     images,
+    provider_document_images,
     provider_images,
     providers,
     related_articles,
     source_files,
+    source_providers,
+    source_topics,
     sources,
     topics,
 )
 from etl.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
 
 
+def _provider_setter(
+    table: Table, new: Any, named: ColumnElement[bool]
+) -> list[tuple[str, ColumnElement[Any]]]:
+    """document_name becomes the proposed name when ``named`` holds; ``name`` follows it
+    unless a source declares the provider (etl.taxonomy names those)."""
+    document_name = case((named, new.document_name), else_=table.c.document_name)
+    # MariaDB applies the pairs left to right: name is computed before document_name and
+    # named_by_document change, so every pair reads the row as it was. The proposed name
+    # is read as VALUES(document_name) (equal to VALUES(name)): after `name` was
+    # assigned, MariaDB's VALUES(name) returned a corrupted string ('PCWorldd').
+    return [
+        ("name", case((table.c.named_by_source, table.c.name), else_=document_name)),
+        ("document_name", document_name),
+    ]
+
+
 def _document_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
     # A document's name replaces a snippet's; among documents the smallest name wins,
     # which keeps the result independent of load order.
+    old = table.c.document_name
+    named = or_(~table.c.named_by_document, old.is_(None), new.document_name < old)
     return [
-        (
-            "name",
-            case(
-                (or_(~table.c.named_by_document, new.name < table.c.name), new.name),
-                else_=table.c.name,
-            ),
-        ),
+        *_provider_setter(table, new, named),
         ("named_by_document", new.named_by_document),
     ]
 
 
 def _snippet_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    return [
-        (
-            "name",
-            case(
-                (and_(~table.c.named_by_document, new.name < table.c.name), new.name),
-                else_=table.c.name,
-            ),
-        )
-    ]
+    old = table.c.document_name
+    named = and_(~table.c.named_by_document, or_(old.is_(None), new.document_name < old))
+    return _provider_setter(table, new, named)
 
 
 def _image_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
@@ -152,6 +161,7 @@ def ensure_providers(
         {
             "domain": domain,
             "name": record.name,
+            "document_name": record.name,
             "named_by_document": from_document,
             "created_at": now,
             "updated_at": now,
@@ -167,17 +177,25 @@ def ensure_providers(
             for record in records
             for position, image in enumerate(record.images)
         ]
-        image_ids = ensure_images(conn, [image for _, _, image in logos], now)
-        upsert(
-            conn,
-            provider_images,
-            _dedupe(
+        if logos:
+            image_ids = ensure_images(conn, [image for _, _, image in logos], now)
+            rows = _dedupe(
                 {"provider_id": pid, "image_id": image_ids[image.url], "position": position}
                 for pid, position, image in logos
-            ),
-            ["provider_id", "image_id"],
-            _position_setter,
-        )
+            )
+            keys = ["provider_id", "image_id"]
+            upsert(conn, provider_document_images, rows, keys, _position_setter)
+            # A declared provider's logos are its organization files' (etl.taxonomy).
+            declared = set(
+                conn.execute(
+                    select(providers.c.id).where(
+                        providers.c.named_by_source,
+                        providers.c.id.in_({row["provider_id"] for row in rows}),
+                    )
+                ).scalars()
+            )
+            rows = [row for row in rows if row["provider_id"] not in declared]
+            upsert(conn, provider_images, rows, keys, _position_setter)
     return ids
 
 
@@ -744,23 +762,36 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> No
 
 
 def delete_orphans(conn: Connection) -> dict[str, int]:
-    """Delete providers, topics and images that no row references any more."""
+    """Delete providers, topics and images that no row references any more.
+
+    What a source's taxonomy declares (source_topics, source_providers) is referenced:
+    it stays while declared, with or without articles.
+    """
     deleted = {}
     conditions = {
-        "topics": ~exists().where(article_topics.c.topic_id == topics.c.id),
-        "providers": ~exists().where(articles.c.provider_id == providers.c.id),
+        "topics": and_(
+            ~exists().where(article_topics.c.topic_id == topics.c.id),
+            ~exists().where(source_topics.c.topic_id == topics.c.id),
+            ~exists().where(source_topics.c.parent_topic_id == topics.c.id),
+        ),
+        "providers": and_(
+            ~exists().where(articles.c.provider_id == providers.c.id),
+            ~exists().where(source_providers.c.provider_id == providers.c.id),
+        ),
     }
     deleted["topics"] = conn.execute(delete(topics).where(conditions["topics"])).rowcount
     orphan_providers = list(
         conn.execute(select(providers.c.id).where(conditions["providers"])).scalars()
     )
     delete_where_in(conn, provider_images, "provider_id", orphan_providers)
+    delete_where_in(conn, provider_document_images, "provider_id", orphan_providers)
     delete_where_in(conn, providers, "id", orphan_providers)
     deleted["providers"] = len(orphan_providers)
     deleted["images"] = conn.execute(
         delete(images).where(
             ~exists().where(article_images.c.image_id == images.c.id),
             ~exists().where(provider_images.c.image_id == images.c.id),
+            ~exists().where(provider_document_images.c.image_id == images.c.id),
         )
     ).rowcount
     return deleted

@@ -1,7 +1,8 @@
 """The pipeline: the Python API that runs extract -> transform -> load.
 
 ``run(paths, database_url)`` is what the CLI, cron jobs and orchestrators call.
-It finds the files, skips those whose size and mtime are unchanged since they
+It finds the files, loads the taxonomy of site roots whose ``_data/`` changed
+(``etl.taxonomy``), skips documents whose size and mtime are unchanged since they
 last loaded, hands the rest to the workers (``etl.workers``), then rebuilds
 stubs, prunes and deletes orphaned entities, and records the run in the ledger.
 A dry run is the same run inside one transaction that is rolled back at the end.
@@ -10,6 +11,7 @@ A dry run is the same run inside one transaction that is rolled back at the end.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from etl import database, ledger
+from etl import database, ledger, taxonomy
 from etl.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
@@ -51,6 +53,8 @@ __all__ = [
     "default_paths",
     "run",
 ]
+
+log = logging.getLogger("etl")
 
 INLINE_BELOW = 64  # fewer files than this: parsing in-process beats starting workers
 
@@ -170,6 +174,7 @@ def run(
             ledger.mark_abandoned_runs(conn, summary.run_id)
             context = LoadContext(summary.run_id, batch_size, max_file_bytes, source_ids)
             try:
+                _load_taxonomies(conn, specs, rows, summary, context, full_refresh)
                 _load_all(
                     conn,
                     files,
@@ -271,6 +276,39 @@ def _prepare(target: Engine | Connection, migrate: bool) -> None:
         database.ensure_schema(target)
     else:
         database.require_schema(target)
+
+
+def _load_taxonomies(
+    conn: Connection,
+    specs: Sequence[SourceSpec],
+    rows: Mapping[str, ledger.SourceRow],
+    summary: RunSummary,
+    context: LoadContext,
+    full_refresh: bool,
+) -> None:
+    """Load the taxonomy of every site root whose taxonomy files changed (etl.taxonomy).
+
+    A taxonomy file that cannot be read is rejected like a document; the stamp is then
+    not kept, so the next run reads the files again (and rejects it again until fixed).
+    """
+    for spec in specs:
+        if not spec.site:
+            continue
+        current = taxonomy.stamp(spec.root)
+        if current == rows[spec.name].taxonomy_stamp and not full_refresh:
+            continue
+        found = taxonomy.read_taxonomy(spec.root, context.max_bytes)
+        with writer_transaction(conn, context.run_id):
+            taxonomy.refresh(conn, context.source_ids[spec.name], found, ledger.now())
+            ledger.set_taxonomy_stamp(
+                conn, context.source_ids[spec.name], None if found.rejected else current
+            )
+        if found.rejected:
+            for item in found.rejected:
+                log.error("rejected %s", item)
+            ledger.record_rejects(conn, context.run_id, found.rejected)
+            summary.rejected.extend(found.rejected)
+            summary.documents_rejected += len(found.rejected)
 
 
 def _changed_files(

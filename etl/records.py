@@ -122,6 +122,44 @@ class TransformedDocument:
         return winner_key(self.article.published_at, self.source, self.source_key)
 
 
+# --- a site's taxonomy (etl.taxonomy) -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TaxonomyTopic:
+    """One entry of a source's topic taxonomy (``_data/topics/NN-slug.yaml``)."""
+
+    topic: TopicRecord  # slug and name; position is the file's NN- prefix (0 without)
+    parent: TopicRecord | None
+    position: int | None
+    shortname: str | None
+    taxonomy_id: str | None
+    keywords: tuple[str, ...]
+    hashtags: tuple[str, ...]
+    images: tuple[str, ...]
+    services: dict[str, Any] | None
+    extra: dict[str, Any] | None
+    file: str  # relative to the source's root
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredProvider:
+    """One organization a source declares (``_data/organizations/<domain>.md``)."""
+
+    provider: ProviderRecord  # domain, declared name, logos
+    extra: dict[str, Any] | None
+    file: str
+
+
+@dataclass(frozen=True, slots=True)
+class Taxonomy:
+    """What a source's ``_data/`` says, and the files it could not read."""
+
+    topics: tuple[TaxonomyTopic, ...] = ()
+    providers: tuple[DeclaredProvider, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+
+
 # --- files and documents -------------------------------------------------------
 
 

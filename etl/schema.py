@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -175,8 +175,16 @@ providers = Table(
         "name",
         Text,
         nullable=False,
-        comment="Display name, URL-decoded and whitespace-collapsed. When documents "
-        "disagree, the smallest name (by code point) wins.",
+        comment="Display name. A source's organization file (`_data/organizations`) names "
+        "it when one declares it (the smallest declared name if sites disagree); "
+        "otherwise it is document_name.",
+    ),
+    Column(
+        "document_name",
+        Text,
+        comment="The name documents give, URL-decoded and whitespace-collapsed: an "
+        "article's own document beats a related snippet, and among equals the smallest "
+        "name (by code point) wins. NULL for a provider only an organization file names.",
     ),
     # False while the name only comes from related-article snippets: a name from
     # an article's own document always replaces a snippet's name.
@@ -187,6 +195,14 @@ providers = Table(
         server_default="0",
         comment="True when the name comes from an article's own document; false while it "
         "only comes from related-article snippets (a document's name replaces those).",
+    ),
+    Column(
+        "named_by_source",
+        Boolean,
+        nullable=False,
+        server_default="0",
+        comment="True while a source declares the provider (source_providers): its name "
+        "and logos are then the declared ones.",
     ),
     *_timestamps("provider"),
     comment="News publishers (the `provider` of a document or of a related snippet), "
@@ -232,9 +248,40 @@ provider_images = Table(
         "position",
         Integer,
         nullable=False,
-        comment="0-based index in the document's `provider.images` list.",
+        comment="0-based index in the `images` list it comes from (the smallest).",
     ),
-    comment="Provider logos (`provider.images` of the provider's documents).",
+    comment="Provider logos: those of the organization files that declare the provider "
+    "(source_providers), else those of its documents (provider_document_images).",
+)
+
+# What documents say of a provider's logos, kept apart from provider_images so that a
+# declaration can replace them and, when withdrawn, give them back.
+provider_document_images = Table(
+    "provider_document_images",
+    metadata,
+    Column(
+        "provider_id",
+        Integer,
+        ForeignKey("providers.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The provider (providers.id).",
+    ),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id"),
+        primary_key=True,
+        index=True,
+        comment="The logo image (images.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in a document's `provider.images` list (the smallest).",
+    ),
+    comment="Provider logos as documents give them (`provider.images`); provider_images "
+    "holds these unless a source declares the provider.",
 )
 
 topics = Table(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from sqlalchemy import Connection, Row, create_engine, func, select, text
+from sqlalchemy import Connection, Row, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -41,11 +41,15 @@ from etl.schema import (
     article_topics,
     articles,
     images,
+    provider_document_images,
     provider_images,
     providers,
     rejected_documents,
     related_articles,
     source_files,
+    source_providers,
+    source_topics,
+    sources,
     topics,
 )
 
@@ -334,6 +338,9 @@ ARTICLE_FIELDS = (
 def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
     """Every data table with surrogate ids replaced by natural keys, sorted.
 
+    Tables and columns a schema revision does not have yet are left out (their keys
+    are missing): compare an older revision's snapshot with :func:`as_of`.
+
     Two databases hold the same data exactly when their snapshots are equal,
     whatever order or split the documents were loaded in.
     """
@@ -353,9 +360,25 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
                 select(*(articles.c[f] for f in ARTICLE_FIELDS), articles.c.provider_id)
             )
         )
+        # Named columns: the snapshot also reads older schema revisions.
+        declared = "named_by_source" in {c["name"] for c in inspect(conn).get_columns("providers")}
+        provider_columns = [providers.c.domain, providers.c.name, providers.c.named_by_document]
         data["providers"] = sorted(
-            (r.domain, r.name, bool(r.named_by_document)) for r in conn.execute(select(providers))
+            tuple(_plain(value) for value in row) for row in conn.execute(select(*provider_columns))
         )
+        if declared:  # revision 0008 on
+            data["provider_document_names"] = sorted(
+                (r.domain, r.document_name, bool(r.named_by_source))
+                for r in conn.execute(
+                    select(
+                        providers.c.domain, providers.c.document_name, providers.c.named_by_source
+                    )
+                )
+            )
+            data["provider_document_images"] = sorted(
+                (p_dom[r.provider_id], i_url[r.image_id], r.position)
+                for r in conn.execute(select(provider_document_images))
+            )
         data["topics"] = sorted((r.slug, r.name) for r in conn.execute(select(topics)))
         data["images"] = sorted((r.url, r.width, r.height) for r in conn.execute(select(images)))
         data["provider_images"] = sorted(
@@ -397,7 +420,48 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
                     )
                 )
             )
+        if with_sources and inspect(conn).has_table("sources"):  # revision 0005 on
+            s_name = {r.id: r.name for r in conn.execute(select(sources.c.id, sources.c.name))}
+            data["source_topics"] = sorted(
+                (
+                    s_name[r.source_id],
+                    t_slug[r.topic_id],
+                    t_slug.get(r.parent_topic_id),
+                    *(_plain(getattr(r, f)) for f in SOURCE_TOPIC_FIELDS),
+                )
+                for r in conn.execute(select(source_topics))
+            )
+            data["source_providers"] = sorted(
+                (
+                    s_name[r.source_id],
+                    p_dom[r.provider_id],
+                    r.name,
+                    _plain(r.images),
+                    _plain(r.extra),
+                    r.file,
+                )
+                for r in conn.execute(select(source_providers))
+            )
         return data
+
+
+def as_of(data: dict[str, Any], older: dict[str, Any]) -> dict[str, Any]:
+    """``data`` restricted to what the ``older`` snapshot (an older revision) holds."""
+    return {key: value for key, value in data.items() if key in older}
+
+
+SOURCE_TOPIC_FIELDS = (
+    "position",
+    "name",
+    "shortname",
+    "taxonomy_id",
+    "keywords",
+    "hashtags",
+    "images",
+    "services",
+    "extra",
+    "file",
+)
 
 
 def counts(url: str) -> dict[str, int]:

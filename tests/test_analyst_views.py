@@ -190,9 +190,10 @@ def test_mariadb_comments_leave_every_column_definition_as_it_was(mariadb_url: s
         database.upgrade(engine, "0006")  # the revision before the comments
         before = [row for row in _rows(engine, columns) if row[0] in metadata.tables]
         before_checks = _rows(engine, checks)
-        database.upgrade(engine)
-        after = [row for row in _rows(engine, columns) if row[0] in metadata.tables]
-        assert len(before) == sum(len(table.columns) for table in metadata.tables.values())
+        database.upgrade(engine)  # 0007 comments every column, later revisions some
+        existed = {(row[0], row[1]) for row in before}
+        after = [row for row in _rows(engine, columns) if (row[0], row[1]) in existed]
+        assert len(existed) > 100
         assert after == before
         assert _rows(engine, checks) == before_checks
         assert len(before_checks) >= 3  # the JSON columns' json_valid checks

@@ -1,0 +1,435 @@
+"""A site's taxonomy: ``_data/topics`` and ``_data/organizations`` -> the source's tables.
+
+A Jekyll site root keeps its topic hierarchy in ``_data/topics/NN-slug.yaml`` (one
+entry a file, ``parent`` by name, ordered by the ``NN-`` prefix) and the publishers
+it knows in ``_data/organizations/<domain>.md`` (front-matter: ``name``, ``domain``,
+``images``). Neither is ever a news document.
+
+Like the documents, the tables are a function of the files that exist now: when a
+source's taxonomy files change (their sizes and mtimes, hashed into
+``sources.taxonomy_stamp``), its ``source_topics`` and ``source_providers`` rows are
+replaced by what the files say, and every provider a declaration was added to or
+withdrawn from is named again (:func:`recompute_providers`). Unchanged files are not
+read. Reading and parsing are pure (:func:`read_taxonomy`, :func:`topic_entry`,
+:func:`organization_entry`, :func:`check_topics`); :func:`refresh` writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from etl.extract import DEFAULT_MAX_FILE_BYTES, decode, parse_yaml, read_bytes, split_front_matter
+from etl.records import (
+    DeclaredProvider,
+    DocumentError,
+    ImageRecord,
+    ProviderRecord,
+    Rejection,
+    Taxonomy,
+    TaxonomyTopic,
+    TopicRecord,
+)
+from etl.schema import (
+    provider_document_images,
+    provider_images,
+    providers,
+    source_providers,
+    source_topics,
+    sources,
+)
+from etl.sql import delete_where_in, ids_by, upsert
+
+TOPICS_DIR = "_data/topics"
+ORGANIZATIONS_DIR = "_data/organizations"
+TOPIC_SUFFIXES = (".yaml", ".yml")
+ORGANIZATION_SUFFIX = ".md"
+_POSITION = re.compile(r"^(\d+)-")
+# Keys the tables store in columns of their own (`taxonomy: topic` only says what the file is).
+_TOPIC_KEYS = frozenset(
+    {"_id", "name", "shortname", "parent", "keywords", "hashtags", "images", "services"}
+)
+_ORGANIZATION_KEYS = frozenset({"name", "domain", "images"})
+_KIND = "taxonomy"
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def taxonomy_files(root: str | os.PathLike[str]) -> list[Path]:
+    """The taxonomy files of a site root, in order: topics, then organizations."""
+    found: list[Path] = []
+    for folder, suffixes in (
+        (TOPICS_DIR, TOPIC_SUFFIXES),
+        (ORGANIZATIONS_DIR, (ORGANIZATION_SUFFIX,)),
+    ):
+        directory = Path(root, folder)
+        if directory.is_dir():
+            found.extend(
+                sorted(
+                    path
+                    for path in directory.iterdir()
+                    if path.name.endswith(suffixes) and not path.name.startswith(".")
+                )
+            )
+    return found
+
+
+def stamp(root: str | os.PathLike[str]) -> str:
+    """A hash of the taxonomy files' names, sizes and mtimes: equal means unchanged."""
+    digest = hashlib.sha256()
+    for path in taxonomy_files(root):
+        try:
+            info = path.stat()
+            digest.update(
+                f"{path.relative_to(root)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode()
+            )
+        except OSError:
+            digest.update(f"{path.relative_to(root)}\0unreadable\n".encode())
+    return digest.hexdigest()
+
+
+# --- rules (pure) -----------------------------------------------------------------------
+
+
+def _clean(text: str | None) -> str | None:
+    if text is None:
+        return None
+    collapsed = " ".join(text.split())
+    return collapsed or None
+
+
+def _extra(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None:
+    from etl.transform import jsonable
+
+    extra = {
+        str(key): jsonable(value)
+        for key, value in data.items()
+        if key not in known and not (key == _KIND and value in ("topic", "organization"))
+    }
+    return extra or None
+
+
+def _images(entry: Any) -> tuple[ImageRecord, ...]:
+    seen: dict[str, ImageRecord] = {}
+    for image in entry.images:
+        url = image.url.strip()
+        if url and url not in seen:
+            seen[url] = ImageRecord(url, image.width, image.height)
+    return tuple(seen.values())
+
+
+def _validate(model: Any, data: dict[str, Any]) -> Any:
+    from etl.documents import ValidationError, format_validation_error
+
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise DocumentError(format_validation_error(exc)) from None
+
+
+def topic_entry(data: dict[str, Any], file: str) -> TaxonomyTopic:
+    """One topic file's mapping -> its entry; ``DocumentError`` says what is wrong."""
+    from etl.documents import TopicEntry
+    from etl.transform import jsonable, topic_slug
+
+    entry = _validate(TopicEntry, data)
+    name = _clean(entry.name)
+    slug = topic_slug(entry.name)
+    if name is None or not slug:
+        raise DocumentError("name: must not be blank")
+    parent_name = _clean(entry.parent)
+    parent = TopicRecord(topic_slug(parent_name), parent_name, 0) if parent_name else None
+    if parent is not None and parent.slug == slug:
+        raise DocumentError(f"parent: {entry.parent!r} is the topic itself")
+    match = _POSITION.match(Path(file).name)
+    return TaxonomyTopic(
+        topic=TopicRecord(slug, name, 0),
+        parent=parent,
+        position=int(match.group(1)) if match else None,
+        shortname=_clean(entry.shortname),
+        taxonomy_id=entry.id,
+        keywords=tuple(entry.keywords),
+        hashtags=tuple(entry.hashtags),
+        images=tuple(image.url.strip() for image in entry.images if image.url.strip()),
+        services=jsonable(entry.services),
+        extra=_extra(data, _TOPIC_KEYS),
+        file=file,
+    )
+
+
+def organization_entry(data: dict[str, Any], file: str) -> DeclaredProvider:
+    """One organization file's front-matter -> the provider it declares.
+
+    The domain is ``domain``, else the file's name without ``.md``; it is normalized
+    as a document's provider domain is, so declarations meet documents.
+    """
+    from etl.documents import Organization
+    from etl.transform import normalize_domain, normalize_provider_name
+
+    entry = _validate(Organization, data)
+    domain = normalize_domain(entry.domain or Path(file).name.removesuffix(ORGANIZATION_SUFFIX))
+    if not domain:
+        raise DocumentError("domain: missing, and the file's name gives none")
+    name = normalize_provider_name(entry.name)
+    if not name:
+        raise DocumentError("name: must not be blank")
+    return DeclaredProvider(
+        ProviderRecord(domain, name, _images(entry)), _extra(data, _ORGANIZATION_KEYS), file
+    )
+
+
+def check_topics(entries: Sequence[TaxonomyTopic]) -> tuple[list[TaxonomyTopic], list[Rejection]]:
+    """Entries a hierarchy can hold: a topic defined twice keeps its first file's entry
+    (by file name); entries whose parents lead back to themselves are refused."""
+    kept: dict[str, TaxonomyTopic] = {}
+    rejected: list[Rejection] = []
+    for entry in sorted(entries, key=lambda item: item.file):
+        first = kept.get(entry.topic.slug)
+        if first is not None:
+            rejected.append(
+                Rejection(
+                    entry.file, f"topic {entry.topic.name!r} is already defined by {first.file}"
+                )
+            )
+            continue
+        kept[entry.topic.slug] = entry
+    parent_of = {slug: entry.parent.slug for slug, entry in kept.items() if entry.parent}
+    in_cycle = set()
+    for start in parent_of:
+        seen = [start]
+        slug = parent_of.get(start)
+        while slug is not None and slug not in seen:
+            seen.append(slug)
+            slug = parent_of.get(slug)
+        if slug == start:
+            in_cycle.add(start)
+    for slug in sorted(in_cycle):
+        entry = kept.pop(slug)
+        rejected.append(
+            Rejection(
+                entry.file,
+                f"parent: {entry.parent.name if entry.parent else ''!r} "
+                "leads back to this topic (a cycle)",
+            )
+        )
+    return [kept[slug] for slug in sorted(kept)], rejected
+
+
+def check_providers(
+    entries: Sequence[DeclaredProvider],
+) -> tuple[list[DeclaredProvider], list[Rejection]]:
+    """A domain declared by two files keeps its first file's declaration (by file name)."""
+    kept: dict[str, DeclaredProvider] = {}
+    rejected: list[Rejection] = []
+    for entry in sorted(entries, key=lambda item: item.file):
+        first = kept.get(entry.provider.domain)
+        if first is not None:
+            rejected.append(
+                Rejection(
+                    entry.file,
+                    f"organization {entry.provider.domain!r} is already declared by {first.file}",
+                )
+            )
+            continue
+        kept[entry.provider.domain] = entry
+    return [kept[domain] for domain in sorted(kept)], rejected
+
+
+def read_taxonomy(
+    root: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Taxonomy:
+    """Read and check a site root's taxonomy files; the ones that fail are rejected alone."""
+    topics: list[TaxonomyTopic] = []
+    declared: list[DeclaredProvider] = []
+    rejected: list[Rejection] = []
+    for path in taxonomy_files(root):
+        file = path.relative_to(root).as_posix()
+        try:
+            text = decode(read_bytes(path, max_bytes))
+            if file.startswith(TOPICS_DIR):
+                topics.append(topic_entry(_mapping(parse_yaml(_yaml_part(text))), file))
+            else:
+                front_matter, _, first_line = split_front_matter(text)
+                declared.append(organization_entry(parse_yaml(front_matter, first_line), file))
+        except DocumentError as exc:
+            rejected.append(Rejection(file, exc.reason, exc.line, exc.column))
+        except RecursionError:
+            rejected.append(Rejection(file, "nested too deeply"))
+    kept_topics, refused = check_topics(topics)
+    kept_providers, refused_providers = check_providers(declared)
+    rejected.extend(refused + refused_providers)
+    return Taxonomy(
+        tuple(kept_topics), tuple(kept_providers), tuple(sorted(rejected, key=lambda r: r.path))
+    )
+
+
+def _yaml_part(text: str) -> str:
+    """A topic file is plain YAML; one written as front-matter (``---`` first) is read too."""
+    if text.startswith("---\n"):
+        try:
+            return split_front_matter(text)[0]
+        except DocumentError:
+            return text
+    return text
+
+
+def _mapping(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise DocumentError("a topic file must be a mapping of keys to values")
+    return data
+
+
+# --- the database ---------------------------------------------------------------------
+
+
+def refresh(conn: Connection, source_id: int, taxonomy: Taxonomy, now: datetime) -> None:
+    """Replace a source's taxonomy rows by ``taxonomy`` and name again every provider
+    it declared before or declares now. The caller holds the writer transaction."""
+    from etl.load import ensure_topics
+
+    before = set(
+        conn.execute(
+            select(source_providers.c.provider_id).where(source_providers.c.source_id == source_id)
+        ).scalars()
+    )
+    conn.execute(delete(source_topics).where(source_topics.c.source_id == source_id))
+    conn.execute(delete(source_providers).where(source_providers.c.source_id == source_id))
+    topic_ids = ensure_topics(
+        conn,
+        [entry.topic for entry in taxonomy.topics]
+        + [entry.parent for entry in taxonomy.topics if entry.parent],
+        now,
+    )
+    if taxonomy.topics:
+        conn.execute(
+            insert(source_topics),
+            [
+                {
+                    "source_id": source_id,
+                    "topic_id": topic_ids[entry.topic.slug],
+                    "parent_topic_id": topic_ids[entry.parent.slug] if entry.parent else None,
+                    "position": entry.position,
+                    "name": entry.topic.name,
+                    "shortname": entry.shortname,
+                    "taxonomy_id": entry.taxonomy_id,
+                    "keywords": list(entry.keywords),
+                    "hashtags": list(entry.hashtags),
+                    "images": list(entry.images),
+                    "services": entry.services,
+                    "extra": entry.extra,
+                    "file": entry.file,
+                }
+                for entry in taxonomy.topics
+            ],
+        )
+    provider_ids: dict[str, int] = {}
+    if taxonomy.providers:
+        # A new provider is created under the declared name, with no document name;
+        # an existing one is named again by recompute_providers below.
+        rows = [
+            {
+                "domain": entry.provider.domain,
+                "name": entry.provider.name,
+                "named_by_source": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for entry in taxonomy.providers
+        ]
+        upsert(conn, providers, rows, ["domain"])
+        provider_ids = ids_by(conn, providers, "domain", [row["domain"] for row in rows])
+        conn.execute(
+            insert(source_providers),
+            [
+                {
+                    "source_id": source_id,
+                    "provider_id": provider_ids[entry.provider.domain],
+                    "name": entry.provider.name,
+                    "images": [_image_json(image) for image in entry.provider.images],
+                    "extra": entry.extra,
+                    "file": entry.file,
+                }
+                for entry in taxonomy.providers
+            ],
+        )
+    recompute_providers(conn, before | set(provider_ids.values()), now)
+
+
+def _image_json(image: ImageRecord) -> dict[str, Any]:
+    return {"url": image.url, "width": image.width, "height": image.height}
+
+
+def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: datetime) -> None:
+    """Name the providers and set their logos from what declares them now.
+
+    Declared (by one source or more): the smallest declared name, and the logos of
+    every declaration (each at its smallest position). Not declared: the documents'
+    name (``document_name``) and logos (``provider_document_images``).
+    """
+    from etl.load import ensure_images
+
+    ids = sorted(set(provider_ids))
+    if not ids:
+        return
+    names: dict[int, str] = {}
+    logos: dict[int, dict[str, tuple[int, ImageRecord]]] = {}
+    rows = conn.execute(
+        select(source_providers.c.provider_id, source_providers.c.name, source_providers.c.images)
+        .join(sources, sources.c.id == source_providers.c.source_id)
+        .where(source_providers.c.provider_id.in_(ids))
+        .order_by(sources.c.name)
+    )
+    for provider_id, name, images in rows:
+        if provider_id not in names or name < names[provider_id]:
+            names[provider_id] = name
+        mine = logos.setdefault(provider_id, {})
+        for position, image in enumerate(images or []):
+            record = ImageRecord(image["url"], image.get("width"), image.get("height"))
+            if record.url not in mine or position < mine[record.url][0]:
+                mine[record.url] = (position, record)
+    undeclared = [pid for pid in ids if pid not in names]
+    for provider_id, name in sorted(names.items()):
+        conn.execute(
+            update(providers)
+            .where(providers.c.id == provider_id)
+            .values(name=name, named_by_source=True, updated_at=now)
+        )
+    if undeclared:
+        conn.execute(
+            update(providers)
+            .where(providers.c.id.in_(undeclared))
+            .values(
+                name=func.coalesce(providers.c.document_name, providers.c.domain),
+                named_by_source=False,
+                updated_at=now,
+            )
+        )
+    delete_where_in(conn, provider_images, "provider_id", ids)
+    images = [record for mine in logos.values() for _, record in mine.values()]
+    image_ids = ensure_images(conn, images, now) if images else {}
+    declared_rows = [
+        {"provider_id": pid, "image_id": image_ids[url], "position": position}
+        for pid, mine in sorted(logos.items())
+        for url, (position, _) in sorted(mine.items())
+    ]
+    if declared_rows:
+        conn.execute(insert(provider_images), declared_rows)
+    if undeclared:
+        conn.execute(
+            insert(provider_images).from_select(
+                ["provider_id", "image_id", "position"],
+                select(
+                    provider_document_images.c.provider_id,
+                    provider_document_images.c.image_id,
+                    provider_document_images.c.position,
+                ).where(provider_document_images.c.provider_id.in_(undeclared)),
+            )
+        )
