@@ -218,14 +218,14 @@ def hierarchy(url: str, source: str) -> dict[str, str | None]:
     parent = topics.alias("parent")
     rows = fetch(
         url,
-        select(topics.c.name, parent.c.name)
+        select(topics.c.name, parent.c.name.label("parent"))
         .select_from(source_topics)
         .join(sources, sources.c.id == source_topics.c.source_id)
         .join(topics, topics.c.id == source_topics.c.topic_id)
         .outerjoin(parent, parent.c.id == source_topics.c.parent_topic_id)
         .where(sources.c.name == source),
     )
-    return dict(rows)
+    return {row.name: row.parent for row in rows}
 
 
 def provider(url: str, domain: str) -> tuple[Any, ...] | None:
@@ -235,7 +235,7 @@ def provider(url: str, domain: str) -> tuple[Any, ...] | None:
             providers.c.domain == domain
         ),
     )
-    return (rows[0][0], rows[0][1], bool(rows[0][2])) if rows else None
+    return (rows[0].name, rows[0].document_name, bool(rows[0].named_by_source)) if rows else None
 
 
 def logos(url: str, domain: str) -> list[str]:
@@ -266,7 +266,7 @@ def test_a_site_root_loads_its_taxonomy(db_url: str, tmp_path: Path) -> None:
             source_topics.c.position
         ),
     )
-    assert [(r[0], r[1], r[2]) for r in row] == [
+    assert [(r.position, r.keywords, r.file) for r in row] == [
         (0, ["azure"], "_data/topics/00-azure.yaml"),
         (2, [], "_data/topics/02-ai.yaml"),
     ]
@@ -450,7 +450,7 @@ def test_the_corpus_taxonomy(db_url: str, corpus_root: Path) -> None:
             source_providers, source_providers.c.provider_id == providers.c.id
         ),
     )
-    assert dict(rows) == declared
+    assert {row.domain: row.name for row in rows} == declared
     assert declared["pcworld.com"] == "PCWorld" and declared["wsj.com"] == "WSJ"
     # Every live article with a topic of the taxonomy counts under Azure, the one root.
     with etl.database.make_engine(db_url).connect() as conn:
