@@ -30,15 +30,15 @@ pytestmark = pytest.mark.corpus
 
 README = ROOT / "README.md"
 RECIPES = {
-    "latest",
     "top-providers",
     "topic-by-month",
     "articles-by-month",
     "most-linked",
     "article",
     "article-links",
-    "stubs",
     "removed",
+    "site-top-topics",
+    "topic-tree",
 }
 ARTICLE = (
     "https://azure.microsoft.com/blog/"
@@ -145,10 +145,23 @@ def read_corpus(news: Path) -> Corpus:
             links,
             len(images),
         )
+    # The site's taxonomy (beside _news/): its topic names count like documents' ones;
+    # an organization file's name beats the documents'.
+    data = news.parent / "_data"
+    for path in sorted((data / "topics").glob("*.yaml")):
+        topic: dict[str, Any] = yaml_rs.loads(path.read_text(encoding="utf-8"))  # type: ignore[assignment]
+        for name in (topic["name"], topic.get("parent")):
+            if name:
+                topic_names[topic_slug(name)].add(" ".join(name.split()))
+    declared: dict[str, str] = {}
+    for path in sorted((data / "organizations").glob("*.md")):
+        front_matter, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        organization: dict[str, Any] = yaml_rs.loads(front_matter)  # type: ignore[assignment]
+        declared[normalize_domain(organization["domain"])] = organization["name"]
     corpus.topic_names = {slug: min(names) for slug, names in topic_names.items()}
     corpus.provider_names = {
         domain: min(names - {""} or {domain}) for domain, names in provider_names.items()
-    }
+    } | declared
     return corpus
 
 
@@ -206,13 +219,6 @@ def test_the_readme_has_every_recipe_for_every_backend() -> None:
         assert "all" in versions or set(versions) == {"sqlite", "postgresql", "mariadb"}, name
 
 
-def test_recipe_latest(loaded: Engine, corpus: Corpus) -> None:
-    rows = recipe(loaded, "latest")
-    expected = {(a.title, corpus.topics(a)): a.published_at for a in corpus.live if a.published_at}
-    found = [((title, topics), _utc(published)) for published, title, _, topics in rows]
-    assert_top(found, expected, 10)
-
-
 def test_recipe_top_providers(loaded: Engine, corpus: Corpus) -> None:
     counts = Counter(a.domain for a in corpus.live)
     rows = recipe(loaded, "top-providers")
@@ -251,7 +257,7 @@ def test_recipe_most_linked(loaded: Engine, corpus: Corpus) -> None:
     assert {bool(is_stub) for _, _, is_stub, _ in rows} == {False}  # the corpus has no stubs
 
 
-def test_recipe_article(loaded: Engine, corpus: Corpus) -> None:
+def test_recipe_article(loaded: Engine, corpus: Corpus, corpus_root: Path) -> None:
     article = corpus.articles[ARTICLE]
     (row,) = recipe(loaded, "article")
     assert row[1:4] == (ARTICLE, article.title, row[3])
@@ -262,6 +268,7 @@ def test_recipe_article(loaded: Engine, corpus: Corpus) -> None:
         len(article.links),
         corpus.linked_from()[ARTICLE],
         article.images,
+        str(corpus_root.resolve()),  # the one site that carries it
     )
     assert corpus.topics(article) == "Azure, Storage, Management tools, Security"
     links = recipe(loaded, "article-links")
@@ -269,12 +276,6 @@ def test_recipe_article(loaded: Engine, corpus: Corpus) -> None:
     assert [title for _, _, title, _, _ in links] == [
         corpus.articles[url].title for _, url in article.links
     ]
-
-
-def test_recipe_stubs(loaded: Engine, corpus: Corpus) -> None:
-    targets = {url for a in corpus.articles.values() for _, url in a.links}
-    assert targets <= corpus.articles.keys()  # every link target has a document
-    assert recipe(loaded, "stubs") == []
 
 
 def test_recipe_removed(loaded: Engine, corpus: Corpus) -> None:
@@ -329,3 +330,51 @@ def test_most_linked_and_removed_views_on_the_corpus(loaded: Engine, corpus: Cor
     assert query(loaded, "SELECT url, removal FROM removed_articles") == [
         (url, "document") for url in removed
     ]
+
+
+def _taxonomy(corpus_root: Path) -> list[tuple[int, str, str | None]]:
+    """(position, name, parent name) of every topic file, read without the code under test."""
+    found = []
+    for path in sorted((corpus_root / "_data" / "topics").glob("*.yaml")):
+        topic: dict[str, Any] = yaml_rs.loads(path.read_text(encoding="utf-8"))  # type: ignore[assignment]
+        found.append((int(path.name.split("-")[0]), topic["name"], topic.get("parent")))
+    return found
+
+
+def test_recipe_topic_tree(loaded: Engine, corpus: Corpus, corpus_root: Path) -> None:
+    site = str(corpus_root.resolve())
+    entries = _taxonomy(corpus_root)
+    expected = sorted(
+        entries, key=lambda e: (e[2] is not None, e[0], corpus.topic_names[topic_slug(e[1])])
+    )
+    rows = recipe(loaded, "topic-tree")
+    assert [(row[0], row[1], row[3]) for row in rows] == [
+        (site, p, parent) for p, _, parent in expected
+    ]
+    assert [row[2] for row in rows] == [
+        corpus.topic_names[topic_slug(name)] for _, name, _ in expected
+    ]
+
+
+def test_recipe_site_top_topics(loaded: Engine, corpus: Corpus, corpus_root: Path) -> None:
+    parent = {
+        topic_slug(name): topic_slug(up) if up else None for _, name, up in _taxonomy(corpus_root)
+    }
+
+    def top(slug: str) -> str:
+        while parent[slug] is not None:
+            slug = parent[slug]  # type: ignore[assignment]
+        return slug
+
+    counts = Counter(
+        top_slug
+        for article in corpus.live
+        for top_slug in {top(slug) for slug in article.slugs if slug in parent}
+    )
+    site = str(corpus_root.resolve())
+    expected = sorted(
+        ((site, corpus.topic_names[slug], n) for slug, n in counts.items()),
+        key=lambda row: (-row[2], row[1]),
+    )
+    assert recipe(loaded, "site-top-topics") == expected
+    assert expected[0][1:] == ("Azure", expected[0][2]) and expected[0][2] > 4000
