@@ -226,61 +226,44 @@ images = Table(
     comment="Images of articles and provider logos, one row per URL.",
 )
 
-provider_images = Table(
+
+def _logo_table(name: str, position: str, comment: str) -> Table:
+    return Table(
+        name,
+        metadata,
+        Column(
+            "provider_id",
+            Integer,
+            ForeignKey("providers.id", ondelete="CASCADE"),
+            primary_key=True,
+            comment="The provider (providers.id).",
+        ),
+        Column(
+            "image_id",
+            Integer,
+            ForeignKey("images.id"),
+            primary_key=True,
+            index=True,
+            comment="The logo image (images.id).",
+        ),
+        Column("position", Integer, nullable=False, comment=position),
+        comment=comment,
+    )
+
+
+provider_images = _logo_table(
     "provider_images",
-    metadata,
-    Column(
-        "provider_id",
-        Integer,
-        ForeignKey("providers.id", ondelete="CASCADE"),
-        primary_key=True,
-        comment="The provider (providers.id).",
-    ),
-    Column(
-        "image_id",
-        Integer,
-        ForeignKey("images.id"),
-        primary_key=True,
-        index=True,
-        comment="The logo image (images.id).",
-    ),
-    Column(
-        "position",
-        Integer,
-        nullable=False,
-        comment="0-based index in the `images` list it comes from (the smallest).",
-    ),
-    comment="Provider logos: those of the organization files that declare the provider "
+    "0-based index in the `images` list it comes from (the smallest).",
+    "Provider logos: those of the organization files that declare the provider "
     "(source_providers), else those of its documents (provider_document_images).",
 )
 
 # What documents say of a provider's logos, kept apart from provider_images so that a
 # declaration can replace them and, when withdrawn, give them back.
-provider_document_images = Table(
+provider_document_images = _logo_table(
     "provider_document_images",
-    metadata,
-    Column(
-        "provider_id",
-        Integer,
-        ForeignKey("providers.id", ondelete="CASCADE"),
-        primary_key=True,
-        comment="The provider (providers.id).",
-    ),
-    Column(
-        "image_id",
-        Integer,
-        ForeignKey("images.id"),
-        primary_key=True,
-        index=True,
-        comment="The logo image (images.id).",
-    ),
-    Column(
-        "position",
-        Integer,
-        nullable=False,
-        comment="0-based index in a document's `provider.images` list (the smallest).",
-    ),
-    comment="Provider logos as documents give them (`provider.images`); provider_images "
+    "0-based index in a document's `provider.images` list (the smallest).",
+    "Provider logos as documents give them (`provider.images`); provider_images "
     "holds these unless a source declares the provider.",
 )
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
@@ -58,6 +58,7 @@ _TOPIC_KEYS = frozenset(
 )
 _ORGANIZATION_KEYS = frozenset({"name", "domain", "images"})
 _KIND = "taxonomy"
+Entry = TypeVar("Entry", TaxonomyTopic, DeclaredProvider)
 
 
 # --- files ---------------------------------------------------------------------------
@@ -186,21 +187,25 @@ def organization_entry(data: dict[str, Any], file: str) -> DeclaredProvider:
     )
 
 
+def _first_by_file(
+    entries: Iterable[Entry], key: Callable[[Entry], str], what: Callable[[Entry], str]
+) -> tuple[dict[str, Entry], list[Rejection]]:
+    """One entry per key: the first file's (by name); the others are rejected."""
+    kept: dict[str, Entry] = {}
+    rejected: list[Rejection] = []
+    for entry in sorted(entries, key=lambda item: item.file):
+        first = kept.setdefault(key(entry), entry)
+        if first is not entry:
+            rejected.append(Rejection(entry.file, f"{what(entry)} is already in {first.file}"))
+    return kept, rejected
+
+
 def check_topics(entries: Sequence[TaxonomyTopic]) -> tuple[list[TaxonomyTopic], list[Rejection]]:
     """Entries a hierarchy can hold: a topic defined twice keeps its first file's entry
     (by file name); entries whose parents lead back to themselves are refused."""
-    kept: dict[str, TaxonomyTopic] = {}
-    rejected: list[Rejection] = []
-    for entry in sorted(entries, key=lambda item: item.file):
-        first = kept.get(entry.topic.slug)
-        if first is not None:
-            rejected.append(
-                Rejection(
-                    entry.file, f"topic {entry.topic.name!r} is already defined by {first.file}"
-                )
-            )
-            continue
-        kept[entry.topic.slug] = entry
+    kept, rejected = _first_by_file(
+        entries, lambda entry: entry.topic.slug, lambda entry: f"topic {entry.topic.name!r}"
+    )
     parent_of = {slug: entry.parent.slug for slug, entry in kept.items() if entry.parent}
     in_cycle = set()
     for start in parent_of:
@@ -213,13 +218,8 @@ def check_topics(entries: Sequence[TaxonomyTopic]) -> tuple[list[TaxonomyTopic],
             in_cycle.add(start)
     for slug in sorted(in_cycle):
         entry = kept.pop(slug)
-        rejected.append(
-            Rejection(
-                entry.file,
-                f"parent: {entry.parent.name if entry.parent else ''!r} "
-                "leads back to this topic (a cycle)",
-            )
-        )
+        parent = entry.parent.name if entry.parent else ""
+        rejected.append(Rejection(entry.file, f"parent: {parent!r} leads back to this topic"))
     return [kept[slug] for slug in sorted(kept)], rejected
 
 
@@ -227,19 +227,11 @@ def check_providers(
     entries: Sequence[DeclaredProvider],
 ) -> tuple[list[DeclaredProvider], list[Rejection]]:
     """A domain declared by two files keeps its first file's declaration (by file name)."""
-    kept: dict[str, DeclaredProvider] = {}
-    rejected: list[Rejection] = []
-    for entry in sorted(entries, key=lambda item: item.file):
-        first = kept.get(entry.provider.domain)
-        if first is not None:
-            rejected.append(
-                Rejection(
-                    entry.file,
-                    f"organization {entry.provider.domain!r} is already declared by {first.file}",
-                )
-            )
-            continue
-        kept[entry.provider.domain] = entry
+    kept, rejected = _first_by_file(
+        entries,
+        lambda entry: entry.provider.domain,
+        lambda entry: f"organization {entry.provider.domain!r}",
+    )
     return [kept[domain] for domain in sorted(kept)], rejected
 
 

@@ -247,6 +247,17 @@ def render(front_matter: Any, body: str = "Body text.\n") -> bytes:
     return f"---\n{dump_yaml(front_matter, width=1 << 30)}---\n{body}".encode()
 
 
+def write_tree(root: Path, files: dict[str, bytes | None]) -> None:
+    """Write (or, for None, delete) files under ``root``."""
+    for name, data in files.items():
+        path = root / name
+        if data is None:
+            path.unlink()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+
 def run_files(url: str, root: Path, files: dict[str, bytes], **options: Any) -> RunSummary:
     """Write ``files`` (name -> content) into ``root`` and run the pipeline over it."""
     root.mkdir(parents=True, exist_ok=True)

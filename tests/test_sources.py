@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ from etl.records import RunSummary
 from etl.schema import articles, etl_runs, source_files, sources
 from etl.sources import SourceError, SourceSpec, default_name, discover_source, in_scope
 from etl.sources import plan_sources as plan
-from tests.helpers import ARTICLE_FIELDS, as_of, fetch, make_doc, render, snapshot, url_for
+from tests.helpers import (
+    ARTICLE_FIELDS,
+    as_of,
+    fetch,
+    make_doc,
+    render,
+    snapshot,
+    url_for,
+    write_tree,
+)
 
 # --- pure rules ------------------------------------------------------------------------
 
@@ -147,17 +156,6 @@ def doc(
     return render(front)
 
 
-def write(root: Path, files: Mapping[str, bytes | None]) -> None:
-    """Write (or, for None, delete) files under ``root``."""
-    for name, data in files.items():
-        path = root / name
-        if data is None:
-            path.unlink()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-
-
 def live(url: str) -> dict[str, Any]:
     """The snapshot, tombstones aside (removed rows no file describes and nothing links)."""
     data = snapshot(url)
@@ -181,9 +179,9 @@ def fresh(tmp_path: Path, roots: list[tuple[list[Path], str | None]]) -> dict[st
 
 def test_edits_renames_and_url_changes_end_as_a_fresh_load(db_url: str, tmp_path: Path) -> None:
     site = tmp_path / "site"
-    write(site, {f"_news/{t}.md": doc(t) for t in ("a", "b", "c", "d")})
+    write_tree(site, {f"_news/{t}.md": doc(t) for t in ("a", "b", "c", "d")})
     run([site], db_url, workers=1)
-    write(
+    write_tree(
         site,
         {
             "_news/a.md": doc("a", title="Edited"),  # an edit
@@ -206,7 +204,7 @@ def test_edits_renames_and_url_changes_end_as_a_fresh_load(db_url: str, tmp_path
 @pytest.mark.parametrize("change", ["re-dated", "deleted", "moved"])
 def test_a_duplicate_winner_that_loses_hands_over(db_url: str, tmp_path: Path, change: str) -> None:
     site = tmp_path / "site"
-    write(
+    write_tree(
         site,
         {
             "_news/early.md": doc("early", url="same", date="2020-01-01T00:00:00Z"),
@@ -217,11 +215,11 @@ def test_a_duplicate_winner_that_loses_hands_over(db_url: str, tmp_path: Path, c
     title = fetch(db_url, select(articles.c.title).where(articles.c.url == url_for("same")))
     assert title == [("Title late",)]
     if change == "re-dated":
-        write(site, {"_news/late.md": doc("late", url="same", date="2019-01-01T00:00:00Z")})
+        write_tree(site, {"_news/late.md": doc("late", url="same", date="2019-01-01T00:00:00Z")})
     elif change == "deleted":
-        write(site, {"_news/late.md": None})
+        write_tree(site, {"_news/late.md": None})
     else:
-        write(site, {"_news/late.md": doc("late", url="elsewhere")})
+        write_tree(site, {"_news/late.md": doc("late", url="elsewhere")})
     run([site], db_url, workers=1, prune=True, max_prune=1)
     title = fetch(db_url, select(articles.c.title).where(articles.c.url == url_for("same")))
     assert title == [("Title early",)]
@@ -233,7 +231,7 @@ def test_the_loser_takes_over_even_when_only_the_winner_is_in_the_run(
 ) -> None:
     """The losing file is not in this run's PATHS: it is read again from its source."""
     site = tmp_path / "site"
-    write(
+    write_tree(
         site,
         {
             "_news/2020/early.md": doc("early", url="same", date="2020-01-01T00:00:00Z"),
@@ -241,7 +239,7 @@ def test_the_loser_takes_over_even_when_only_the_winner_is_in_the_run(
         },
     )
     run([site], db_url, workers=1)
-    write(site, {"_news/2021/late.md": doc("late", url="same", date="2019-01-01T00:00:00Z")})
+    write_tree(site, {"_news/2021/late.md": doc("late", url="same", date="2019-01-01T00:00:00Z")})
     run([site / "_news" / "2021"], db_url, workers=1)
     assert live(db_url) == fresh(tmp_path, [([site], None)])
 
@@ -249,8 +247,10 @@ def test_the_loser_takes_over_even_when_only_the_winner_is_in_the_run(
 def test_cross_site_duplicates_are_one_article(db_url: str, tmp_path: Path) -> None:
     azure, ai = tmp_path / "azure", tmp_path / "ai"
     same_day = "2021-01-01T00:00:00Z"
-    write(azure, {"_news/x.md": doc("azure", url="shared", date=same_day), "_news/y.md": doc("y")})
-    write(ai, {"_news/x.md": doc("ai", url="shared", date=same_day), "_news/z.md": doc("z")})
+    write_tree(
+        azure, {"_news/x.md": doc("azure", url="shared", date=same_day), "_news/y.md": doc("y")}
+    )
+    write_tree(ai, {"_news/x.md": doc("ai", url="shared", date=same_day), "_news/z.md": doc("z")})
     run([azure], db_url, workers=1, source="azure")
     run([ai], db_url, workers=1, source="ai")
     # Same date and path: the greater source name wins, whatever the load order.
@@ -268,7 +268,7 @@ def test_cross_site_duplicates_are_one_article(db_url: str, tmp_path: Path) -> N
     reverse = fresh(tmp_path, [([ai], "ai"), ([azure], "azure")])
     assert live(db_url) == reverse
     # Azure drops the article; the AI site's file takes over.
-    write(azure, {"_news/x.md": None})
+    write_tree(azure, {"_news/x.md": None})
     run([azure], db_url, workers=1, source="azure", prune=True, max_prune=1)
     title = fetch(db_url, select(articles.c.title).where(articles.c.url == url_for("shared")))
     assert title == [("Title ai",)]
@@ -278,8 +278,8 @@ def test_cross_site_duplicates_are_one_article(db_url: str, tmp_path: Path) -> N
 def test_one_site_pruned_leaves_the_other_alone(db_url: str, tmp_path: Path) -> None:
     """The problem this issue started from: site B with --prune removed all of site A."""
     a, b = tmp_path / "a", tmp_path / "b"
-    write(a, {f"_news/a{i}.md": doc(f"a{i}") for i in range(4)})
-    write(b, {f"_news/b{i}.md": doc(f"b{i}") for i in range(4)})
+    write_tree(a, {f"_news/a{i}.md": doc(f"a{i}") for i in range(4)})
+    write_tree(b, {f"_news/b{i}.md": doc(f"b{i}") for i in range(4)})
     run([a], db_url, workers=1)
     summary = run([b], db_url, workers=1, prune=True)
     assert summary.articles_removed == 0
@@ -289,8 +289,8 @@ def test_one_site_pruned_leaves_the_other_alone(db_url: str, tmp_path: Path) -> 
 
 def test_same_file_names_in_two_sites_are_two_files(db_url: str, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
-    write(a, {"_news/same.md": doc("a")})
-    write(b, {"_news/same.md": doc("b")})
+    write_tree(a, {"_news/same.md": doc("a")})
+    write_tree(b, {"_news/same.md": doc("b")})
     run([a], db_url, workers=1)
     run([b], db_url, workers=1)
     assert fetch(db_url, select(func.count()).select_from(source_files)) == [(2,)]
@@ -308,7 +308,7 @@ def test_prune_refuses_and_changes_nothing(
     db_url: str, tmp_path: Path, make: Callable[[Path], Any], message: str
 ) -> None:
     site = tmp_path / "site"
-    write(site, {f"_news/2021/{i}.md": doc(f"n{i}") for i in range(5)})
+    write_tree(site, {f"_news/2021/{i}.md": doc(f"n{i}") for i in range(5)})
     run([site], db_url, workers=1)
     before, runs_before = snapshot(db_url), fetch(db_url, select(func.count(etl_runs.c.id)))
     make(site)
@@ -326,7 +326,7 @@ def test_prune_of_a_missing_directory_is_a_usage_error(db_url: str, tmp_path: Pa
 
 def test_a_moved_checkout_keeps_its_state(db_url: str, tmp_path: Path) -> None:
     site = tmp_path / "site"
-    write(site, {f"_news/{i}.md": doc(f"m{i}") for i in range(3)})
+    write_tree(site, {f"_news/{i}.md": doc(f"m{i}") for i in range(3)})
     run([site], db_url, workers=1, source="azure")
     moved = tmp_path / "checkout"
     shutil.copytree(site, moved)
@@ -345,7 +345,7 @@ def test_counts_are_net_and_do_not_depend_on_batches(db_url: str, tmp_path: Path
     report identical numbers."""
     site = tmp_path / "site"
     files = {f"_news/{i:02}.md": doc(f"k{i}", url=f"u{i % 7}") for i in range(20)}
-    write(site, files)
+    write_tree(site, files)
     one = run([site], db_url, workers=1, batch_size=1)
     stubs = fetch(db_url, select(func.count()).where(articles.c.is_stub))[0][0]
     assert one.stubs_created == stubs and one.stubs_deleted == 0
@@ -361,7 +361,7 @@ def test_a_fresh_load_that_ends_without_stubs_reports_none(db_url: str, tmp_path
     first["related"][0]["webUrl"] = url_for("second")
     second = make_doc("second")
     second["related"] = []
-    write(site, {"_news/1.md": render(first), "_news/2.md": render(second)})
+    write_tree(site, {"_news/1.md": render(first), "_news/2.md": render(second)})
     summary = run([site], db_url, workers=1, batch_size=1)
     assert summary.stubs_created == 0
     assert summary.articles_inserted == 2
@@ -440,7 +440,7 @@ def test_state_from_before_sources_is_adopted_by_the_first_source(
     from etl import database
 
     site = tmp_path / "site"
-    write(site, {f"_news/{i}.md": doc(f"l{i}") for i in range(3)})
+    write_tree(site, {f"_news/{i}.md": doc(f"l{i}") for i in range(3)})
     run([site], db_url, workers=1)
     before = snapshot(db_url)
     engine = database.make_engine(db_url)
@@ -463,7 +463,7 @@ def test_downgrading_sources_keeps_every_row(db_url: str, tmp_path: Path) -> Non
     from etl.schema import rejected_documents
 
     site = tmp_path / "site"
-    write(site, {"_news/good.md": doc("g"), "_news/bad.md": b"---\ntitle: [\n---\n"})
+    write_tree(site, {"_news/good.md": doc("g"), "_news/bad.md": b"---\ntitle: [\n---\n"})
     run([site], db_url, workers=1)
     before = snapshot(db_url)
     engine = database.make_engine(db_url)

@@ -27,7 +27,7 @@ from etl.schema import (
     topics,
 )
 from etl.taxonomy import check_topics, organization_entry, read_taxonomy, topic_entry
-from tests.helpers import dump_yaml, fetch, make_doc, render, snapshot, url_for
+from tests.helpers import dump_yaml, fetch, make_doc, render, snapshot, url_for, write_tree
 
 # --- rules -------------------------------------------------------------------------------
 
@@ -181,16 +181,6 @@ def news(tag: str, provider: str | None = None, provider_name: str | None = None
     return render(doc)
 
 
-def write(root: Path, files: dict[str, bytes | None]) -> None:
-    for name, data in files.items():
-        path = root / name
-        if data is None:
-            path.unlink()
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-
-
 def make_site(root: Path, *, ai_parent: str | None = "Azure", declare: bool = True) -> Path:
     files: dict[str, bytes | None] = {
         "_news/a.md": news("a", "pcworld.com", "PC World"),
@@ -203,7 +193,7 @@ def make_site(root: Path, *, ai_parent: str | None = "Azure", declare: bool = Tr
             "pcworld.com", "PCWorld", "/assets/pcworld-50.jpg"
         )
         files["_data/organizations/quiet.com.md"] = organization_file("quiet.com", "Quiet")
-    write(root, files)
+    write_tree(root, files)
     return root
 
 
@@ -294,7 +284,7 @@ def test_an_unchanged_taxonomy_is_not_read_again(
     summary = run([site], db_url, workers=1)
     assert summary.files_skipped_unchanged == 2
     monkeypatch.undo()
-    write(site, {"_data/topics/02-ai.yaml": topic_file("AI")})  # AI becomes a root
+    write_tree(site, {"_data/topics/02-ai.yaml": topic_file("AI")})  # AI becomes a root
     run([site], db_url, workers=1)
     assert hierarchy(db_url, str(site.resolve())) == {"Azure": None, "AI": None}
 
@@ -302,7 +292,7 @@ def test_an_unchanged_taxonomy_is_not_read_again(
 def test_taxonomy_history_ends_as_a_fresh_load(db_url: str, tmp_path: Path) -> None:
     site = make_site(tmp_path / "azure")
     run([site], db_url, workers=1, source="azure")
-    write(
+    write_tree(
         site,
         {
             # WSJ gets declared, PCWorld withdrawn, a topic re-parented and one dropped.
@@ -324,7 +314,9 @@ def test_taxonomy_history_ends_as_a_fresh_load(db_url: str, tmp_path: Path) -> N
     assert fetch(db_url, select(topics.c.name).where(topics.c.slug == "azure")) == []
     assert snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
     # Every organization file gone: quiet.com, declared only, goes too.
-    write(site, {"_data/organizations/wsj.com.md": None, "_data/organizations/quiet.com.md": None})
+    write_tree(
+        site, {"_data/organizations/wsj.com.md": None, "_data/organizations/quiet.com.md": None}
+    )
     run([site], db_url, workers=1, source="azure")
     assert provider(db_url, "quiet.com") is None
     assert snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
@@ -335,7 +327,7 @@ def test_sites_keep_their_own_hierarchies_and_names_do_not_depend_on_order(
 ) -> None:
     azure = make_site(tmp_path / "azure")
     ai = tmp_path / "ai"
-    write(
+    write_tree(
         ai,
         {
             "_news/x.md": news("x", "pcworld.com", "PC World"),
@@ -354,7 +346,7 @@ def test_sites_keep_their_own_hierarchies_and_names_do_not_depend_on_order(
     assert logos(db_url, "pcworld.com") == ["/assets/pcworld-50.jpg", "/pc.png"]
     assert snapshot(db_url) == fresh(tmp_path, [(ai, "ai"), (azure, "azure")])
     # The AI site withdraws it: Azure's declaration remains.
-    write(ai, {"_data/organizations/pcworld.com.md": None})
+    write_tree(ai, {"_data/organizations/pcworld.com.md": None})
     run([ai], db_url, workers=1, source="ai")
     assert provider(db_url, "pcworld.com") == ("PCWorld", "PC World", True)
     assert snapshot(db_url) == fresh(tmp_path, [(ai, "ai"), (azure, "azure")])
@@ -365,7 +357,7 @@ def test_a_document_loaded_after_the_declaration_keeps_the_declared_name(
 ) -> None:
     site = make_site(tmp_path / "azure")
     run([site], db_url, workers=1, source="azure")
-    write(site, {"_news/c.md": news("c", "pcworld.com", "A PC World")})  # a smaller name
+    write_tree(site, {"_news/c.md": news("c", "pcworld.com", "A PC World")})  # a smaller name
     run([site], db_url, workers=1, source="azure")
     assert provider(db_url, "pcworld.com") == ("PCWorld", "A PC World", True)
     assert logos(db_url, "pcworld.com") == ["/assets/pcworld-50.jpg"]
@@ -374,7 +366,7 @@ def test_a_document_loaded_after_the_declaration_keeps_the_declared_name(
 
 def test_a_bad_taxonomy_file_is_rejected_alone_until_fixed(db_url: str, tmp_path: Path) -> None:
     site = make_site(tmp_path / "azure")
-    write(
+    write_tree(
         site,
         {
             "_data/topics/05-bad.yaml": b"name: [\n",
@@ -390,7 +382,7 @@ def test_a_bad_taxonomy_file_is_rejected_alone_until_fixed(db_url: str, tmp_path
     assert hierarchy(db_url, "azure") == {"Azure": None, "AI": "Azure"}
     # Rejected again by the next run (the files are read until they are fixed).
     assert run([site], db_url, workers=1, source="azure").documents_rejected == 2
-    write(
+    write_tree(
         site,
         {"_data/topics/05-bad.yaml": topic_file("Bad", "AI"), "_data/organizations/x.com.md": None},
     )
