@@ -19,7 +19,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -247,7 +247,7 @@ def render(front_matter: Any, body: str = "Body text.\n") -> bytes:
     return f"---\n{dump_yaml(front_matter, width=1 << 30)}---\n{body}".encode()
 
 
-def write_tree(root: Path, files: dict[str, bytes | None]) -> None:
+def write_tree(root: Path, files: Mapping[str, bytes | None]) -> None:
     """Write (or, for None, delete) files under ``root``."""
     for name, data in files.items():
         path = root / name
