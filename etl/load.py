@@ -783,6 +783,23 @@ def delete_orphans(conn: Connection) -> dict[str, int]:
     orphan_providers = list(
         conn.execute(select(providers.c.id).where(conditions["providers"])).scalars()
     )
+    # A declared provider no article names any more keeps nothing documents said of it.
+    unnamed = list(
+        conn.execute(
+            select(providers.c.id).where(
+                ~exists().where(articles.c.provider_id == providers.c.id),
+                providers.c.named_by_source,
+                or_(providers.c.document_name.is_not(None), providers.c.named_by_document),
+            )
+        ).scalars()
+    )
+    if unnamed:
+        conn.execute(
+            update(providers)
+            .where(providers.c.id.in_(unnamed))
+            .values(document_name=None, named_by_document=False)
+        )
+        delete_where_in(conn, provider_document_images, "provider_id", unnamed)
     delete_where_in(conn, provider_images, "provider_id", orphan_providers)
     delete_where_in(conn, provider_document_images, "provider_id", orphan_providers)
     delete_where_in(conn, providers, "id", orphan_providers)

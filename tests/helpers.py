@@ -456,6 +456,20 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
         return data
 
 
+def live_snapshot(url: str) -> dict[str, Any]:
+    """The snapshot, tombstones aside (removed rows no file describes and nothing links)."""
+    data = snapshot(url)
+    path_at = ARTICLE_FIELDS.index("source_path")
+    removed_at = ARTICLE_FIELDS.index("is_removed")
+    stub_at = ARTICLE_FIELDS.index("is_stub")
+    data["articles"] = [
+        row
+        for row in data["articles"]
+        if not (row[removed_at] and row[path_at] is None and not row[stub_at])
+    ]
+    return data
+
+
 def as_of(data: dict[str, Any], older: dict[str, Any]) -> dict[str, Any]:
     """``data`` restricted to what the ``older`` snapshot (an older revision) holds."""
     return {key: value for key, value in data.items() if key in older}

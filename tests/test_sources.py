@@ -24,7 +24,6 @@ from etl.schema import articles, etl_runs, source_files, sources
 from etl.sources import SourceError, SourceSpec, default_name, discover_source, in_scope
 from etl.sources import plan_sources as plan
 from tests.helpers import (
-    ARTICLE_FIELDS,
     as_of,
     fetch,
     make_doc,
@@ -33,6 +32,7 @@ from tests.helpers import (
     url_for,
     write_tree,
 )
+from tests.helpers import live_snapshot as live
 
 # --- pure rules ------------------------------------------------------------------------
 
@@ -154,20 +154,6 @@ def doc(
     front["publishedDateTime"] = date
     front.update(fields)
     return render(front)
-
-
-def live(url: str) -> dict[str, Any]:
-    """The snapshot, tombstones aside (removed rows no file describes and nothing links)."""
-    data = snapshot(url)
-    path_at = ARTICLE_FIELDS.index("source_path")
-    removed_at = ARTICLE_FIELDS.index("is_removed")
-    stub_at = ARTICLE_FIELDS.index("is_stub")
-    data["articles"] = [
-        row
-        for row in data["articles"]
-        if not (row[removed_at] and row[path_at] is None and not row[stub_at])
-    ]
-    return data
 
 
 def fresh(tmp_path: Path, roots: list[tuple[list[Path], str | None]]) -> dict[str, Any]:

@@ -27,7 +27,15 @@ from etl.schema import (
     topics,
 )
 from etl.taxonomy import check_topics, organization_entry, read_taxonomy, topic_entry
-from tests.helpers import dump_yaml, fetch, make_doc, render, snapshot, url_for, write_tree
+from tests.helpers import (
+    dump_yaml,
+    fetch,
+    live_snapshot,
+    make_doc,
+    render,
+    url_for,
+    write_tree,
+)
 
 # --- rules -------------------------------------------------------------------------------
 
@@ -201,7 +209,7 @@ def fresh(tmp_path: Path, loads: list[tuple[Path, str]]) -> dict[str, Any]:
     reference = f"sqlite:///{tmp_path / f'fresh-{len(list(tmp_path.iterdir()))}.sqlite3'}"
     for path, name in loads:
         run([path], reference, workers=1, source=name)
-    return snapshot(reference)
+    return live_snapshot(reference)
 
 
 def hierarchy(url: str, source: str) -> dict[str, str | None]:
@@ -312,14 +320,19 @@ def test_taxonomy_history_ends_as_a_fresh_load(db_url: str, tmp_path: Path) -> N
     assert hierarchy(db_url, "azure") == {"Cloud": None, "AI": "Cloud"}
     # Azure is no longer declared nor used by a document: gone, as in a fresh load.
     assert fetch(db_url, select(topics.c.name).where(topics.c.slug == "azure")) == []
-    assert snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
+    # The only document of a declared provider goes: the provider stays, as declared.
+    write_tree(site, {"_news/b.md": None})
+    run([site], db_url, workers=1, source="azure", prune=True)
+    assert provider(db_url, "wsj.com") == ("WSJ", None, True)
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
     # Every organization file gone: quiet.com, declared only, goes too.
     write_tree(
         site, {"_data/organizations/wsj.com.md": None, "_data/organizations/quiet.com.md": None}
     )
     run([site], db_url, workers=1, source="azure")
     assert provider(db_url, "quiet.com") is None
-    assert snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
 
 
 def test_sites_keep_their_own_hierarchies_and_names_do_not_depend_on_order(
@@ -344,12 +357,12 @@ def test_sites_keep_their_own_hierarchies_and_names_do_not_depend_on_order(
     # Sites disagree: the smallest declared name, and every declared logo.
     assert provider(db_url, "pcworld.com") == ("PC-World", "PC World", True)
     assert logos(db_url, "pcworld.com") == ["/assets/pcworld-50.jpg", "/pc.png"]
-    assert snapshot(db_url) == fresh(tmp_path, [(ai, "ai"), (azure, "azure")])
+    assert live_snapshot(db_url) == fresh(tmp_path, [(ai, "ai"), (azure, "azure")])
     # The AI site withdraws it: Azure's declaration remains.
     write_tree(ai, {"_data/organizations/pcworld.com.md": None})
     run([ai], db_url, workers=1, source="ai")
     assert provider(db_url, "pcworld.com") == ("PCWorld", "PC World", True)
-    assert snapshot(db_url) == fresh(tmp_path, [(ai, "ai"), (azure, "azure")])
+    assert live_snapshot(db_url) == fresh(tmp_path, [(ai, "ai"), (azure, "azure")])
 
 
 def test_a_document_loaded_after_the_declaration_keeps_the_declared_name(
@@ -361,7 +374,7 @@ def test_a_document_loaded_after_the_declaration_keeps_the_declared_name(
     run([site], db_url, workers=1, source="azure")
     assert provider(db_url, "pcworld.com") == ("PCWorld", "A PC World", True)
     assert logos(db_url, "pcworld.com") == ["/assets/pcworld-50.jpg"]
-    assert snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
 
 
 def test_a_bad_taxonomy_file_is_rejected_alone_until_fixed(db_url: str, tmp_path: Path) -> None:
