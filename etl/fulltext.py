@@ -203,9 +203,9 @@ def _postgresql(terms: list[str]) -> tuple[str | None, dict[str, Any]]:
 
 
 def _mariadb(terms: list[str]) -> tuple[str | None, dict[str, Any]]:
-    """BOOLEAN MODE with every indexed word required (+word), lowercased: the index holds
-    lowercase tokens and the binary collation compares the query as given. Score: the
-    match over title and excerpt plus twice the title's own."""
+    """BOOLEAN MODE with every indexed word required (+word), in lowercase as the indexed
+    columns (search_title, search_excerpt: binary collation). Score: the match over title
+    and excerpt plus twice the title's own."""
     kept = [
         term.lower()
         for term in terms
@@ -215,9 +215,10 @@ def _mariadb(terms: list[str]) -> tuple[str | None, dict[str, Any]]:
         return None, {}
     return (
         f"SELECT {_COLUMNS}, "
-        "MATCH (a.title, a.excerpt) AGAINST (:required IN BOOLEAN MODE) "
-        "+ 2 * MATCH (a.title) AGAINST (:any IN NATURAL LANGUAGE MODE) AS score\n"
+        "MATCH (a.search_title, a.search_excerpt) AGAINST (:required IN BOOLEAN MODE) "
+        "+ 2 * MATCH (a.search_title) AGAINST (:any IN NATURAL LANGUAGE MODE) AS score\n"
         "FROM articles a\n"
         "LEFT JOIN providers p ON p.id = a.provider_id\n"
-        f"WHERE MATCH (a.title, a.excerpt) AGAINST (:required IN BOOLEAN MODE) AND {_LIVE}"
+        "WHERE MATCH (a.search_title, a.search_excerpt) AGAINST (:required IN BOOLEAN MODE) "
+        f"AND {_LIVE}"
     ), {"required": " ".join(f"+{term}" for term in kept), "any": " ".join(kept)}

@@ -869,10 +869,13 @@ SEARCH_TABLES = frozenset(
 SEARCH_INDEXES = frozenset(
     {
         "ix_articles_search",  # PostgreSQL: GIN over a tsvector expression of articles
-        "ft_articles_search",  # MariaDB: FULLTEXT (title, excerpt) of articles
-        "ft_articles_search_title",  # MariaDB: FULLTEXT (title), to rank title matches first
+        "ft_articles_search",  # MariaDB: FULLTEXT (search_title, search_excerpt)
+        "ft_articles_search_title",  # MariaDB: FULLTEXT (search_title): title matches first
     }
 )
+# MariaDB: invisible generated columns of articles, title and excerpt in lowercase, that
+# the FULLTEXT indexes are on (the binary collation would make them case-sensitive).
+SEARCH_COLUMNS = frozenset({"search_title", "search_excerpt"})
 # What the search index is on each backend (the data dictionary prints it).
 SEARCH_INDEX: dict[str, str] = {
     "sqlite": "FTS5 table `articles_fts(title, excerpt)` with `content='articles'`, "
@@ -883,9 +886,10 @@ SEARCH_INDEX: dict[str, str] = {
     "`setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
     "setweight(to_tsvector('english', coalesce(excerpt, '')), 'B')` (English stemming "
     "and stop words); a query uses it when it repeats the expression exactly.",
-    "mariadb": "InnoDB FULLTEXT indexes `ft_articles_search (title, excerpt)` and "
-    "`ft_articles_search_title (title)` on articles. Tokens are indexed in lowercase but "
-    "the columns' binary collation compares the search words as given: lowercase them. "
+    "mariadb": "InnoDB FULLTEXT indexes `ft_articles_search (search_title, search_excerpt)` "
+    "and `ft_articles_search_title (search_title)` on articles, over two invisible stored "
+    "generated columns (not in `SELECT *`): `search_title` = `LOWER(title)`, "
+    "`search_excerpt` = `LOWER(excerpt)`. Their collation is binary: search in lowercase. "
     "Words shorter than `innodb_ft_min_token_size` (3) and InnoDB's stop words are not "
     "indexed.",
 }
@@ -897,6 +901,8 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
         return name not in SEARCH_TABLES
     if type_ == "index":
         return name not in SEARCH_INDEXES
+    if type_ == "column":
+        return name not in SEARCH_COLUMNS
     return True
 
 

@@ -17,7 +17,7 @@ import etl
 from etl import database
 from etl.database import ConfigurationError, NotAnEtlDatabase
 from etl.fulltext import POSTGRESQL_DOCUMENT, SearchResult, words
-from etl.schema import SEARCH_INDEXES, SEARCH_TABLES
+from etl.schema import SEARCH_COLUMNS, SEARCH_INDEXES, SEARCH_TABLES
 from tests.helpers import make_doc, render, run_etl, run_files, token, url_for
 
 
@@ -40,7 +40,7 @@ def _doc(tag: str, *, title: str | None = None, excerpt: str | None = None) -> d
 
 
 def _search_objects(engine: Engine) -> set[str]:
-    """The search index's tables, triggers and indexes that exist in the database."""
+    """The search index's tables, triggers, indexes and columns that exist in the database."""
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             rows = conn.execute(
@@ -50,6 +50,8 @@ def _search_objects(engine: Engine) -> set[str]:
             rows = conn.execute(
                 text(
                     "SELECT DISTINCT index_name FROM information_schema.statistics "
+                    "WHERE table_schema = DATABASE() AND table_name = 'articles' "
+                    "UNION SELECT concat('articles.', column_name) FROM information_schema.columns "
                     "WHERE table_schema = DATABASE() AND table_name = 'articles'"
                 )
             )
@@ -57,14 +59,17 @@ def _search_objects(engine: Engine) -> set[str]:
             rows = conn.execute(text("SELECT name FROM sqlite_master"))
         names = {row[0] for row in rows}
     triggers = {"articles_fts_insert", "articles_fts_update", "articles_fts_delete"}
-    return names & (SEARCH_TABLES | SEARCH_INDEXES | triggers)
+    columns = {f"articles.{name}" for name in SEARCH_COLUMNS}
+    return names & (SEARCH_TABLES | SEARCH_INDEXES | triggers | columns)
 
 
 EXPECTED_OBJECTS = {
     "sqlite": SEARCH_TABLES | {"articles_fts_insert", "articles_fts_update", "articles_fts_delete"},
     "postgresql": {"ix_articles_search"},
-    "mysql": {"ft_articles_search", "ft_articles_search_title"},
-    "mariadb": {"ft_articles_search", "ft_articles_search_title"},
+    "mysql": {"ft_articles_search", "ft_articles_search_title"}
+    | {f"articles.{name}" for name in SEARCH_COLUMNS},
+    "mariadb": {"ft_articles_search", "ft_articles_search_title"}
+    | {f"articles.{name}" for name in SEARCH_COLUMNS},
 }
 
 
@@ -74,8 +79,9 @@ def test_a_title_match_ranks_above_an_excerpt_match_in_any_case(
     tag1, tag2, tag3 = token(), token(), token()
     word, second = _word(tag1), _word(tag1, "ex")
     files = {
-        "a.md": render(_doc(tag1, title=f"Cloud {word} news", excerpt=f"Excerpt {second}")),
-        "b.md": render(_doc(tag2, excerpt=f"All about {word} and more")),
+        # capitalized in the document: every backend's index folds case
+        "a.md": render(_doc(tag1, title=f"Cloud {word.title()} News", excerpt=f"{second}")),
+        "b.md": render(_doc(tag2, excerpt=f"All about {word.upper()} and more")),
         "c.md": render(_doc(tag3)),
     }
     assert run_files(db_url, tmp_path / "news", files).documents_rejected == 0
@@ -84,8 +90,9 @@ def test_a_title_match_ranks_above_an_excerpt_match_in_any_case(
     assert found[0].rank > found[1].rank
     for variant in (word.upper(), word.capitalize(), f"  {word}  "):
         assert _urls(etl.search(variant, db_url)) == _urls(found), variant
+    assert _urls(etl.search(f"{word.upper()} cloud", db_url)) == [url_for(tag1)]
     hit = found[0]
-    assert (hit.title, hit.excerpt) == (f"Cloud {word} news", f"Excerpt {second}")
+    assert (hit.title, hit.excerpt) == (f"Cloud {word.title()} News", second)
     assert hit.provider_name == f"Provider {tag1}"
     assert hit.published_at is not None and hit.published_at.utcoffset() is not None
     assert etl.search(word, db_url, limit=1) == found[:1]

@@ -7,9 +7,14 @@
 - PostgreSQL: a GIN index ``ix_articles_search`` over a weighted ``tsvector``
   expression of title (weight A) and excerpt (weight B). No trigger and no column:
   PostgreSQL maintains the index, and a query uses it when it repeats the expression.
-- MariaDB: InnoDB ``FULLTEXT`` indexes ``ft_articles_search (title, excerpt)`` (what a
-  search matches) and ``ft_articles_search_title (title)`` (to rank title matches
-  first); InnoDB maintains them at commit. InnoDB creates one FULLTEXT index per ALTER.
+- MariaDB: InnoDB ``FULLTEXT`` indexes ``ft_articles_search (search_title,
+  search_excerpt)`` (what a search matches) and ``ft_articles_search_title
+  (search_title)`` (to rank title matches first), maintained by InnoDB at commit. The
+  two columns are stored, invisible (not in ``SELECT *``) generated columns: title and
+  excerpt in lowercase. A FULLTEXT index of the binary-collated columns themselves would
+  be case-sensitive: InnoDB indexes the words of rows written after the index exists as
+  they are written, and compares the query's words byte for byte. InnoDB creates one
+  FULLTEXT index per ALTER.
 
 None of these is modelled in etl.schema (each backend's is a different kind of
 object); ``etl.schema.SEARCH_TABLES`` and ``SEARCH_INDEXES`` name them for Alembic's
@@ -67,13 +72,20 @@ _POSTGRESQL_DOCUMENT = (
 _POSTGRESQL = [f"CREATE INDEX ix_articles_search ON articles USING gin (({_POSTGRESQL_DOCUMENT}))"]
 _POSTGRESQL_DOWN = ["DROP INDEX IF EXISTS ix_articles_search"]
 
+_MARIADB_TEXT = "TEXT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
 _MARIADB = [
-    "ALTER TABLE articles ADD FULLTEXT INDEX ft_articles_search (title, excerpt)",
-    "ALTER TABLE articles ADD FULLTEXT INDEX ft_articles_search_title (title)",
+    f"ALTER TABLE articles "
+    f"ADD COLUMN search_title {_MARIADB_TEXT} AS (LOWER(title)) STORED INVISIBLE "
+    "COMMENT 'Search index only (FULLTEXT): the title in lowercase.', "
+    f"ADD COLUMN search_excerpt {_MARIADB_TEXT} AS (LOWER(excerpt)) STORED INVISIBLE "
+    "COMMENT 'Search index only (FULLTEXT): the excerpt in lowercase.'",
+    "ALTER TABLE articles ADD FULLTEXT INDEX ft_articles_search (search_title, search_excerpt)",
+    "ALTER TABLE articles ADD FULLTEXT INDEX ft_articles_search_title (search_title)",
 ]
 _MARIADB_DOWN = [
     "ALTER TABLE articles DROP INDEX ft_articles_search_title",
     "ALTER TABLE articles DROP INDEX ft_articles_search",
+    "ALTER TABLE articles DROP COLUMN search_excerpt, DROP COLUMN search_title",
 ]
 
 
