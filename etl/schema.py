@@ -873,6 +873,8 @@ SEARCH_INDEXES = frozenset(
         "ft_articles_search_title",  # MariaDB: FULLTEXT (search_title): title matches first
     }
 )
+# SQLite: the triggers on articles that keep articles_fts current.
+SEARCH_TRIGGERS = frozenset({"articles_fts_insert", "articles_fts_update", "articles_fts_delete"})
 # MariaDB: invisible generated columns of articles, title and excerpt in lowercase, that
 # the FULLTEXT indexes are on (the binary collation would make them case-sensitive).
 SEARCH_COLUMNS = frozenset({"search_title", "search_excerpt"})

@@ -17,7 +17,7 @@ import etl
 from etl import database
 from etl.database import ConfigurationError, NotAnEtlDatabase
 from etl.fulltext import POSTGRESQL_DOCUMENT, SearchResult, words
-from etl.schema import SEARCH_COLUMNS, SEARCH_INDEXES, SEARCH_TABLES
+from etl.schema import SEARCH_COLUMNS, SEARCH_INDEXES, SEARCH_TABLES, SEARCH_TRIGGERS
 from tests.helpers import make_doc, render, run_etl, run_files, token, url_for
 
 
@@ -58,13 +58,12 @@ def _search_objects(engine: Engine) -> set[str]:
         else:
             rows = conn.execute(text("SELECT name FROM sqlite_master"))
         names = {row[0] for row in rows}
-    triggers = {"articles_fts_insert", "articles_fts_update", "articles_fts_delete"}
     columns = {f"articles.{name}" for name in SEARCH_COLUMNS}
-    return names & (SEARCH_TABLES | SEARCH_INDEXES | triggers | columns)
+    return names & (SEARCH_TABLES | SEARCH_INDEXES | SEARCH_TRIGGERS | columns)
 
 
 EXPECTED_OBJECTS = {
-    "sqlite": SEARCH_TABLES | {"articles_fts_insert", "articles_fts_update", "articles_fts_delete"},
+    "sqlite": SEARCH_TABLES | SEARCH_TRIGGERS,
     "postgresql": {"ix_articles_search"},
     "mysql": {"ft_articles_search", "ft_articles_search_title"}
     | {f"articles.{name}" for name in SEARCH_COLUMNS},
