@@ -4,7 +4,8 @@
     summary = run(["seeds"], "sqlite:///etl.sqlite3")
     print(summary.line())
 
-``runs()`` and ``rejections()`` read what runs recorded (``etl runs``, ``etl rejects``).
+``runs()`` and ``rejections()`` read what runs recorded (``etl runs``, ``etl rejects``);
+``search()`` finds live full articles by words of their title and excerpt (``etl search``).
 
 Modules, in the order data flows: ``extract`` (files -> raw front-matter),
 ``documents`` (pydantic models of the input), ``transform`` (normalization
@@ -12,7 +13,8 @@ rules), ``records`` (the contract: every type crossing a stage boundary),
 ``load`` (the news entities), ``sql`` (the per-dialect toolkit), ``ledger``
 (runs, rejects, source files), ``workers`` (the process pool), ``interrupts``
 (signals during a run), ``schema`` (the tables), ``database`` (engines,
-migrations), ``pipeline`` (the API), ``cli``.
+migrations), ``pipeline`` (the API), ``feed`` (the change feed), ``fulltext`` (search),
+``cli``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from etl.feed import Change, CursorTooOld, changes
+    from etl.fulltext import SearchResult, search
     from etl.ledger import rejections, runs
     from etl.pipeline import run
     from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary
@@ -33,10 +36,12 @@ __all__ = [
     "RunAborted",
     "RunInterrupted",
     "RunSummary",
+    "SearchResult",
     "changes",
     "rejections",
     "run",
     "runs",
+    "search",
 ]
 # Where each name of the API lives; the rest are in etl.pipeline.
 _MODULE_OF = {
@@ -45,6 +50,8 @@ _MODULE_OF = {
     "Change": "feed",
     "CursorTooOld": "feed",
     "changes": "feed",
+    "SearchResult": "fulltext",
+    "search": "fulltext",
 }
 
 

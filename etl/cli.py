@@ -468,6 +468,46 @@ def changes(
         sys.exit(EXIT_OK)
 
 
+@main.command(short_help="Search live full articles by words of their title and excerpt.")
+@click.argument("query")
+@DATABASE_OPTION
+@CONNECT_TIMEOUT_OPTION
+@click.option(
+    "--limit",
+    metavar="N",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="At most N results.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON array.")
+@verbosity_options()
+def search(
+    query: str, database_url: str | None, connect_timeout: float, limit: int, as_json: bool
+) -> None:
+    """Search live full articles whose title and excerpt contain every word of QUERY.
+
+    Most relevant first (title matches before excerpt matches). Punctuation and search
+    operators in QUERY are ignored: only its words count.
+    """
+    from etl import fulltext
+
+    results = _reading(
+        database_url,
+        lambda: fulltext.search(query, database_url, limit=limit, connect_timeout=connect_timeout),
+    )
+    if as_json:
+        click.echo(json.dumps([result.to_dict() for result in results]))
+        return
+    if not results:
+        click.echo("no articles found")
+    for result in results:
+        published = f"{result.published_at:%Y-%m-%d}" if result.published_at else "----------"
+        title = " ".join((result.title or "(no title)").split())
+        provider = f"  ({result.provider_name})" if result.provider_name else ""
+        click.echo(f"{published}  {title}{provider}  {result.url}")
+
+
 def _reading(database_url: str | None, action: Callable[[], Any]) -> Any:
     try:
         return action()

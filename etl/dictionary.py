@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from etl.schema import UTCDateTime, metadata
+from etl.schema import SEARCH_INDEX, UTCDateTime, metadata
 from etl.views import VIEWS, View
 
 REGENERATE = "etl schema > docs/schema.md"
@@ -89,6 +89,7 @@ class ViewEntry(TypedDict):
 class Dictionary(TypedDict):
     tables: list[TableEntry]
     views: list[ViewEntry]
+    search_index: dict[str, str]  # backend -> what the full-text search index is there
     types: dict[str, dict[str, str]]
 
 
@@ -195,6 +196,7 @@ def dictionary() -> Dictionary:
     return {
         "tables": tables,
         "views": views,
+        "search_index": dict(SEARCH_INDEX),
         "types": {
             name: dict(zip(("sqlite", "postgresql", "mariadb"), types, strict=True))
             for name, types in BACKEND_TYPES.items()
@@ -321,6 +323,21 @@ def markdown() -> str:
             )
         out.append("")
     out += [
+        "## Full-text search index",
+        "",
+        "Over `articles.title` and `articles.excerpt`, created by migration 0009 and kept "
+        "current by the database as rows are written; `etl search` uses it (the README's "
+        "*Search* shows the SQL). A different object on each backend, so not in the tables "
+        "above:",
+        "",
+        "| backend | index |",
+        "| --- | --- |",
+    ]
+    names = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mariadb": "MariaDB"}
+    for backend, description in data["search_index"].items():
+        out.append(f"| {names[backend]} | {_cell(description)} |")
+    out += [
+        "",
         "## Types on each backend",
         "",
         "| type | SQLite | PostgreSQL | MariaDB |",

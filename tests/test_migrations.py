@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
 from etl import database, run
-from etl.schema import MYSQL_TABLE_OPTIONS, metadata, with_mysql_table_options
+from etl.schema import MYSQL_TABLE_OPTIONS, include_name, metadata, with_mysql_table_options
 from tests.helpers import ROOT, SEEDS, as_of, run_etl, snapshot
 
 
@@ -23,7 +23,12 @@ def _diff(url: str) -> list[Any]:
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(
-                conn, opts={"compare_type": True, "target_metadata": metadata}
+                conn,
+                opts={
+                    "compare_type": True,
+                    "target_metadata": metadata,
+                    "include_name": include_name,  # as env.py: the search index is not modelled
+                },
             )
             diff: list[Any] = compare_metadata(context, metadata)
             return diff

@@ -8,6 +8,7 @@ never from what a query returns.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -20,11 +21,12 @@ import pytest
 import yaml_rs
 from sqlalchemy import Engine, text
 
+import etl
 from etl import database, run
 from etl.extract import split_front_matter
 from etl.records import winner_key
 from etl.transform import canonical_url, normalize_domain, normalize_provider_name, topic_slug
-from tests.helpers import ROOT
+from tests.helpers import ROOT, run_etl
 
 pytestmark = pytest.mark.corpus
 
@@ -39,7 +41,12 @@ RECIPES = {
     "removed",
     "site-top-topics",
     "topic-tree",
+    "search",
+    "search-count",
 }
+# Words whose live full articles every backend's search finds exactly (no stemming
+# variants in the corpus, no host names or compounds that a tokenizer keeps whole).
+SEARCH_WORDS = ("kubernetes", "hololens", "blockchain", "quantum", "sentinel", "cosmos")
 ARTICLE = (
     "https://azure.microsoft.com/blog/"
     "azure-defender-for-storage-powered-by-microsoft-threat-intelligence"
@@ -88,6 +95,12 @@ class Article:
     slugs: list[str]
     links: list[tuple[int, str]]  # (position, target URL), first occurrence, no self-link
     images: int
+    excerpt: str | None = None
+
+    def mentions(self, word: str) -> bool:
+        """``word`` is a word (case-insensitively) of the title or the excerpt."""
+        words = re.findall(r"\w+", f"{self.title or ''} {self.excerpt or ''}")
+        return word.casefold() in {w.casefold() for w in words}
 
 
 @dataclass
@@ -144,6 +157,7 @@ def read_corpus(news: Path) -> Corpus:
             slugs,
             links,
             len(images),
+            None if doc.get("excerpt") is None else str(doc["excerpt"]),
         )
     # The site's taxonomy (beside _news/): its topic names count like documents' ones;
     # an organization file's name beats the documents'.
@@ -282,6 +296,49 @@ def test_recipe_removed(loaded: Engine, corpus: Corpus) -> None:
     removed = [a for a in corpus.articles.values() if a.removed]
     assert len(removed) == 1
     assert recipe(loaded, "removed") == [("document", len(removed))]
+
+
+def test_recipe_search_count(loaded: Engine, corpus: Corpus) -> None:
+    expected = [a for a in corpus.live if a.mentions("kubernetes")]
+    assert len(expected) == 135
+    assert recipe(loaded, "search-count") == [(len(expected),)]
+
+
+def test_recipe_search_ranks_as_etl_search(loaded: Engine, corpus: Corpus) -> None:
+    rows = recipe(loaded, "search")
+    live = {a.url: a for a in corpus.live}
+    assert len(rows) == 10
+    assert all(live[url].mentions("kubernetes") for _, _, url, _ in rows)
+    scores = [score for *_, score in rows]
+    assert scores == sorted(scores, reverse=True)
+    found = etl.search("kubernetes", engine=loaded, limit=10)
+    assert [url for _, _, url, _ in rows] == [hit.url for hit in found]
+
+
+def test_search_finds_exactly_the_live_articles_that_mention_a_word(
+    loaded: Engine, corpus: Corpus
+) -> None:
+    for word in SEARCH_WORDS:
+        expected = {a.url for a in corpus.live if a.mentions(word)}
+        assert expected, word
+        for query in (word, word.upper()):
+            found = etl.search(query, engine=loaded, limit=10_000)
+            assert {hit.url for hit in found} == expected, query
+            assert len(found) == len(expected)
+    removed = next(a for a in corpus.articles.values() if a.removed)
+    title_words = [w for w in re.findall(r"[^\W\d_]{4,}", removed.title)]
+    hits = etl.search(" ".join(title_words), engine=loaded, limit=10_000)
+    assert removed.url not in {hit.url for hit in hits}
+
+
+def test_etl_search_on_the_corpus(shared_db: str, loaded: Engine, corpus: Corpus) -> None:
+    result = run_etl(
+        "search", "Kubernetes", "--json", "--limit", "500", "--database-url", shared_db
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {row["url"] for row in rows} == {a.url for a in corpus.live if a.mentions("kubernetes")}
+    assert all(row["title"] for row in rows)
 
 
 # --- the views on the whole corpus --------------------------------------------------

@@ -14,7 +14,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from etl.database import make_engine, resolve_url
-from etl.schema import with_mysql_table_options
+from etl.schema import include_name, with_mysql_table_options
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("engine") is None:
@@ -46,6 +46,7 @@ def _configure(**kwargs: Any) -> None:
         render_as_batch=True,
         compare_type=True,
         compare_server_default=False,
+        include_name=include_name,  # the search index is not modelled in etl.schema
         **kwargs,
     )
 
