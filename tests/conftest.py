@@ -102,3 +102,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.postgresql)
         if "mariadb_url" in fixtures:
             item.add_marker(pytest.mark.mariadb)
+
+
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """A short account of two database snapshots that differ.
+
+    pytest's own diff of two corpus snapshots (hundreds of thousands of rows) runs
+    difflib over their whole text and can take hours; this names the differing
+    tables and a few rows on each side instead.
+    """
+    if op != "==" or not isinstance(left, dict) or not isinstance(right, dict):
+        return None
+    if "articles" not in left or "articles" not in right:
+        return None
+    lines = ["snapshots differ:"]
+    for table in sorted(left.keys() | right.keys()):
+        if table not in left or table not in right:
+            lines.append(f"  {table}: only on the {'left' if table in left else 'right'}")
+            continue
+        if left[table] == right[table]:
+            continue
+        try:
+            only_left = sorted(set(left[table]) - set(right[table]), key=repr)
+            only_right = sorted(set(right[table]) - set(left[table]), key=repr)
+        except TypeError:  # unhashable rows: count them only
+            lines.append(f"  {table}: {len(left[table])} rows vs {len(right[table])}")
+            continue
+        lines.append(f"  {table}: {len(only_left)} rows only left, {len(only_right)} only right")
+        for side, rows in (("-", only_left), ("+", only_right)):
+            lines.extend(f"    {side} {repr(row)[:300]}" for row in rows[:3])
+    return lines
