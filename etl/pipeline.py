@@ -31,7 +31,14 @@ from etl.database import (
 from etl.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
 from etl.interrupts import stop_on_signals
 from etl.load import delete_orphans, refresh_stubs, settle
-from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary, SourceFile
+from etl.records import (
+    Rejection,
+    RunAborted,
+    RunInterrupted,
+    RunSummary,
+    SourceFile,
+    Taxonomy,
+)
 from etl.sources import SourceError, SourceSpec, discover_all, in_scope, plan_sources
 from etl.sql import rolled_back, writer_transaction
 from etl.workers import (
@@ -288,27 +295,58 @@ def _load_taxonomies(
 ) -> None:
     """Load the taxonomy of every site root whose taxonomy files changed (etl.taxonomy).
 
-    A taxonomy file that cannot be read is rejected like a document; the stamp is then
-    not kept, so the next run reads the files again (and rejects it again until fixed).
+    Files whose names, sizes and mtimes are as stored are not read; files read again
+    with the same content write nothing. A taxonomy file that cannot be read or is
+    invalid is rejected like a document, and the files are read again by the next run
+    (and rejected again until fixed). A source that is no longer a site root (its
+    ``_news/`` is gone) has no taxonomy any more.
     """
     for spec in specs:
+        source_id = context.source_ids[spec.name]
+        stored_files, stored_content = taxonomy.stored_parts(rows[spec.name].taxonomy_stamp)
         if not spec.site:
+            if stored_content is not None:
+                _write_taxonomy(conn, source_id, Taxonomy(), None, context)
             continue
-        current = taxonomy.stamp(spec.root)
-        if current == rows[spec.name].taxonomy_stamp and not full_refresh:
+        files = taxonomy.stamp(spec.root)
+        if files == stored_files and not full_refresh:
             continue
         found = taxonomy.read_taxonomy(spec.root, context.max_bytes)
-        with writer_transaction(conn, context.run_id):
-            taxonomy.refresh(conn, context.source_ids[spec.name], found, ledger.now())
-            ledger.set_taxonomy_stamp(
-                conn, context.source_ids[spec.name], None if found.rejected else current
-            )
-        if found.rejected:
-            for item in found.rejected:
+        rejected = list(found.rejected)
+        new_stamp = f"{taxonomy.REREAD if rejected else files}:{found.content}"
+        if found.content == stored_content and not full_refresh:
+            if new_stamp != rows[spec.name].taxonomy_stamp:
+                with writer_transaction(conn, context.run_id):
+                    ledger.set_taxonomy_stamp(conn, source_id, new_stamp)
+        else:
+            try:
+                _write_taxonomy(conn, source_id, found, new_stamp, context)
+            except DBAPIError as exc:
+                if exc.connection_invalidated:
+                    raise
+                # What the checks let through and the database refused: the taxonomy
+                # is left as it was, and read again by the next run.
+                rejected.append(
+                    Rejection(taxonomy.DATA_DIR, f"the database refused it: {describe_error(exc)}")
+                )
+        if rejected:
+            for item in rejected:
                 log.error("rejected %s", item)
-            ledger.record_rejects(conn, context.run_id, found.rejected)
-            summary.rejected.extend(found.rejected)
-            summary.documents_rejected += len(found.rejected)
+            ledger.record_rejects(conn, context.run_id, rejected)
+            summary.rejected.extend(rejected)
+            summary.documents_rejected += len(rejected)
+
+
+def _write_taxonomy(
+    conn: Connection,
+    source_id: int,
+    found: Taxonomy,
+    stamp: str | None,
+    context: LoadContext,
+) -> None:
+    with writer_transaction(conn, context.run_id):
+        taxonomy.refresh(conn, source_id, found, ledger.now())
+        ledger.set_taxonomy_stamp(conn, source_id, stamp)
 
 
 def _changed_files(

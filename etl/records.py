@@ -129,9 +129,9 @@ class TransformedDocument:
 class TaxonomyTopic:
     """One entry of a source's topic taxonomy (``_data/topics/NN-slug.yaml``)."""
 
-    topic: TopicRecord  # slug and name; position is the file's NN- prefix (0 without)
+    topic: TopicRecord  # slug and name (its position is unused: see `position`)
     parent: TopicRecord | None
-    position: int | None
+    position: int | None  # the file name's NN- prefix; None without one
     shortname: str | None
     taxonomy_id: str | None
     keywords: tuple[str, ...]
@@ -158,6 +158,7 @@ class Taxonomy:
     topics: tuple[TaxonomyTopic, ...] = ()
     providers: tuple[DeclaredProvider, ...] = ()
     rejected: tuple[Rejection, ...] = ()
+    content: str = ""  # a digest of the files' names and bytes: equal means the same taxonomy
 
 
 # --- files and documents -------------------------------------------------------

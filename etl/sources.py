@@ -25,6 +25,7 @@ from etl.extract import scan
 from etl.records import SourceFile
 
 NEWS_DIR = "_news"
+DATA_DIR = "_data"
 NAME_LIMIT = 255  # sources.name is VARCHAR(255)
 LEGACY = "legacy"  # the source migration 0005 gives state recorded before sources existed
 
@@ -139,6 +140,8 @@ def in_scope(key: str, spec: SourceSpec) -> bool:
     """Whether ``key`` lies in what the run looked at of ``spec`` (and can be a document)."""
     if spec.site and not key.startswith(NEWS_DIR + "/"):
         return False
+    if key.startswith(DATA_DIR + "/"):  # Jekyll's data files, in any tree: never a document
+        return False
     return any(
         scope == "" or key == scope or (scope.endswith("/") and key.startswith(scope))
         for scope in spec.scopes
@@ -148,8 +151,8 @@ def in_scope(key: str, spec: SourceSpec) -> bool:
 def discover_source(spec: SourceSpec) -> list[SourceFile]:
     """The documents under the run's scopes of ``spec``, sorted by key, each once.
 
-    At a site root only ``_news/`` holds documents; nothing under ``_data/`` (the
-    taxonomy) ever is one.
+    At a site root only ``_news/`` holds documents; nothing under a root's ``_data/``
+    (a site's taxonomy) ever is one, in a site or not.
     """
     found: dict[str, SourceFile] = {}
     for scope in spec.scopes:

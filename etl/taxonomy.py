@@ -26,7 +26,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from etl.extract import DEFAULT_MAX_FILE_BYTES, decode, parse_yaml, read_bytes, split_front_matter
+from etl.extract import (
+    DEFAULT_MAX_FILE_BYTES,
+    decode,
+    parse_yaml,
+    read_bytes,
+    refuse_nul,
+    split_front_matter,
+)
 from etl.records import (
     DeclaredProvider,
     DocumentError,
@@ -44,9 +51,11 @@ from etl.schema import (
     source_providers,
     source_topics,
     sources,
+    topics,
 )
 from etl.sql import delete_where_in, ids_by, upsert
 
+DATA_DIR = "_data"
 TOPICS_DIR = "_data/topics"
 ORGANIZATIONS_DIR = "_data/organizations"
 TOPIC_SUFFIXES = (".yaml", ".yml")
@@ -94,7 +103,24 @@ def stamp(root: str | os.PathLike[str]) -> str:
             )
         except OSError:
             digest.update(f"{path.relative_to(root)}\0unreadable\n".encode())
-    return digest.hexdigest()
+    return digest.hexdigest()[:STAMP_PART]
+
+
+# sources.taxonomy_stamp is "<files stamp>:<content digest>" (64 characters): equal files
+# stamps mean nothing is read; files read again with an equal content digest (touched,
+# or a rejected file read again) mean nothing is written. A taxonomy with a rejected
+# file stores no files stamp, so the next run reads it again.
+STAMP_PART = 31
+CONTENT_PART = 32
+REREAD = "-" * STAMP_PART
+
+
+def stored_parts(stored: str | None) -> tuple[str | None, str | None]:
+    """(files stamp, content digest) of a stored ``sources.taxonomy_stamp``."""
+    if not stored or ":" not in stored:
+        return None, None
+    files, content = stored.split(":", 1)
+    return files, content
 
 
 # --- rules (pure) -----------------------------------------------------------------------
@@ -116,6 +142,15 @@ def _extra(data: dict[str, Any], known: frozenset[str]) -> dict[str, Any] | None
         if key not in known and not (key == _KIND and value in ("topic", "organization"))
     }
     return extra or None
+
+
+POSITION_LIMIT = 2**31 - 1  # source_topics.position is a 32-bit INTEGER
+
+
+def _check_key(what: str, value: str, column: Any) -> None:
+    """Identities longer than their column would fail the whole taxonomy's write."""
+    if len(value) > column.type.length:
+        raise DocumentError(f"{what}: over {column.type.length} characters")
 
 
 def _images(entry: Any) -> tuple[ImageRecord, ...]:
@@ -150,7 +185,12 @@ def topic_entry(data: dict[str, Any], file: str) -> TaxonomyTopic:
     parent = TopicRecord(topic_slug(parent_name), parent_name, 0) if parent_name else None
     if parent is not None and parent.slug == slug:
         raise DocumentError(f"parent: {entry.parent!r} is the topic itself")
+    _check_key("name", slug, topics.c.slug)
+    if parent is not None:
+        _check_key("parent", parent.slug, topics.c.slug)
     match = _POSITION.match(Path(file).name)
+    if match and int(match.group(1)) > POSITION_LIMIT:
+        raise DocumentError(f"the file name's {match.group(1)}- prefix is over {POSITION_LIMIT}")
     return TaxonomyTopic(
         topic=TopicRecord(slug, name, 0),
         parent=parent,
@@ -179,6 +219,7 @@ def organization_entry(data: dict[str, Any], file: str) -> DeclaredProvider:
     domain = normalize_domain(entry.domain or Path(file).name.removesuffix(ORGANIZATION_SUFFIX))
     if not domain:
         raise DocumentError("domain: missing, and the file's name gives none")
+    _check_key("domain", domain, providers.c.domain)
     name = normalize_provider_name(entry.name)
     if not name:
         raise DocumentError("name: must not be blank")
@@ -242,15 +283,25 @@ def read_taxonomy(
     topics: list[TaxonomyTopic] = []
     declared: list[DeclaredProvider] = []
     rejected: list[Rejection] = []
+    content = hashlib.sha256()
     for path in taxonomy_files(root):
         file = path.relative_to(root).as_posix()
+        content.update(f"{file}\0".encode())
         try:
-            text = decode(read_bytes(path, max_bytes))
+            data = read_bytes(path, max_bytes)
+            content.update(hashlib.sha256(data).digest())
+            text = decode(data)
+            if "\x00" in text:  # yaml-rs would silently stop at it
+                raise DocumentError("contains a NUL character")
             if file.startswith(TOPICS_DIR):
-                topics.append(topic_entry(_mapping(parse_yaml(_yaml_part(text))), file))
+                parsed = _topic_yaml(text)
+                refuse_nul(parsed)
+                topics.append(topic_entry(parsed, file))
             else:
                 front_matter, _, first_line = split_front_matter(text)
-                declared.append(organization_entry(parse_yaml(front_matter, first_line), file))
+                parsed = parse_yaml(front_matter, first_line)
+                refuse_nul(parsed)
+                declared.append(organization_entry(parsed, file))
         except DocumentError as exc:
             rejected.append(Rejection(file, exc.reason, exc.line, exc.column))
         except RecursionError:
@@ -259,7 +310,10 @@ def read_taxonomy(
     kept_providers, refused_providers = check_providers(declared)
     rejected.extend(refused + refused_providers)
     return Taxonomy(
-        tuple(kept_topics), tuple(kept_providers), tuple(sorted(rejected, key=lambda r: r.path))
+        tuple(kept_topics),
+        tuple(kept_providers),
+        tuple(sorted(rejected, key=lambda r: r.path)),
+        content.hexdigest()[:CONTENT_PART],
     )
 
 
@@ -273,10 +327,12 @@ def _yaml_part(text: str) -> str:
     return text
 
 
-def _mapping(data: Any) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise DocumentError("a topic file must be a mapping of keys to values")
-    return data
+def _topic_yaml(text: str) -> dict[str, Any]:
+    try:
+        return parse_yaml(_yaml_part(text))
+    except DocumentError as exc:  # a topic file has no front-matter: say what it is
+        reason = exc.reason.replace("front-matter", "a topic file", 1)
+        raise DocumentError(reason, exc.line, exc.column) from None
 
 
 # --- the database ---------------------------------------------------------------------
@@ -294,10 +350,16 @@ def refresh(conn: Connection, source_id: int, taxonomy: Taxonomy, now: datetime)
     )
     conn.execute(delete(source_topics).where(source_topics.c.source_id == source_id))
     conn.execute(delete(source_providers).where(source_providers.c.source_id == source_id))
+    # A parent's spelling names the topic only when it has no entry of its own.
+    defined = {entry.topic.slug for entry in taxonomy.topics}
     topic_ids = ensure_topics(
         conn,
         [entry.topic for entry in taxonomy.topics]
-        + [entry.parent for entry in taxonomy.topics if entry.parent],
+        + [
+            entry.parent
+            for entry in taxonomy.topics
+            if entry.parent and entry.parent.slug not in defined
+        ],
         now,
     )
     if taxonomy.topics:
@@ -372,7 +434,8 @@ def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: date
     if not ids:
         return
     names: dict[int, str] = {}
-    logos: dict[int, dict[str, tuple[int, ImageRecord]]] = {}
+    logos: dict[int, dict[str, int]] = {}  # provider -> logo URL -> smallest position
+    reported: list[ImageRecord] = []  # every declared size: the largest wins
     rows = conn.execute(
         select(source_providers.c.provider_id, source_providers.c.name, source_providers.c.images)
         .join(sources, sources.c.id == source_providers.c.source_id)
@@ -384,9 +447,8 @@ def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: date
             names[provider_id] = name
         mine = logos.setdefault(provider_id, {})
         for position, image in enumerate(images or []):
-            record = ImageRecord(image["url"], image.get("width"), image.get("height"))
-            if record.url not in mine or position < mine[record.url][0]:
-                mine[record.url] = (position, record)
+            reported.append(ImageRecord(image["url"], image.get("width"), image.get("height")))
+            mine[image["url"]] = min(position, mine.get(image["url"], position))
     undeclared = [pid for pid in ids if pid not in names]
     for provider_id, name in sorted(names.items()):
         conn.execute(
@@ -405,12 +467,11 @@ def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: date
             )
         )
     delete_where_in(conn, provider_images, "provider_id", ids)
-    images = [record for mine in logos.values() for _, record in mine.values()]
-    image_ids = ensure_images(conn, images, now) if images else {}
+    image_ids = ensure_images(conn, reported, now) if reported else {}
     declared_rows = [
         {"provider_id": pid, "image_id": image_ids[url], "position": position}
         for pid, mine in sorted(logos.items())
-        for url, (position, _) in sorted(mine.items())
+        for url, position in sorted(mine.items())
     ]
     if declared_rows:
         conn.execute(insert(provider_images), declared_rows)

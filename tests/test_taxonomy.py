@@ -471,3 +471,96 @@ def test_the_corpus_taxonomy(db_url: str, corpus_root: Path) -> None:
         ).scalar_one()
     assert result == [("azure", "Azure", tagged)]
     assert tagged > 4000
+
+
+def test_declared_logo_sizes_do_not_depend_on_order(db_url: str, tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    logo = {"url": "/a.png", "width": 10, "height": 10}
+    bigger = {"url": "/a.png", "width": 20, "height": 20}
+    for root, images_ in ((one, [logo, "/b.png"]), (two, ["/b.png", bigger])):
+        data = {"name": "X", "domain": "x.com", "images": images_}
+        write_tree(
+            root, {"_news/a.md": news(root.name), "_data/organizations/x.com.md": render(data, "")}
+        )
+    run([one], db_url, workers=1, source="one")
+    run([two], db_url, workers=1, source="two")
+    size = fetch(db_url, select(images.c.width, images.c.height).where(images.c.url == "/a.png"))
+    assert [tuple(row) for row in size] == [(20, 20)]
+    assert live_snapshot(db_url) == fresh(tmp_path, [(two, "two"), (one, "one")])
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "error"),
+    [
+        ("_data/topics/99999999999-a.yaml", topic_file("A"), "prefix is over"),
+        ("_data/topics/05-long.yaml", topic_file("x" * 300), "name: over 255 characters"),
+        ("_data/topics/05-nul.yaml", b'name: "a\\0b"\n', "NUL"),
+        ("_data/topics/05-raw.yaml", b"name: A\nparent: B\x00\nkeywords: [x]\n", "NUL"),
+        ("_data/topics/05-list.yaml", b"- a\n- b\n", "a topic file must be a mapping"),
+        ("_data/organizations/long.md", organization_file("x" * 300 + ".com", "X"), "domain: over"),
+        ("_data/organizations/nul.md", b"---\nname: X\x00Y\ndomain: x.com\n---\n", "NUL"),
+    ],
+)
+def test_values_the_database_cannot_hold_reject_the_file(
+    sqlite_url: str, tmp_path: Path, name: str, content: bytes, error: str
+) -> None:
+    site = make_site(tmp_path / "azure")
+    write_tree(site, {name: content})
+    summary = run([site], sqlite_url, workers=1, source="azure")
+    assert [(item.path, error in item.error) for item in summary.rejected] == [(name, True)]
+    assert summary.articles_inserted == 2
+    assert hierarchy(sqlite_url, "azure") == {"Azure": None, "AI": "Azure"}
+
+
+def test_a_source_that_stops_being_a_site_has_no_taxonomy(db_url: str, tmp_path: Path) -> None:
+    site = make_site(tmp_path / "azure")
+    run([site], db_url, workers=1, source="azure")
+    (site / "_news").rename(site / "news")  # git drops an empty _news/
+    summary = run([site], db_url, workers=1, source="azure")
+    assert summary.documents_rejected == 0  # _data/ holds no documents in any tree
+    assert hierarchy(db_url, "azure") == {}
+    assert fetch(db_url, select(source_providers.c.provider_id)) == []
+    assert provider(db_url, "quiet.com") is None  # declared only: gone with its declaration
+    assert provider(db_url, "pcworld.com") == ("PC World", "PC World", False)
+
+
+def test_a_topic_is_named_by_its_own_entry_not_by_a_parent_reference(
+    db_url: str, tmp_path: Path
+) -> None:
+    site = make_site(tmp_path / "azure", ai_parent="AZURE")
+    run([site], db_url, workers=1, source="azure")
+    assert hierarchy(db_url, "azure") == {"Azure": None, "AI": "Azure"}
+
+
+def test_taxonomy_files_read_again_unchanged_write_nothing(db_url: str, tmp_path: Path) -> None:
+    site = make_site(tmp_path / "azure")
+    write_tree(site, {"_data/topics/05-bad.yaml": b"- not a mapping\n"})
+    run([site], db_url, workers=1, source="azure")
+    before = fetch(db_url, select(providers.c.domain, providers.c.updated_at))
+    stamps = fetch(db_url, select(sources.c.taxonomy_stamp))
+    (site / "_data/topics/00-azure.yaml").touch()
+    again = run([site], db_url, workers=1, source="azure")
+    assert again.documents_rejected == 1  # read again, and rejected again
+    assert fetch(db_url, select(providers.c.domain, providers.c.updated_at)) == before
+    assert fetch(db_url, select(sources.c.taxonomy_stamp)) == stamps
+
+
+def test_downgrade_and_upgrade_read_the_taxonomy_again(db_url: str, tmp_path: Path) -> None:
+    from etl import database
+
+    site = make_site(tmp_path / "azure")
+    run([site], db_url, workers=1, source="azure")
+    engine = database.make_engine(db_url)
+    try:
+        database.downgrade(engine, "0007")
+        assert fetch(db_url, select(source_topics.c.topic_id)) == []
+        assert fetch(db_url, select(source_providers.c.provider_id)) == []
+        assert fetch(db_url, select(sources.c.taxonomy_stamp)) == [(None,)]
+        name = fetch(db_url, select(providers.c.name).where(providers.c.domain == "pcworld.com"))
+        assert name == [("PC World",)]
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    run([site], db_url, workers=1, source="azure")
+    assert provider(db_url, "pcworld.com") == ("PCWorld", "PC World", True)
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])

@@ -6,6 +6,9 @@
 - ``provider_document_images``: the logos documents give, kept apart so a declaration
   can replace them in ``provider_images`` and give them back when withdrawn. Filled
   from ``provider_images``, which only documents wrote before this revision.
+- Every source's taxonomy is read again by its next run (the stamp is cleared), and a
+  downgrade empties ``source_topics`` and ``source_providers``, which the code of 0007
+  does not maintain.
 
 Columns are added in place (no table copy on SQLite: a copy of ``providers`` would
 cascade deletes into ``provider_images``).
@@ -70,6 +73,8 @@ def upgrade() -> None:
         ),
     )
     op.execute("UPDATE providers SET document_name = name")
+    # Read every site's taxonomy again: declarations now name providers.
+    op.execute("UPDATE sources SET taxonomy_stamp = NULL")
     op.create_table(
         "provider_document_images",
         sa.Column(
@@ -113,6 +118,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The code of 0007 knows nothing of declarations (its clean-up would find providers
+    # and topics only a taxonomy row refers to): the taxonomy rows go, and are read
+    # again from the files after the next upgrade.
+    op.execute("DELETE FROM source_topics")
+    op.execute("DELETE FROM source_providers")
+    op.execute("UPDATE sources SET taxonomy_stamp = NULL")
     # provider_images goes back to what documents gave.
     declared = sa.text("SELECT id FROM providers WHERE named_by_source = :yes")
     op.execute(
