@@ -435,3 +435,21 @@ def test_recipe_site_top_topics(loaded: Engine, corpus: Corpus, corpus_root: Pat
     )
     assert recipe(loaded, "site-top-topics") == expected
     assert expected[0][1:] == ("Azure", expected[0][2]) and expected[0][2] > 4000
+
+
+def test_the_corpus_organizations_name_their_providers(loaded: Engine, corpus_root: Path) -> None:
+    """Every organization file of the site declares its provider, by its own name."""
+    declared = {}
+    for path in sorted((corpus_root / "_data" / "organizations").glob("*.md")):
+        front_matter, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
+        organization: dict[str, Any] = yaml_rs.loads(front_matter)  # type: ignore[assignment]
+        declared[normalize_domain(organization["domain"])] = organization["name"]
+    rows = query(
+        loaded,
+        "SELECT p.domain, p.name, p.named_by_source FROM providers p "
+        "JOIN source_providers sp ON sp.provider_id = p.id",
+    )
+    assert {domain: name for domain, name, _ in rows} == declared
+    assert all(flag for *_, flag in rows)
+    assert len(declared) == 70
+    assert (declared["pcworld.com"], declared["wsj.com"]) == ("PCWorld", "WSJ")

@@ -2,7 +2,8 @@
 
 The parsing rules are tested with tables of cases; the tables they fill are then
 checked on every backend after histories of taxonomy edits, against a fresh load
-of the final trees, and on the shared corpus.
+of the final trees. The shared corpus's taxonomy is checked in test_recipes.py, on the
+database that module loads once per backend.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 import etl
 from etl import run
@@ -407,70 +408,6 @@ def test_a_bad_taxonomy_file_is_rejected_alone_until_fixed(db_url: str, tmp_path
 def test_read_taxonomy_of_a_tree_without_data_is_empty(tmp_path: Path) -> None:
     found = read_taxonomy(tmp_path)
     assert (found.topics, found.providers, found.rejected) == ((), (), ())
-
-
-# --- the shared corpus ----------------------------------------------------------------
-
-
-ARTICLES_PER_SITE_PER_TOP_TOPIC = """
-WITH RECURSIVE tree (source_id, topic_id, top_id) AS (
-  SELECT source_id, topic_id, topic_id FROM source_topics WHERE parent_topic_id IS NULL
-  UNION ALL
-  SELECT st.source_id, st.topic_id, tree.top_id
-  FROM source_topics st
-  JOIN tree ON tree.source_id = st.source_id AND tree.topic_id = st.parent_topic_id
-)
-SELECT s.name AS site, t.name AS top_topic, COUNT(DISTINCT a.id) AS articles
-FROM sources s
-JOIN source_files f ON f.source_id = s.id
-JOIN articles a ON a.id = f.article_id AND NOT a.is_stub AND NOT a.is_removed
-JOIN article_topics at ON at.article_id = a.id
-JOIN tree ON tree.source_id = s.id AND tree.topic_id = at.topic_id
-JOIN topics t ON t.id = tree.top_id
-GROUP BY s.name, t.name
-ORDER BY s.name, articles DESC
-"""
-
-
-@pytest.mark.corpus
-def test_the_corpus_taxonomy(db_url: str, corpus_root: Path) -> None:
-    import yaml
-
-    summary = run([corpus_root], db_url, source="azure")
-    assert (summary.status, summary.documents_rejected) == ("succeeded", 0)
-    topic_files = sorted((corpus_root / "_data" / "topics").glob("*.yaml"))
-    expected_parents = {}
-    for path in topic_files:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        expected_parents[data["name"]] = data.get("parent")
-    assert hierarchy(db_url, "azure") == expected_parents
-    organizations = sorted((corpus_root / "_data" / "organizations").glob("*.md"))
-    declared = {}
-    for path in organizations:
-        data = yaml.safe_load(path.read_text(encoding="utf-8").split("---")[1])
-        declared[data["domain"]] = data["name"]
-    rows = fetch(
-        db_url,
-        select(providers.c.domain, providers.c.name).join(
-            source_providers, source_providers.c.provider_id == providers.c.id
-        ),
-    )
-    assert {row.domain: row.name for row in rows} == declared
-    assert declared["pcworld.com"] == "PCWorld" and declared["wsj.com"] == "WSJ"
-    # Every live article with a topic of the taxonomy counts under Azure, the one root.
-    with etl.database.make_engine(db_url).connect() as conn:
-        result = [tuple(row) for row in conn.execute(text(ARTICLES_PER_SITE_PER_TOP_TOPIC))]
-        slugs = ", ".join(f"'{name.lower().replace(' ', '-')}'" for name in expected_parents)
-        tagged = conn.execute(
-            text(
-                "SELECT COUNT(DISTINCT a.id) FROM articles a "
-                "JOIN article_topics at ON at.article_id = a.id "
-                "JOIN topics t ON t.id = at.topic_id "
-                f"WHERE NOT a.is_stub AND NOT a.is_removed AND t.slug IN ({slugs})"
-            )
-        ).scalar_one()
-    assert result == [("azure", "Azure", tagged)]
-    assert tagged > 4000
 
 
 def test_declared_logo_sizes_do_not_depend_on_order(db_url: str, tmp_path: Path) -> None:
