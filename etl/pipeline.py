@@ -39,7 +39,7 @@ from etl.records import (
     SourceFile,
     Taxonomy,
 )
-from etl.sources import SourceError, SourceSpec, discover_all, in_scope, plan_sources
+from etl.sources import DATA_DIR, SourceError, SourceSpec, discover_all, in_scope, plan_sources
 from etl.sql import rolled_back, writer_transaction
 from etl.workers import (
     DEFAULT_BATCH_SIZE,
@@ -327,7 +327,7 @@ def _load_taxonomies(
                 # What the checks let through and the database refused: the taxonomy
                 # is left as it was, and read again by the next run.
                 rejected.append(
-                    Rejection(taxonomy.DATA_DIR, f"the database refused it: {describe_error(exc)}")
+                    Rejection(DATA_DIR, f"the database refused it: {describe_error(exc)}")
                 )
         if rejected:
             for item in rejected:

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from etl.extract import (
     DEFAULT_MAX_FILE_BYTES,
@@ -34,6 +34,7 @@ from etl.extract import (
     refuse_nul,
     split_front_matter,
 )
+from etl.load import ensure_images, ensure_topics
 from etl.records import (
     DeclaredProvider,
     DocumentError,
@@ -50,14 +51,13 @@ from etl.schema import (
     providers,
     source_providers,
     source_topics,
-    sources,
     topics,
 )
+from etl.sources import DATA_DIR
 from etl.sql import delete_where_in, ids_by, upsert
 
-DATA_DIR = "_data"
-TOPICS_DIR = "_data/topics"
-ORGANIZATIONS_DIR = "_data/organizations"
+TOPICS_DIR = f"{DATA_DIR}/topics"
+ORGANIZATIONS_DIR = f"{DATA_DIR}/organizations"
 TOPIC_SUFFIXES = (".yaml", ".yml")
 ORGANIZATION_SUFFIX = ".md"
 _POSITION = re.compile(r"^(\d+)-")
@@ -341,7 +341,6 @@ def _topic_yaml(text: str) -> dict[str, Any]:
 def refresh(conn: Connection, source_id: int, taxonomy: Taxonomy, now: datetime) -> None:
     """Replace a source's taxonomy rows by ``taxonomy`` and name again every provider
     it declared before or declares now. The caller holds the writer transaction."""
-    from etl.load import ensure_topics
 
     before = set(
         conn.execute(
@@ -428,7 +427,6 @@ def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: date
     every declaration (each at its smallest position). Not declared: the documents'
     name (``document_name``) and logos (``provider_document_images``).
     """
-    from etl.load import ensure_images
 
     ids = sorted(set(provider_ids))
     if not ids:
@@ -437,10 +435,9 @@ def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: date
     logos: dict[int, dict[str, int]] = {}  # provider -> logo URL -> smallest position
     reported: list[ImageRecord] = []  # every declared size: the largest wins
     rows = conn.execute(
-        select(source_providers.c.provider_id, source_providers.c.name, source_providers.c.images)
-        .join(sources, sources.c.id == source_providers.c.source_id)
-        .where(source_providers.c.provider_id.in_(ids))
-        .order_by(sources.c.name)
+        select(
+            source_providers.c.provider_id, source_providers.c.name, source_providers.c.images
+        ).where(source_providers.c.provider_id.in_(ids))
     )
     for provider_id, name, images in rows:
         if provider_id not in names or name < names[provider_id]:
@@ -450,11 +447,12 @@ def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: date
             reported.append(ImageRecord(image["url"], image.get("width"), image.get("height")))
             mine[image["url"]] = min(position, mine.get(image["url"], position))
     undeclared = [pid for pid in ids if pid not in names]
-    for provider_id, name in sorted(names.items()):
+    if names:
         conn.execute(
             update(providers)
-            .where(providers.c.id == provider_id)
-            .values(name=name, named_by_source=True, updated_at=now)
+            .where(providers.c.id == bindparam("b_id"))
+            .values(name=bindparam("b_name"), named_by_source=True, updated_at=now),
+            [{"b_id": pid, "b_name": name} for pid, name in sorted(names.items())],
         )
     if undeclared:
         conn.execute(
