@@ -261,8 +261,7 @@ def write_tree(root: Path, files: Mapping[str, bytes | None]) -> None:
 def run_files(url: str, root: Path, files: dict[str, bytes], **options: Any) -> RunSummary:
     """Write ``files`` (name -> content) into ``root`` and run the pipeline over it."""
     root.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (root / name).write_bytes(data)
+    write_tree(root, files)
     return etl.run([root], url, **options)
 
 
@@ -475,17 +474,11 @@ def as_of(data: dict[str, Any], older: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key in older}
 
 
-SOURCE_TOPIC_FIELDS = (
-    "position",
-    "name",
-    "shortname",
-    "taxonomy_id",
-    "keywords",
-    "hashtags",
-    "images",
-    "services",
-    "extra",
-    "file",
+# Every column of source_topics but its keys (which the snapshot gives as names).
+SOURCE_TOPIC_FIELDS = tuple(
+    column.name
+    for column in source_topics.columns
+    if column.name not in ("source_id", "topic_id", "parent_topic_id")
 )
 
 
