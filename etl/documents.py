@@ -301,10 +301,8 @@ def _image_items(value: Any) -> Any:
 TaxonomyImages = Annotated[list[Image], BeforeValidator(_image_items)]
 
 
-class _Entry(BaseModel):
-    # The keys these models name are read; every other key is kept in `extra`.
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)
-
+class _Entry(_Model):
+    # Keys these models do not name go to source_*.extra (etl.taxonomy reads them raw).
     name: str = Field(min_length=1)
     images: TaxonomyImages = Field(default_factory=list)
 
