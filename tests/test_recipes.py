@@ -108,6 +108,7 @@ class Corpus:
     articles: dict[str, Article] = field(default_factory=dict)  # the winners, by URL
     topic_names: dict[str, str] = field(default_factory=dict)  # slug -> display name
     provider_names: dict[str, str] = field(default_factory=dict)  # domain -> name
+    declared: dict[str, str] = field(default_factory=dict)  # organization files: domain -> name
 
     @property
     def live(self) -> list[Article]:
@@ -176,6 +177,7 @@ def read_corpus(news: Path) -> Corpus:
     corpus.provider_names = {
         domain: min(names - {""} or {domain}) for domain, names in provider_names.items()
     } | declared
+    corpus.declared = declared
     return corpus
 
 
@@ -437,13 +439,9 @@ def test_recipe_site_top_topics(loaded: Engine, corpus: Corpus, corpus_root: Pat
     assert expected[0][1:] == ("Azure", expected[0][2]) and expected[0][2] > 4000
 
 
-def test_the_corpus_organizations_name_their_providers(loaded: Engine, corpus_root: Path) -> None:
+def test_the_corpus_organizations_name_their_providers(loaded: Engine, corpus: Corpus) -> None:
     """Every organization file of the site declares its provider, by its own name."""
-    declared = {}
-    for path in sorted((corpus_root / "_data" / "organizations").glob("*.md")):
-        front_matter, _, _ = split_front_matter(path.read_text(encoding="utf-8"))
-        organization: dict[str, Any] = yaml_rs.loads(front_matter)  # type: ignore[assignment]
-        declared[normalize_domain(organization["domain"])] = organization["name"]
+    declared = corpus.declared
     rows = query(
         loaded,
         "SELECT p.domain, p.name, p.named_by_source FROM providers p "
