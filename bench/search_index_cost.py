@@ -49,28 +49,27 @@ def corpus_dir(path: Path, work: Path) -> Path:
     return work / "_news"
 
 
+def _admin(backend: str, statement: str) -> None:
+    admin = database.resolve_url(SERVERS[backend])
+    options = {"isolation_level": "AUTOCOMMIT"} if backend == "postgresql" else {}
+    engine = create_engine(admin, **options)
+    with engine.connect() as conn:
+        conn.execute(text(statement))
+    engine.dispose()
+
+
 def fresh_database(backend: str, work: Path) -> str:
     name = f"bench_search_{uuid.uuid4().hex[:10]}"
     if backend == "sqlite":
         return f"sqlite:///{work / (name + '.sqlite3')}"
+    _admin(backend, f"CREATE DATABASE {name}")
     admin = database.resolve_url(SERVERS[backend])
-    options = {"isolation_level": "AUTOCOMMIT"} if backend == "postgresql" else {}
-    engine = create_engine(admin, **options)
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
 def drop_database(backend: str, url: str) -> None:
-    if backend == "sqlite":
-        return
-    admin = database.resolve_url(SERVERS[backend])
-    options = {"isolation_level": "AUTOCOMMIT"} if backend == "postgresql" else {}
-    engine = create_engine(admin, **options)
-    with engine.connect() as conn:
-        conn.execute(text(f"DROP DATABASE IF EXISTS {database.resolve_url(url).database}"))
-    engine.dispose()
+    if backend != "sqlite":
+        _admin(backend, f"DROP DATABASE IF EXISTS {database.resolve_url(url).database}")
 
 
 def prepare(url: str, with_index: bool) -> None:
