@@ -881,10 +881,10 @@ change_feed_state = Table(
 )
 
 
-# Full-text search over articles' title and excerpt (migration 0009; etl/fulltext.py
-# queries it). Each backend has its own kind of object, so none is modelled above:
-# Alembic's autogenerate (env.py, and the test that proves the migrations match this
-# module) leaves out exactly these names, via include_name().
+# Full-text search over articles' title and excerpt (migration 0009, SQLite's made again by
+# 0010; etl/fulltext.py queries it). Each backend has its own kind of object, so none is
+# modelled above: Alembic's autogenerate (env.py, and the test that proves the
+# migrations match this module) leaves out exactly these names, via include_name().
 SEARCH_TABLES = frozenset(
     {
         # SQLite: the FTS5 table (external content: it indexes articles, stores no copy)
