@@ -382,12 +382,32 @@ def rejects(
 
 @main.command(short_help="Print the data dictionary (tables, views, columns, descriptions).")
 @click.option("--json", "as_json", is_flag=True, help="Print the dictionary as JSON.")
-def schema(as_json: bool) -> None:
+@click.option(
+    "--datasette-metadata",
+    is_flag=True,
+    help="Print Datasette's metadata.json for a SQLite database: descriptions, search, facets.",
+)
+@click.option(
+    "--database-name",
+    default="etl",
+    show_default=True,
+    metavar="NAME",
+    help="With --datasette-metadata: Datasette's name for the database (its file name "
+    "without the extension).",
+)
+def schema(as_json: bool, datasette_metadata: bool, database_name: str) -> None:
     """Print the data dictionary: tables, views, columns, types, keys, descriptions.
 
     Markdown with a Mermaid ER diagram (docs/schema.md is this output). Needs no
     database: the dictionary is the same on every backend.
     """
+    if as_json and datasette_metadata:
+        _fail("--json and --datasette-metadata: choose one", EXIT_USAGE)
+    if datasette_metadata:
+        from etl import datasette_metadata as datasette  # only this option needs it
+
+        click.echo(datasette.to_json(database_name), nl=False)
+        return
     from etl import dictionary  # only this command needs it
 
     click.echo(dictionary.to_json() if as_json else dictionary.markdown(), nl=False)

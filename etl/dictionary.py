@@ -325,10 +325,11 @@ def markdown() -> str:
     out += [
         "## Full-text search index",
         "",
-        "Over `articles.title` and `articles.excerpt`, created by migration 0009 and kept "
-        "current by the database as rows are written; `etl search` uses it (the README's "
-        "*Search* shows the SQL). A different object on each backend, so not in the tables "
-        "above:",
+        "Over `articles.title` and `articles.excerpt`, created by migration 0009 (SQLite's "
+        "made again by 0010: live full articles only, where Datasette and sqlite-utils find "
+        "it) and kept current by the database as rows are written; `etl search` uses it (the "
+        "README's *Search* shows the SQL). A different object on each backend, so not in the "
+        "tables above:",
         "",
         "| backend | index |",
         "| --- | --- |",

@@ -3,7 +3,10 @@
 Owns the search queries, one per backend, over the index migration 0009 creates and
 the database maintains as the load writes (FTS5 table and triggers on SQLite, a GIN
 expression index on PostgreSQL, InnoDB FULLTEXT indexes on MariaDB): no rebuild step,
-an edited, removed or deleted article is found or not on the next query.
+an edited, removed or deleted article is found or not on the next query. SQLite's
+FTS5 table (migration 0010) holds the live full articles only, so Datasette's
+``_search=`` and ``sqlite-utils search``, which search the whole table, find what
+``etl search`` finds; the query here still asks for live rows.
 
 A query is a list of words: every word must match (in the backend's own tokenizing:
 PostgreSQL stems English words and drops stop words; SQLite folds case and

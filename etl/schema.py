@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -881,10 +881,10 @@ change_feed_state = Table(
 )
 
 
-# Full-text search over articles' title and excerpt (migration 0009; etl/fulltext.py
-# queries it). Each backend has its own kind of object, so none is modelled above:
-# Alembic's autogenerate (env.py, and the test that proves the migrations match this
-# module) leaves out exactly these names, via include_name().
+# Full-text search over articles' title and excerpt (migration 0009, SQLite's made again by
+# 0010; etl/fulltext.py queries it). Each backend has its own kind of object, so none is
+# modelled above: Alembic's autogenerate (env.py, and the test that proves the
+# migrations match this module) leaves out exactly these names, via include_name().
 SEARCH_TABLES = frozenset(
     {
         # SQLite: the FTS5 table (external content: it indexes articles, stores no copy)
@@ -910,10 +910,13 @@ SEARCH_TRIGGERS = frozenset({"articles_fts_insert", "articles_fts_update", "arti
 SEARCH_COLUMNS = frozenset({"search_title", "search_excerpt"})
 # What the search index is on each backend (the data dictionary prints it).
 SEARCH_INDEX: dict[str, str] = {
-    "sqlite": "FTS5 table `articles_fts(title, excerpt)` with `content='articles'`, "
-    "`content_rowid='id'` (rowid = articles.id), kept in sync by the triggers "
-    "`articles_fts_insert`, `articles_fts_update` (only when title or excerpt change) and "
-    "`articles_fts_delete` on articles; tokenizer `unicode61` (case and diacritics folded).",
+    "sqlite": "FTS5 table `articles_fts(title, excerpt)` over the live full articles only "
+    '(not stubs, not removed), with `content="articles"`, `content_rowid="id"` (rowid = '
+    "articles.id; the spelling Datasette and sqlite-utils look for) and `rank` = "
+    "`bm25(10.0, 1.0)` (a title match first), kept in sync by the triggers "
+    "`articles_fts_insert`, `articles_fts_update` (only when title, excerpt, is_stub or "
+    "is_removed change) and `articles_fts_delete` on articles; tokenizer `unicode61` (case "
+    "and diacritics folded).",
     "postgresql": "GIN index `ix_articles_search` on articles over the expression "
     "`setweight(to_tsvector('english', coalesce(title, '')), 'A') || "
     "setweight(to_tsvector('english', coalesce(excerpt, '')), 'B')` (English stemming "

@@ -22,10 +22,11 @@ import yaml_rs
 from sqlalchemy import Engine, text
 
 import etl
-from etl import database, run
+from etl import database, datasette_metadata, run
 from etl.extract import split_front_matter
 from etl.records import winner_key
 from etl.transform import canonical_url, normalize_domain, normalize_provider_name, topic_slug
+from tests.analyst_clients import datasette_name, datasette_search, sqlite_path, sqlite_utils_search
 from tests.helpers import ROOT, run_etl
 
 pytestmark = pytest.mark.corpus
@@ -341,6 +342,23 @@ def test_etl_search_on_the_corpus(shared_db: str, loaded: Engine, corpus: Corpus
     rows = json.loads(result.stdout)
     assert {row["url"] for row in rows} == {a.url for a in corpus.live if a.mentions("kubernetes")}
     assert all(row["title"] for row in rows)
+
+
+def test_datasette_and_sqlite_utils_search_the_corpus_as_etl_search(
+    shared_db: str, loaded: Engine, corpus: Corpus
+) -> None:
+    if loaded.dialect.name != "sqlite":
+        pytest.skip("Datasette and sqlite-utils read SQLite only")
+    path = sqlite_path(shared_db)
+    metadata = datasette_metadata.metadata(datasette_name(path))
+    removed = next(a for a in corpus.articles.values() if a.removed)
+    title_word = max(re.findall(r"[^\W\d_]{4,}", removed.title), key=len)
+    for word in (*SEARCH_WORDS, title_word):
+        expected = {a.url for a in corpus.live if a.mentions(word)}
+        found = {hit.url for hit in etl.search(word, engine=loaded, limit=10_000)}
+        assert found == expected and removed.url not in found, word
+        assert set(datasette_search(path, word, metadata)) == expected, word
+        assert set(sqlite_utils_search(path, word)) == expected, word
 
 
 # --- the views on the whole corpus --------------------------------------------------
