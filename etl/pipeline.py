@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from etl import database, ledger, taxonomy
+from etl import database, ledger, taxonomy, taxonomy_load
 from etl.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
@@ -312,6 +312,9 @@ def _load_taxonomies(
         if files == stored_files and not full_refresh:
             continue
         found = taxonomy.read_taxonomy(spec.root, context.max_bytes)
+        for warning in found.warnings:
+            log.warning("%s", warning)
+        summary.warnings += len(found.warnings)
         rejected = list(found.rejected)
         new_stamp = f"{taxonomy.REREAD if rejected else files}:{found.content}"
         if found.content == stored_content and not full_refresh:
@@ -345,7 +348,7 @@ def _write_taxonomy(
     context: LoadContext,
 ) -> None:
     with writer_transaction(conn, context.run_id):
-        taxonomy.refresh(conn, source_id, found, ledger.now())
+        taxonomy_load.refresh(conn, source_id, found, ledger.now())
         ledger.set_taxonomy_stamp(conn, source_id, stamp)
 
 
