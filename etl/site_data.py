@@ -101,6 +101,8 @@ def _text_setting(config: dict[Any, Any], key: str) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if "\x00" in value:
+            raise DocumentError(f"{key}: contains a NUL character")
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # `baseurl: 2021` is "/2021" to Jekyll (Ruby's to_s)
@@ -131,13 +133,17 @@ def read_text(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_BY
     return text
 
 
-def data_value(text: str, file: str) -> tuple[Any, tuple[str, ...]]:
-    """A data file's value (its first YAML document) and the warning that more followed."""
+def data_value(text: str, file: str, *, strict: bool = True) -> tuple[Any, tuple[str, ...]]:
+    """A data file's value (its first YAML document) and the warning that more followed.
+
+    Strict, as documents are read (duplicate keys, aliases and unusual tags refused),
+    unless ``strict`` is false: then as Psych reads it (see ``parse_first``)."""
     from etl.strict_yaml import parse_first
 
     refuse_deep_nesting(text, "the data")
-    value, follows = parse_first(text)
-    refuse_nul(value)
+    value, follows = parse_first(text, strict=strict)
+    if strict:
+        refuse_nul(value)
     if follows:
         warning = f"{file}: only its first YAML document is read, as Jekyll reads it"
         return value, (warning + "; what follows it (a '---' line and after) is ignored",)
@@ -157,11 +163,15 @@ def read_site_config(
     root: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_BYTES
 ) -> SiteConfig:
     """The site's URLs from its configuration file; ``DocumentError`` if it cannot be read
-    or parsed (Jekyll cannot build the site then)."""
+    or parsed (Jekyll cannot build the site then).
+
+    Read as Jekyll reads it (duplicate keys and aliases are fine): only ``url`` and
+    ``baseurl`` are used, and a configuration Jekyll builds with must not cost the
+    site its taxonomy."""
     path = config_file(root)
     if path is None:
         return SiteConfig(None, SiteUrls())
     file = path.relative_to(root).as_posix()
-    value, followed = data_value(read_text(path, max_bytes), file)
+    value, followed = data_value(read_text(path, max_bytes), file, strict=False)
     urls, ignored = site_urls(value, file)
     return SiteConfig(file, urls, followed + ignored)

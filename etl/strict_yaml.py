@@ -95,10 +95,11 @@ def _as_document_error(first_line: int) -> Iterator[None]:
         raise DocumentError(f"YAML error: cannot construct a value: {exc}") from None
 
 
-def _construct(loader: StrictSafeLoader, node: yaml.Node | None) -> Any:
+def _construct(loader: _SafeLoader, node: yaml.Node | None) -> Any:
     if node is None:
         return None
-    _refuse_aliases(node)
+    if isinstance(loader, StrictSafeLoader):
+        _refuse_aliases(node)
     return loader.construct_document(node)
 
 
@@ -111,14 +112,15 @@ def parse_strict(text: str, first_line: int) -> Any:
         loader.dispose()
 
 
-def parse_first(text: str, first_line: int = 1) -> tuple[Any, bool]:
+def parse_first(text: str, first_line: int = 1, *, strict: bool = True) -> tuple[Any, bool]:
     """The first YAML document of ``text``, and whether anything follows it.
 
     This is how Psych's ``load`` (so Jekyll's ``SafeYAML.load_file``) reads a data
     file: the first document, and what follows it (a trailing ``---``, more documents,
-    even text that is not YAML) never parsed.
+    even text that is not YAML) never parsed. ``strict=False`` is PyYAML's own safe
+    loader, which takes duplicate keys (the last wins) and aliases, as Psych does.
     """
-    loader = StrictSafeLoader(text)
+    loader = StrictSafeLoader(text) if strict else _SafeLoader(text)
     try:
         with _as_document_error(first_line):
             if not loader.check_node():
