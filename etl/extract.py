@@ -218,10 +218,15 @@ def _closing_line(text: str, after: int) -> tuple[int, int] | None:
     return None
 
 
+def refuse_deep_nesting(text: str, what: str = "front-matter") -> None:
+    """Refuse YAML that may nest deeper than ``MAX_NESTING`` before a parser recurses into it."""
+    if _nesting_hint(text) > MAX_NESTING:
+        raise DocumentError(f"{what} is nested deeper than {MAX_NESTING} levels")
+
+
 def parse_yaml(text: str, first_line: int = 1) -> dict[str, Any]:
     """Parse front-matter YAML safely into a mapping (never constructs Python objects)."""
-    if _nesting_hint(text) > MAX_NESTING:
-        raise DocumentError(f"front-matter is nested deeper than {MAX_NESTING} levels")
+    refuse_deep_nesting(text)
     # yaml-rs accepts a tab before a top-level key; PyYAML rightly refuses it.
     tab_indent = "\t" in text and (text.startswith("\t") or "\n\t" in text)
     fast = fast_parser()

@@ -1,10 +1,11 @@
 """The pipeline: the Python API that runs extract -> transform -> load.
 
 ``run(paths, database_url)`` is what the CLI, cron jobs and orchestrators call.
-It finds the files, loads the taxonomy of site roots whose ``_data/`` changed
-(``etl.taxonomy``), skips documents whose size and mtime are unchanged since they
-last loaded, hands the rest to the workers (``etl.workers``), then rebuilds
-stubs, prunes and deletes orphaned entities, and records the run in the ledger.
+It finds the files, loads the taxonomy of site roots whose ``_data/`` or
+``_config.yml`` changed (``etl.taxonomy``), skips documents whose size and mtime are
+unchanged since they last loaded, hands the rest to the workers (``etl.workers``),
+then rebuilds stubs, prunes and deletes orphaned entities, and records the run in
+the ledger.
 A dry run is the same run inside one transaction that is rolled back at the end.
 """
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from etl import database, ledger, taxonomy
+from etl import database, ledger, taxonomy, taxonomy_load
 from etl.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
@@ -293,7 +294,8 @@ def _load_taxonomies(
     context: LoadContext,
     full_refresh: bool,
 ) -> None:
-    """Load the taxonomy of every site root whose taxonomy files changed (etl.taxonomy).
+    """Load the taxonomy of every site root whose taxonomy files or configuration
+    changed (etl.taxonomy); their warnings are logged and counted.
 
     Files whose names, sizes and mtimes are as stored are not read; files read again
     with the same content write nothing. A taxonomy file that cannot be read or is
@@ -312,6 +314,9 @@ def _load_taxonomies(
         if files == stored_files and not full_refresh:
             continue
         found = taxonomy.read_taxonomy(spec.root, context.max_bytes)
+        for warning in found.warnings:
+            log.warning("%s", warning)
+        summary.warnings += len(found.warnings)
         rejected = list(found.rejected)
         new_stamp = f"{taxonomy.REREAD if rejected else files}:{found.content}"
         if found.content == stored_content and not full_refresh:
@@ -345,7 +350,7 @@ def _write_taxonomy(
     context: LoadContext,
 ) -> None:
     with writer_transaction(conn, context.run_id):
-        taxonomy.refresh(conn, source_id, found, ledger.now())
+        taxonomy_load.refresh(conn, source_id, found, ledger.now())
         ledger.set_taxonomy_stamp(conn, source_id, stamp)
 
 

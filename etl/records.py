@@ -159,6 +159,7 @@ class Taxonomy:
     providers: tuple[DeclaredProvider, ...] = ()
     rejected: tuple[Rejection, ...] = ()
     content: str = ""  # a digest of the files' names and bytes: equal means the same taxonomy
+    warnings: tuple[str, ...] = ()  # each names its file: what was read, and what was not
 
 
 # --- files and documents -------------------------------------------------------

@@ -126,8 +126,9 @@ sources = Table(
         comment="The directory the source's files are keyed relative to (a Jekyll site "
         "root has `_news/`); '' for the `legacy` source of state loaded before sources.",
     ),
-    # size and mtime of every taxonomy file (_data/topics, _data/organizations), hashed:
-    # equal on the next run means the taxonomy is unchanged, and it is not read.
+    # size and mtime of _config.yml and every taxonomy file (_data/topics,
+    # _data/organizations), hashed: equal on the next run means the taxonomy is
+    # unchanged, and it is not read.
     Column(
         "taxonomy_stamp",
         String(64),

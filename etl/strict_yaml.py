@@ -3,11 +3,14 @@ refuses duplicate keys, aliases and tags other than YAML's standard ones.
 
 ``etl.extract.parse_yaml`` uses it for documents that yaml-rs is not trusted with
 (tags, anchors or aliases may be present; tab indentation) and to place an error
-yaml-rs reports without a position. Imported on first use.
+yaml-rs reports without a position; ``etl.site_data`` reads a site's data files and
+``_config.yml`` with it (the first YAML document, as Jekyll does). Imported on first use.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -75,14 +78,11 @@ def _refuse_aliases(node: yaml.Node) -> None:
             stack.extend(current.value)
 
 
-def parse_strict(text: str, first_line: int) -> Any:
-    loader = StrictSafeLoader(text)
+@contextmanager
+def _as_document_error(first_line: int) -> Iterator[None]:
+    """PyYAML's errors (and the constructors' own) become a placed ``DocumentError``."""
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _refuse_aliases(node)
-        return loader.construct_document(node)
+        yield
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         reason = "YAML error: " + " ".join(part for part in (exc.context, exc.problem) if part)
@@ -93,5 +93,43 @@ def parse_strict(text: str, first_line: int) -> Any:
         raise DocumentError(f"YAML error: {exc}") from None
     except (ValueError, TypeError, OverflowError, AttributeError) as exc:
         raise DocumentError(f"YAML error: cannot construct a value: {exc}") from None
+
+
+def _construct(loader: _SafeLoader, node: yaml.Node | None) -> Any:
+    if node is None:
+        return None
+    if isinstance(loader, StrictSafeLoader):
+        _refuse_aliases(node)
+    return loader.construct_document(node)
+
+
+def parse_strict(text: str, first_line: int) -> Any:
+    loader = StrictSafeLoader(text)
+    try:
+        with _as_document_error(first_line):
+            return _construct(loader, loader.get_single_node())
+    finally:
+        loader.dispose()
+
+
+def parse_first(text: str, first_line: int = 1, *, strict: bool = True) -> tuple[Any, bool]:
+    """The first YAML document of ``text``, and whether anything follows it.
+
+    This is how Psych's ``load`` (so Jekyll's ``SafeYAML.load_file``) reads a data
+    file: the first document, and what follows it (a trailing ``---``, more documents,
+    even text that is not YAML) never parsed. ``strict=False`` is PyYAML's own safe
+    loader, which takes duplicate keys (the last wins) and aliases, as Psych does.
+    """
+    loader = StrictSafeLoader(text) if strict else _SafeLoader(text)
+    try:
+        with _as_document_error(first_line):
+            if not loader.check_node():
+                return None, False
+            value = _construct(loader, loader.get_node())
+        try:
+            follows = not loader.check_event(yaml.StreamEndEvent)
+        except yaml.YAMLError:
+            follows = True  # broken YAML after the first document: ignored as well
+        return value, follows
     finally:
         loader.dispose()

@@ -3,15 +3,17 @@
 A Jekyll site root keeps its topic hierarchy in ``_data/topics/NN-slug.yaml`` (one
 entry a file, ``parent`` by name, ordered by the ``NN-`` prefix) and the publishers
 it knows in ``_data/organizations/<domain>.md`` (front-matter: ``name``, ``domain``,
-``images``). Neither is ever a news document.
+``images``). Neither is ever a news document. Data files are read as Jekyll reads
+them, and their site-relative image URLs made absolute with the site's ``url`` and
+``baseurl`` (``etl.site_data``).
 
 Like the documents, the tables are a function of the files that exist now: when a
-source's taxonomy files change (their sizes and mtimes, hashed into
-``sources.taxonomy_stamp``), its ``source_topics`` and ``source_providers`` rows are
+source's taxonomy files or its ``_config.yml`` change (their sizes and mtimes, hashed
+into ``sources.taxonomy_stamp``), its ``source_topics`` and ``source_providers`` rows are
 replaced by what the files say, and every provider a declaration was added to or
-withdrawn from is named again (:func:`recompute_providers`). Unchanged files are not
-read. Reading and parsing are pure (:func:`read_taxonomy`, :func:`topic_entry`,
-:func:`organization_entry`, :func:`check_topics`); :func:`refresh` writes.
+withdrawn from is named again (``etl.taxonomy_load``, which writes). Unchanged files
+are not read. Reading and parsing are pure (:func:`read_taxonomy`, :func:`topic_entry`,
+:func:`organization_entry`, :func:`check_topics`).
 """
 
 from __future__ import annotations
@@ -20,21 +22,10 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
-
-from etl.extract import (
-    DEFAULT_MAX_FILE_BYTES,
-    decode,
-    parse_yaml,
-    read_bytes,
-    refuse_nul,
-    split_front_matter,
-)
-from etl.load import ensure_images, ensure_topics
+from etl.extract import DEFAULT_MAX_FILE_BYTES, parse_yaml, refuse_nul, split_front_matter
 from etl.records import (
     DeclaredProvider,
     DocumentError,
@@ -46,20 +37,26 @@ from etl.records import (
     TopicRecord,
 )
 from etl.schema import (
-    provider_document_images,
-    provider_images,
     providers,
-    source_providers,
-    source_topics,
     topics,
 )
+from etl.site_data import (
+    AS_WRITTEN,
+    CONFIG_FILES,
+    DATA_SUFFIXES,
+    SiteUrls,
+    absolute_url,
+    config_file,
+    data_value,
+    read_site_config,
+    read_text,
+)
 from etl.sources import DATA_DIR
-from etl.sql import delete_where_in, ids_by, upsert
 
 TOPICS_DIR = f"{DATA_DIR}/topics"
 ORGANIZATIONS_DIR = f"{DATA_DIR}/organizations"
-TOPIC_SUFFIXES = (".yaml", ".yml")
-ORGANIZATION_SUFFIX = ".md"
+TOPIC_SUFFIXES = DATA_SUFFIXES
+ORGANIZATION_SUFFIXES = (".md", *DATA_SUFFIXES)  # .md: front-matter, as the sites write them
 _POSITION = re.compile(r"^(\d+)-")
 # Keys the tables store in columns of their own (`taxonomy: topic` only says what the file is).
 _TOPIC_KEYS = frozenset(
@@ -78,7 +75,7 @@ def taxonomy_files(root: str | os.PathLike[str]) -> list[Path]:
     found: list[Path] = []
     for folder, suffixes in (
         (TOPICS_DIR, TOPIC_SUFFIXES),
-        (ORGANIZATIONS_DIR, (ORGANIZATION_SUFFIX,)),
+        (ORGANIZATIONS_DIR, ORGANIZATION_SUFFIXES),
     ):
         directory = Path(root, folder)
         if directory.is_dir():
@@ -93,9 +90,11 @@ def taxonomy_files(root: str | os.PathLike[str]) -> list[Path]:
 
 
 def stamp(root: str | os.PathLike[str]) -> str:
-    """A hash of the taxonomy files' names, sizes and mtimes: equal means unchanged."""
+    """A hash of the names, sizes and mtimes of the site's configuration file and its
+    taxonomy files: equal means unchanged."""
     digest = hashlib.sha256()
-    for path in taxonomy_files(root):
+    config = config_file(root)
+    for path in [config, *taxonomy_files(root)] if config else taxonomy_files(root):
         try:
             info = path.stat()
             digest.update(
@@ -153,10 +152,10 @@ def _check_key(what: str, value: str, column: Any) -> None:
         raise DocumentError(f"{what}: over {column.type.length} characters")
 
 
-def _images(entry: Any) -> tuple[ImageRecord, ...]:
+def _images(entry: Any, urls: SiteUrls) -> tuple[ImageRecord, ...]:
     seen: dict[str, ImageRecord] = {}
     for image in entry.images:
-        url = image.url.strip()
+        url = absolute_url(image.url.strip(), urls)
         if url and url not in seen:
             seen[url] = ImageRecord(url, image.width, image.height)
     return tuple(seen.values())
@@ -171,8 +170,9 @@ def _validate(model: Any, data: dict[str, Any]) -> Any:
         raise DocumentError(format_validation_error(exc)) from None
 
 
-def topic_entry(data: dict[str, Any], file: str) -> TaxonomyTopic:
-    """One topic file's mapping -> its entry; ``DocumentError`` says what is wrong."""
+def topic_entry(data: dict[str, Any], file: str, urls: SiteUrls = AS_WRITTEN) -> TaxonomyTopic:
+    """One topic file's mapping -> its entry; ``DocumentError`` says what is wrong.
+    Site-relative image URLs are made absolute with ``urls`` (the site's)."""
     from etl.documents import TopicEntry
     from etl.transform import jsonable, topic_slug
 
@@ -199,24 +199,29 @@ def topic_entry(data: dict[str, Any], file: str) -> TaxonomyTopic:
         taxonomy_id=entry.id,
         keywords=tuple(entry.keywords),
         hashtags=tuple(entry.hashtags),
-        images=tuple(image.url.strip() for image in entry.images if image.url.strip()),
+        images=tuple(
+            absolute_url(image.url.strip(), urls) for image in entry.images if image.url.strip()
+        ),
         services=jsonable(entry.services),
         extra=_extra(data, _TOPIC_KEYS),
         file=file,
     )
 
 
-def organization_entry(data: dict[str, Any], file: str) -> DeclaredProvider:
-    """One organization file's front-matter -> the provider it declares.
+def organization_entry(
+    data: dict[str, Any], file: str, urls: SiteUrls = AS_WRITTEN
+) -> DeclaredProvider:
+    """One organization file's front-matter (or data) -> the provider it declares.
 
-    The domain is ``domain``, else the file's name without ``.md``; it is normalized
-    as a document's provider domain is, so declarations meet documents.
+    The domain is ``domain``, else the file's name without its suffix; it is normalized
+    as a document's provider domain is, so declarations meet documents. Site-relative
+    logo URLs are made absolute with ``urls`` (the site's).
     """
     from etl.documents import Organization
     from etl.transform import normalize_domain, normalize_provider_name
 
     entry = _validate(Organization, data)
-    domain = normalize_domain(entry.domain or Path(file).name.removesuffix(ORGANIZATION_SUFFIX))
+    domain = normalize_domain(entry.domain or _without_suffix(Path(file).name))
     if not domain:
         raise DocumentError("domain: missing, and the file's name gives none")
     _check_key("domain", domain, providers.c.domain)
@@ -224,8 +229,15 @@ def organization_entry(data: dict[str, Any], file: str) -> DeclaredProvider:
     if not name:
         raise DocumentError("name: must not be blank")
     return DeclaredProvider(
-        ProviderRecord(domain, name, _images(entry)), _extra(data, _ORGANIZATION_KEYS), file
+        ProviderRecord(domain, name, _images(entry, urls)), _extra(data, _ORGANIZATION_KEYS), file
     )
+
+
+def _without_suffix(name: str) -> str:
+    for suffix in ORGANIZATION_SUFFIXES:
+        if name.endswith(suffix):
+            return name.removesuffix(suffix)
+    return name
 
 
 def _first_by_file(
@@ -279,29 +291,35 @@ def check_providers(
 def read_taxonomy(
     root: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_BYTES
 ) -> Taxonomy:
-    """Read and check a site root's taxonomy files; the ones that fail are rejected alone."""
+    """Read and check a site root's taxonomy files; the ones that fail are rejected alone.
+
+    A configuration file that cannot be read rejects the whole taxonomy (Jekyll cannot
+    build the site): the source has none until it is fixed.
+    """
+    try:
+        config = read_site_config(root, max_bytes)
+    except DocumentError as exc:
+        return _without_config(root, exc)
+    content = hashlib.sha256()
+    # Only what the files use of the configuration: another setting changed writes nothing.
+    content.update(f"{config.file}\0{config.urls.url}\0{config.urls.baseurl}\n".encode())
     topics: list[TaxonomyTopic] = []
     declared: list[DeclaredProvider] = []
     rejected: list[Rejection] = []
-    content = hashlib.sha256()
+    warnings: list[str] = list(config.warnings)
     for path in taxonomy_files(root):
         file = path.relative_to(root).as_posix()
         content.update(f"{file}\0".encode())
         try:
-            data = read_bytes(path, max_bytes)
-            content.update(hashlib.sha256(data).digest())
-            text = decode(data)
-            if "\x00" in text:  # yaml-rs would silently stop at it
-                raise DocumentError("contains a NUL character")
+            text = read_text(path, max_bytes)
+            content.update(hashlib.sha256(text.encode()).digest())
             if file.startswith(TOPICS_DIR):
-                parsed = _topic_yaml(text)
-                refuse_nul(parsed)
-                topics.append(topic_entry(parsed, file))
+                topics.append(
+                    topic_entry(_mapping(text, file, warnings, "a topic file"), file, config.urls)
+                )
             else:
-                front_matter, _, first_line = split_front_matter(text)
-                parsed = parse_yaml(front_matter, first_line)
-                refuse_nul(parsed)
-                declared.append(organization_entry(parsed, file))
+                parsed = _mapping(text, file, warnings, "an organization file")
+                declared.append(organization_entry(parsed, file, config.urls))
         except DocumentError as exc:
             rejected.append(Rejection(file, exc.reason, exc.line, exc.column))
         except RecursionError:
@@ -314,173 +332,30 @@ def read_taxonomy(
         tuple(kept_providers),
         tuple(sorted(rejected, key=lambda r: r.path)),
         content.hexdigest()[:CONTENT_PART],
+        tuple(warnings),
     )
 
 
-def _yaml_part(text: str) -> str:
-    """A topic file is plain YAML; one written as front-matter (``---`` first) is read too."""
-    if text.startswith("---\n"):
-        try:
-            return split_front_matter(text)[0]
-        except DocumentError:
-            return text
-    return text
+def _without_config(root: str | os.PathLike[str], error: DocumentError) -> Taxonomy:
+    """The taxonomy of a site whose configuration file is rejected: none."""
+    path = config_file(root)
+    file = path.relative_to(root).as_posix() if path else CONFIG_FILES[0]
+    rejection = Rejection(file, error.reason, error.line, error.column)
+    content = hashlib.sha256(f"{rejection}\0rejected\n".encode()).hexdigest()
+    return Taxonomy(rejected=(rejection,), content=content[:CONTENT_PART])
 
 
-def _topic_yaml(text: str) -> dict[str, Any]:
-    try:
-        return parse_yaml(_yaml_part(text))
-    except DocumentError as exc:  # a topic file has no front-matter: say what it is
-        reason = exc.reason.replace("front-matter", "a topic file", 1)
-        raise DocumentError(reason, exc.line, exc.column) from None
-
-
-# --- the database ---------------------------------------------------------------------
-
-
-def refresh(conn: Connection, source_id: int, taxonomy: Taxonomy, now: datetime) -> None:
-    """Replace a source's taxonomy rows by ``taxonomy`` and name again every provider
-    it declared before or declares now. The caller holds the writer transaction."""
-
-    before = set(
-        conn.execute(
-            select(source_providers.c.provider_id).where(source_providers.c.source_id == source_id)
-        ).scalars()
-    )
-    conn.execute(delete(source_topics).where(source_topics.c.source_id == source_id))
-    conn.execute(delete(source_providers).where(source_providers.c.source_id == source_id))
-    # A parent's spelling names the topic only when it has no entry of its own.
-    defined = {entry.topic.slug for entry in taxonomy.topics}
-    topic_ids = ensure_topics(
-        conn,
-        [entry.topic for entry in taxonomy.topics]
-        + [
-            entry.parent
-            for entry in taxonomy.topics
-            if entry.parent and entry.parent.slug not in defined
-        ],
-        now,
-    )
-    if taxonomy.topics:
-        conn.execute(
-            insert(source_topics),
-            [
-                {
-                    "source_id": source_id,
-                    "topic_id": topic_ids[entry.topic.slug],
-                    "parent_topic_id": topic_ids[entry.parent.slug] if entry.parent else None,
-                    "position": entry.position,
-                    "name": entry.topic.name,
-                    "shortname": entry.shortname,
-                    "taxonomy_id": entry.taxonomy_id,
-                    "keywords": list(entry.keywords),
-                    "hashtags": list(entry.hashtags),
-                    "images": list(entry.images),
-                    "services": entry.services,
-                    "extra": entry.extra,
-                    "file": entry.file,
-                }
-                for entry in taxonomy.topics
-            ],
-        )
-    provider_ids: dict[str, int] = {}
-    if taxonomy.providers:
-        # A new provider is created under the declared name, with no document name;
-        # an existing one is named again by recompute_providers below.
-        rows = [
-            {
-                "domain": entry.provider.domain,
-                "name": entry.provider.name,
-                "named_by_source": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for entry in taxonomy.providers
-        ]
-        upsert(conn, providers, rows, ["domain"])
-        provider_ids = ids_by(conn, providers, "domain", [row["domain"] for row in rows])
-        conn.execute(
-            insert(source_providers),
-            [
-                {
-                    "source_id": source_id,
-                    "provider_id": provider_ids[entry.provider.domain],
-                    "name": entry.provider.name,
-                    "images": [_image_json(image) for image in entry.provider.images],
-                    "extra": entry.extra,
-                    "file": entry.file,
-                }
-                for entry in taxonomy.providers
-            ],
-        )
-    recompute_providers(conn, before | set(provider_ids.values()), now)
-
-
-def _image_json(image: ImageRecord) -> dict[str, Any]:
-    return {"url": image.url, "width": image.width, "height": image.height}
-
-
-def recompute_providers(conn: Connection, provider_ids: Iterable[int], now: datetime) -> None:
-    """Name the providers and set their logos from what declares them now.
-
-    Declared (by one source or more): the smallest declared name, and the logos of
-    every declaration (each at its smallest position). Not declared: the documents'
-    name (``document_name``) and logos (``provider_document_images``).
-    """
-
-    ids = sorted(set(provider_ids))
-    if not ids:
-        return
-    names: dict[int, str] = {}
-    logos: dict[int, dict[str, int]] = {}  # provider -> logo URL -> smallest position
-    reported: list[ImageRecord] = []  # every declared size: the largest wins
-    rows = conn.execute(
-        select(
-            source_providers.c.provider_id, source_providers.c.name, source_providers.c.images
-        ).where(source_providers.c.provider_id.in_(ids))
-    )
-    for provider_id, name, images in rows:
-        if provider_id not in names or name < names[provider_id]:
-            names[provider_id] = name
-        mine = logos.setdefault(provider_id, {})
-        for position, image in enumerate(images or []):
-            reported.append(ImageRecord(image["url"], image.get("width"), image.get("height")))
-            mine[image["url"]] = min(position, mine.get(image["url"], position))
-    undeclared = [pid for pid in ids if pid not in names]
-    if names:
-        conn.execute(
-            update(providers)
-            .where(providers.c.id == bindparam("b_id"))
-            .values(name=bindparam("b_name"), named_by_source=True, updated_at=now),
-            [{"b_id": pid, "b_name": name} for pid, name in sorted(names.items())],
-        )
-    if undeclared:
-        conn.execute(
-            update(providers)
-            .where(providers.c.id.in_(undeclared))
-            .values(
-                name=func.coalesce(providers.c.document_name, providers.c.domain),
-                named_by_source=False,
-                updated_at=now,
-            )
-        )
-    delete_where_in(conn, provider_images, "provider_id", ids)
-    image_ids = ensure_images(conn, reported, now) if reported else {}
-    declared_rows = [
-        {"provider_id": pid, "image_id": image_ids[url], "position": position}
-        for pid, mine in sorted(logos.items())
-        for url, position in sorted(mine.items())
-    ]
-    if declared_rows:
-        conn.execute(insert(provider_images), declared_rows)
-    if undeclared:
-        conn.execute(
-            insert(provider_images).from_select(
-                ["provider_id", "image_id", "position"],
-                select(
-                    provider_document_images.c.provider_id,
-                    provider_document_images.c.image_id,
-                    provider_document_images.c.position,
-                ).where(provider_document_images.c.provider_id.in_(undeclared)),
-            )
-        )
+def _mapping(text: str, file: str, warnings: list[str], what: str) -> dict[str, Any]:
+    """A taxonomy file's mapping: an organization's ``.md`` front-matter, else the data
+    file's first YAML document (its warning, if more followed, goes to ``warnings``)."""
+    if file.endswith(".md"):
+        front_matter, _, first_line = split_front_matter(text)
+        parsed = parse_yaml(front_matter, first_line)
+        refuse_nul(parsed)
+        return parsed
+    value, warned = data_value(text, file)
+    if not isinstance(value, dict):
+        kind = "empty" if value is None else f"a {type(value).__name__}"
+        raise DocumentError(f"{what} must be a mapping of keys to values, not {kind}")
+    warnings.extend(warned)
+    return value
