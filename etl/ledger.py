@@ -674,18 +674,24 @@ def runs(
     database_url: str | None = None,
     *,
     limit: int = 20,
+    sources: Sequence[str] = (),
+    statuses: Sequence[str] = (),
     engine: Engine | None = None,
     connect_timeout: float | None = database.DEFAULT_CONNECT_TIMEOUT,
 ) -> list[dict[str, Any]]:
-    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row.
+    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row, with
+    the run's ``sources`` and ``seconds``; a run whose process is gone has the status
+    ``abandoned``. Only runs of one of ``sources`` and ``statuses`` (empty: any).
 
     Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
     schema, SQLAlchemy errors when the database cannot be reached.
     """
+    from etl.run_history import list_runs as described_runs
+
     engine, owned = _reading(database_url, engine, connect_timeout)
     try:
         with engine.connect() as conn:
-            return list_runs(conn, limit)
+            return described_runs(conn, limit, sources=sources, statuses=statuses)
     finally:
         if owned:
             engine.dispose()
