@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -14,7 +14,7 @@ from etl.cli.options import group_options, settings
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def quiet_exit_on_closed_pipe() -> None:
+def quiet_exit_on_closed_pipe() -> NoReturn:
     """stdout's reader went away (``etl ... | head``): nothing more to say, exit 0.
 
     stdout is pointed at /dev/null so that the interpreter's final flush does not
@@ -30,6 +30,12 @@ class Group(click.Group):
     """Ctrl-C outside a run (which handles its own signals): exit 130, as shells expect,
     instead of click's "Aborted!" and 1. A closed stdout pipe: exit 0, quietly, instead
     of click's 1 (which the README reserves for rejected documents)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:  # `etl --help | head -1` prints while the arguments are parsed
+            return super().parse_args(ctx, args)
+        except BrokenPipeError:
+            quiet_exit_on_closed_pipe()
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -159,7 +158,7 @@ def run(
         raise click.UsageError("--max-prune SHARE goes with --prune")
     options = settings()
     show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(show and logging.getLogger("etl").getEffectiveLevel() <= logging.WARNING)
+    bar = _Progress(show and options.verbosity >= 0)  # -q: no bar either
     try:
         summary = pipeline.run(
             list(paths) or None,
