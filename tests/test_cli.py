@@ -5,6 +5,8 @@ several search words, and the migration commands' guards; run as the operator wo
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 from pathlib import Path
 
@@ -37,6 +39,8 @@ def loaded(tmp_path_factory: pytest.TempPathFactory) -> str:
         ("db", "history", "--database-url", "{url}"),
         ("rejects", "--json", "--log-format", "json", "--database-url", "{url}"),
         ("schema", "--json", "-q"),
+        ("changes", "--latest", "--json", "--database-url", "{url}"),
+        ("--json", "changes", "--compact", "--keep", "365", "--database-url", "{url}"),
     ],
     ids=" ".join,
 )
@@ -198,3 +202,31 @@ def test_upgrade_sql_of_a_missing_sqlite_file_is_the_whole_schema(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert "Running upgrade  -> 0001" in result.stdout
     assert not list(tmp_path.iterdir())
+
+
+def test_a_downgrade_that_drops_data_asks_on_a_terminal(sqlite_url: str) -> None:
+    """On a terminal the operator is asked; "n" keeps everything, "y" downgrades."""
+    assert run_etl("db", "upgrade", "--database-url", sqlite_url).returncode == 0
+    before = _tables(sqlite_url)
+    for answer, expected in (("n", before), ("y", {"alembic_version"})):
+        controller, terminal = pty.openpty()
+        try:
+            process = start_etl(
+                "db",
+                "downgrade",
+                "base",
+                "--database-url",
+                sqlite_url,
+                stdin=terminal,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            os.write(controller, f"{answer}\n".encode())
+            stdout, stderr = process.communicate(timeout=120)
+        finally:
+            os.close(controller)
+            os.close(terminal)
+        assert process.returncode == 0, stderr
+        assert "Downgrading to base drops every table. Go on?" in stdout
+        assert _tables(sqlite_url) | {"alembic_version"} == expected | {"alembic_version"}

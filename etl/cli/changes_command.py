@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -106,7 +107,7 @@ def changes(
                 f"removed {done.removed} changes; consumers need a cursor of at least "
                 f"{done.compacted_through}"
             )
-            click.echo(dumps(done.__dict__) if options.as_json else text)
+            click.echo(dumps(dataclasses.asdict(done)) if options.as_json else text)
             return
         if latest:
             cursor = with_engine(

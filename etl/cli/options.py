@@ -79,69 +79,69 @@ def _count(ctx: click.Context, param: click.Parameter, value: int) -> None:
     current.apply_logging()
 
 
+# The shared options other than -v/-q: name -> click.option's declarations and settings.
+_SPECS: dict[str, dict[str, Any]] = {
+    "log_format": {
+        "decls": ("--log-format",),
+        "type": click.Choice(logs.LOG_FORMATS),
+        "default": "text",
+        "show_default": True,
+        "is_eager": True,
+        "envvar": "ETL_LOG_FORMAT",
+        "help": "How to write logs on stderr: text lines, or one JSON object per line.",
+    },
+    "database_url": {
+        "decls": ("--database-url",),
+        "envvar": database.ENV_VAR,
+        "help": f"SQLAlchemy URL [default: {database.DEFAULT_DATABASE_URL}]",
+    },
+    "connect_timeout": {
+        "decls": ("--connect-timeout",),
+        "envvar": "ETL_CONNECT_TIMEOUT",
+        "type": click.FloatRange(min=0, min_open=True),
+        "default": database.DEFAULT_CONNECT_TIMEOUT,
+        "show_default": True,
+        "help": "Seconds to wait for a PostgreSQL or MariaDB server to accept a connection.",
+    },
+    "as_json": {
+        "decls": ("--json", "as_json"),
+        "is_flag": True,
+        "envvar": "ETL_JSON",
+        "help": "Print the output as JSON.",
+    },
+}
+_COUNTS = {
+    "quiet": ("-q", "Less logging (repeatable)."),
+    "verbose": ("-v", "More logging (repeatable): -v what a run does, -vv each file."),
+}
+ALL = ("quiet", "verbose", *_SPECS)
+LOGGING = ("quiet", "verbose", "log_format")
+DATABASE = ("database_url", "connect_timeout")
+OPTION_NAMES = {name: spec["decls"][0] for name, spec in _SPECS.items()}
+
+
 def _option(name: str, envvar: bool) -> Callable[[F], F]:
-    env: dict[str, Any] = {"show_envvar": envvar}
-    common: dict[str, Any] = {"expose_value": False, **env}
-    if name in ("quiet", "verbose"):
-        short, text = ("-q", "Less logging (repeatable).") if name == "quiet" else ("-v", "")
-        text = text or "More logging (repeatable): -v what a run does, -vv each file."
+    """Shared option ``name``; ``envvar``: read from its ETL_* variable too (the group
+    reads -v/-q's once; commands read the others' as well, with the same result)."""
+    if name in _COUNTS:
+        short, text = _COUNTS[name]
         return click.option(
             short,
             f"--{name}",
             name,
             count=True,
             is_eager=True,
+            expose_value=False,
             callback=_count,
             envvar=f"ETL_{name.upper()}" if envvar else None,
+            show_envvar=envvar,
             help=text,
-            **common,
         )
-    options: dict[str, dict[str, Any]] = {
-        "log_format": {
-            "decls": ("--log-format",),
-            "type": click.Choice(logs.LOG_FORMATS),
-            "default": "text",
-            "show_default": True,
-            "is_eager": True,
-            "envvar": "ETL_LOG_FORMAT",
-            "help": "How to write logs on stderr: text lines, or one JSON object per line.",
-        },
-        "database_url": {
-            "decls": ("--database-url",),
-            "envvar": database.ENV_VAR,
-            "help": f"SQLAlchemy URL [default: {database.DEFAULT_DATABASE_URL}]",
-        },
-        "connect_timeout": {
-            "decls": ("--connect-timeout",),
-            "envvar": "ETL_CONNECT_TIMEOUT",
-            "type": click.FloatRange(min=0, min_open=True),
-            "default": database.DEFAULT_CONNECT_TIMEOUT,
-            "show_default": True,
-            "help": "Seconds to wait for a PostgreSQL or MariaDB server to accept a connection.",
-        },
-        "as_json": {
-            "decls": ("--json", "as_json"),
-            "is_flag": True,
-            "envvar": "ETL_JSON",
-            "help": "Print the output as JSON.",
-        },
-    }
-    spec = dict(options[name])
+    spec = dict(_SPECS[name])
     decls = spec.pop("decls")
     if not envvar:
-        spec.pop("envvar", None)
-    return click.option(*decls, callback=_remember, **spec, **common)
-
-
-ALL = ("quiet", "verbose", "log_format", "database_url", "connect_timeout", "as_json")
-LOGGING = ("quiet", "verbose", "log_format")
-DATABASE = ("database_url", "connect_timeout")
-OPTION_NAMES = {
-    "database_url": "--database-url",
-    "connect_timeout": "--connect-timeout",
-    "as_json": "--json",
-    "log_format": "--log-format",
-}
+        spec.pop("envvar")
+    return click.option(*decls, callback=_remember, expose_value=False, show_envvar=envvar, **spec)
 
 
 def group_options(function: F) -> F:
