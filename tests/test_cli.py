@@ -189,6 +189,10 @@ def test_upgrade_sql_prints_only_what_the_database_lacks(db_url: str, tmp_path: 
     # --from: without reaching the database (nothing listens on port 1).
     scheme = db_url.split(":", 1)[0]
     unreachable = f"{scheme}://etl@127.0.0.1:1/news" if scheme != "sqlite" else db_url
+    if scheme != "sqlite":
+        refused = run_etl("db", "upgrade", "--sql", "--database-url", unreachable)
+        assert refused.returncode == 3
+        assert "pass --from REV to print the SQL without connecting" in refused.stderr
     offline = run_etl("db", "upgrade", "--sql", "--from", "0008", "--database-url", unreachable)
     assert offline.returncode == 0, offline.stderr
     assert offline.stdout == behind.stdout

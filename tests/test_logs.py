@@ -118,6 +118,12 @@ def test_a_failure_is_a_json_line_too(tmp_path: Path) -> None:
     assert result.returncode == 2
     (record,) = [json.loads(line) for line in result.stderr.splitlines()]
     assert record["exit_code"] == 2 and "no such file" in record["message"]
+    usage = run_etl("changes", "--latest", "--since", "5", env={"ETL_LOG_FORMAT": "json"})
+    assert usage.returncode == 2
+    (record,) = [json.loads(line) for line in usage.stderr.splitlines()]
+    assert (
+        record["level"] == "CRITICAL" and "--latest does not go with --since" in record["message"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -37,8 +37,15 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=json_default)
 
 
+HINT = "etl.hint"  # the context's meta key for a hint fail() adds to a database error
+
+
 def fail(message: str, code: int) -> NoReturn:
     """One line on stderr (a JSON object with ``--log-format json``), then exit ``code``."""
+    ctx = click.get_current_context(silent=True)
+    hint = ctx.meta.get(HINT) if ctx is not None and code == EXIT_FATAL else None
+    if hint:
+        message = f"{message}; {hint}"
     if logs.is_json():
         log.critical(message, extra={"exit_code": code})
     else:

@@ -8,7 +8,7 @@ import click
 from sqlalchemy import Engine
 
 from etl import database, migrating
-from etl.cli.common import EXIT_USAGE, fail, guarded, with_engine
+from etl.cli.common import EXIT_USAGE, HINT, fail, guarded, with_engine
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
 
@@ -53,7 +53,10 @@ def db_upgrade(revision: str, sql: bool, start: str | None) -> None:
     if start is not None and not sql:
         raise click.UsageError("--from REV goes with --sql")
     if sql:
+        ctx = click.get_current_context()
+        ctx.meta[HINT] = "pass --from REV to print the SQL without connecting"
         current = _current(url, timeout) if start is None else start
+        del ctx.meta[HINT]
         if current == "base":
             current = None
         text = guarded(lambda: migrating.pending_sql(url, current, revision))

@@ -8,7 +8,8 @@ from typing import Any, NoReturn
 
 import click
 
-from etl.cli.common import EXIT_OK, EXIT_SIGINT
+from etl import logs
+from etl.cli.common import EXIT_OK, EXIT_SIGINT, fail
 from etl.cli.options import group_options, settings
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -36,6 +37,8 @@ class Group(click.Group):
             return super().parse_args(ctx, args)
         except BrokenPipeError:
             quiet_exit_on_closed_pipe()
+        except click.ClickException as exc:
+            _usage_error(exc)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -45,6 +48,15 @@ class Group(click.Group):
             ctx.exit(EXIT_SIGINT)
         except BrokenPipeError:
             quiet_exit_on_closed_pipe()
+        except click.ClickException as exc:
+            _usage_error(exc)
+
+
+def _usage_error(exc: click.ClickException) -> NoReturn:
+    """With --log-format json, a usage error is a JSON line too; else click's text."""
+    if logs.is_json():
+        fail(exc.format_message(), exc.exit_code)
+    raise exc
 
 
 @click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
