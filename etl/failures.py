@@ -15,7 +15,11 @@ server that is down. The codes:
   privilege).
 - SQLite: ``sqlite_errorname``: ``SQLITE_CANTOPEN`` (no such directory, a directory),
   ``SQLITE_NOTADB`` (not a database file), ``SQLITE_PERM``, ``SQLITE_READONLY``,
-  ``SQLITE_AUTH``, ``SQLITE_CORRUPT``.
+  ``SQLITE_AUTH``, ``SQLITE_CORRUPT``; and ``SQLITE_ERROR`` (SQLite's generic code)
+  when its message says a table or column is missing.
+
+A table or column the code needs that is missing (PostgreSQL ``42P01``/``42703``,
+MariaDB 1146/1054, SQLite "no such table/column") is a wrong schema: configuration too.
 
 Everything else (refused or timed-out connections, a dropped connection, a busy
 database, a killed worker) stays "may heal by itself".
@@ -31,7 +35,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from etl.database import ConfigurationError, DatabaseUnavailable, describe_error, sqlite_file
 
-POSTGRESQL_CONFIG_SQLSTATES = frozenset({"28000", "28P01", "3D000", "3F000", "42501"})
+# 42P01/42703: a table or column the code needs is missing (a schema changed by hand).
+POSTGRESQL_CONFIG_SQLSTATES = frozenset(
+    {"28000", "28P01", "3D000", "3F000", "42501", "42P01", "42703"}
+)
 # libpq's text for the startup errors above (the server's FATAL message).
 POSTGRESQL_CONFIG_MESSAGES = re.compile(
     r"FATAL:\s+(database \".*\" does not exist|role \".*\" does not exist|"
@@ -40,7 +47,9 @@ POSTGRESQL_CONFIG_MESSAGES = re.compile(
     r"Ident authentication failed)"
     r"|fe_sendauth: no password supplied"
 )
-MYSQL_CONFIG_CODES = frozenset({1044, 1045, 1046, 1049, 1142, 1227, 1698})
+# 1146/1054: a table or column the code needs is missing.
+MYSQL_CONFIG_CODES = frozenset({1044, 1045, 1046, 1049, 1054, 1142, 1146, 1227, 1698})
+SQLITE_WRONG_SCHEMA = re.compile(r"no such (table|column)|table \S+ has no column named")
 SQLITE_CONFIG_ERRORS = frozenset(
     {
         "SQLITE_CANTOPEN",
@@ -66,6 +75,8 @@ def is_configuration_error(orig: BaseException | None) -> bool:
         code = orig.args[0] if orig.args else None
         return code in MYSQL_CONFIG_CODES
     name = getattr(orig, "sqlite_errorname", None)
+    if name == "SQLITE_ERROR":  # SQLite's generic code: its message says which
+        return SQLITE_WRONG_SCHEMA.search(str(orig)) is not None
     return name in SQLITE_CONFIG_ERRORS
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pymysql  # type: ignore[import-untyped]
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from etl.failures import is_configuration_error
@@ -26,6 +27,7 @@ from tests.helpers import (
     POSTGRES_URL,
     ROOT,
     SEEDS,
+    connect,
     render,
     run_etl,
     seed_front_matter,
@@ -43,9 +45,9 @@ def _server(url: str, **parts: object) -> str:
 # --- the classification, a table of driver errors ---------------------------------------------
 
 
-def _sqlite_error(path: str) -> sqlite3.Error:
+def _sqlite_error(path: str, statement: str = "SELECT * FROM sqlite_master") -> sqlite3.Error:
     try:
-        sqlite3.connect(path).execute("SELECT * FROM sqlite_master")
+        sqlite3.connect(path).execute(statement)
     except sqlite3.Error as exc:
         return exc
     raise AssertionError(f"{path} opened")
@@ -73,6 +75,13 @@ def _sqlite_error(path: str) -> sqlite3.Error:
         (pymysql.err.OperationalError(2003, "Can't connect to MySQL server"), False),
         (pymysql.err.OperationalError(2013, "Lost connection to MySQL server"), False),
         (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), False),
+        (psycopg.errors.UndefinedTable("relation etl_runs does not exist"), True),  # 42P01
+        (psycopg.errors.UndefinedColumn("column error does not exist"), True),  # 42703
+        (pymysql.err.ProgrammingError(1146, "Table 'news.etl_runs' doesn't exist"), True),
+        (pymysql.err.OperationalError(1054, "Unknown column 'error'"), True),
+        (_sqlite_error(":memory:", "SELECT * FROM etl_runs"), True),  # no such table
+        (_sqlite_error(":memory:", "SELECT missing_column"), True),  # no such column
+        (_sqlite_error(":memory:", "SELEC 1"), False),  # a syntax error: a bug, not config
         (_sqlite_error("/no/such/dir/x.sqlite3"), True),  # SQLITE_CANTOPEN
         (_sqlite_error("/"), True),  # a directory: SQLITE_CANTOPEN
         (None, False),
@@ -279,3 +288,15 @@ def test_examples_130_and_143_follow_stops_by_signal(
             process.kill()
     assert process.returncode == code, stderr
     assert "Traceback" not in stderr
+
+
+def test_a_wrong_schema_exits_2(db_url: str, tmp_path: Path) -> None:
+    """A column the code needs dropped by hand: fixing the schema is the operator's job."""
+    assert run_etl("db", "upgrade", "--database-url", db_url).returncode == 0
+    with connect(db_url) as conn:
+        conn.execute(text("ALTER TABLE etl_runs DROP COLUMN arguments"))
+        conn.commit()
+    for command in (("runs",), ("run", str(SEEDS))):
+        result = run_etl(*command, "--database-url", db_url, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert "arguments" in result.stderr and "Traceback" not in result.stderr
