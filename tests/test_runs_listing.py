@@ -10,8 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from etl.run_history import run_sources
 from etl.schema import etl_runs
 from tests.helpers import fetch, make_doc, render, run_etl, token, write_tree
 
@@ -111,3 +113,18 @@ def test_a_killed_run_is_abandoned_at_once_and_a_live_one_running(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ({"sources": ["azure", "docs"], "source": None}, ["azure", "docs"]),
+        ({"sources": [], "source": None}, []),
+        ({"source": "azure", "paths": ["/srv/azure"]}, ["azure"]),  # before sources were kept
+        ({"paths": ["/srv/azure"]}, []),
+        (None, []),
+        ("not a mapping", []),
+    ],
+)
+def test_the_sources_of_a_run_as_recorded(arguments: object, expected: list[str]) -> None:
+    assert run_sources(arguments) == expected
