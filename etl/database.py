@@ -173,7 +173,7 @@ def require_existing_file(url: str | URL | None) -> None:
     """For commands that only read: an SQLite file that does not exist is not created."""
     path = sqlite_file(url)
     if path is not None and not path.exists():
-        raise NotAnEtlDatabase(f"{path} (no such file)")
+        raise NotAnEtlDatabase(f"{path}: no such file, so it")
 
 
 def discard_if_empty(path: Path | None) -> None:

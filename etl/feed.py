@@ -99,6 +99,8 @@ def changes(
     if since < 0 or (limit is not None and limit < 1) or poll_interval <= 0:
         raise ConfigurationError("since must be >= 0, limit >= 1 and poll_interval > 0")
     owns_engine = engine is None
+    if engine is None:
+        database.require_existing_file(database_url)  # reading creates no SQLite file
     engine = engine or database.make_engine(database_url, read_only=True)
     listener: _Listener | None = None
     try:
@@ -168,6 +170,8 @@ def latest_cursor(database_url: str | URL | None = None, *, engine: Engine | Non
     """The newest cursor handed out (0 if none): where a consumer that has just
     reloaded its copy from the tables starts following."""
     owns_engine = engine is None
+    if engine is None:
+        database.require_existing_file(database_url)  # reading creates no SQLite file
     engine = engine or database.make_engine(database_url, read_only=True)
     try:
         _require_feed(engine)

@@ -632,13 +632,6 @@ def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
 # --- reading the ledger (``etl runs``, ``etl rejects``) --------------------------------------
 
 
-def list_runs(conn: Connection, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest ``limit`` runs, newest first, as ``etl_runs`` rows."""
-    database.require_etl_schema(conn)
-    query = select(etl_runs).order_by(desc(etl_runs.c.id)).limit(limit)
-    return [dict(row._mapping) for row in conn.execute(query)]
-
-
 def list_rejections(
     conn: Connection, run_id: int | None = None
 ) -> tuple[int | None, list[dict[str, Any]]]:
@@ -674,18 +667,24 @@ def runs(
     database_url: str | None = None,
     *,
     limit: int = 20,
+    sources: Sequence[str] = (),
+    statuses: Sequence[str] = (),
     engine: Engine | None = None,
     connect_timeout: float | None = database.DEFAULT_CONNECT_TIMEOUT,
 ) -> list[dict[str, Any]]:
-    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row.
+    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row, with
+    the run's ``sources`` and ``seconds``; a run whose process is gone has the status
+    ``abandoned``. Only runs of one of ``sources`` and ``statuses`` (empty: any).
 
     Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
     schema, SQLAlchemy errors when the database cannot be reached.
     """
+    from etl.run_history import list_runs  # it reads the liveness locks of this module
+
     engine, owned = _reading(database_url, engine, connect_timeout)
     try:
         with engine.connect() as conn:
-            return list_runs(conn, limit)
+            return list_runs(conn, limit, sources=sources, statuses=statuses)
     finally:
         if owned:
             engine.dispose()

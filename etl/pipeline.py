@@ -20,16 +20,16 @@ from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
-from etl import database, ledger, taxonomy, taxonomy_load
+from etl import database, ledger, logs, taxonomy, taxonomy_load
 from etl.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
-    DatabaseUnavailable,
     describe_error,
 )
 from etl.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
+from etl.failures import run_failure
 from etl.interrupts import stop_on_signals
 from etl.load import delete_orphans, refresh_stubs, settle
 from etl.records import (
@@ -40,6 +40,7 @@ from etl.records import (
     SourceFile,
     Taxonomy,
 )
+from etl.run_log import describe_load, describe_plan
 from etl.sources import DATA_DIR, SourceError, SourceSpec, discover_all, in_scope, plan_sources
 from etl.sql import rolled_back, writer_transaction
 from etl.workers import (
@@ -168,6 +169,7 @@ def run(
         with stop_on_signals(handle_signals), engine.connect() as conn, _dry(conn, dry_run):
             _prepare(conn if dry_run else engine, migrate)
             specs = _plan(conn, path_list, source)
+            summary.sources = arguments["sources"] = describe_plan(specs, shard_range, dry_run)
             rows = ledger.ensure_sources(conn, specs)
             source_ids = {name: row.id for name, row in rows.items()}
             files = [f for f in discover_all(specs) if in_shard(f.key, shard_range)]
@@ -179,6 +181,7 @@ def run(
                 else []
             )
             summary.run_id = ledger.start_run(conn, arguments)
+            logs.bind(run_id=summary.run_id, sources=summary.sources)
             ledger.mark_abandoned_runs(conn, summary.run_id)
             context = LoadContext(summary.run_id, batch_size, max_file_bytes, source_ids)
             try:
@@ -205,15 +208,13 @@ def run(
                 raise
             _record_end(conn if dry_run else engine, summary, started)
             ledger.end_lease(conn, summary.run_id)
-    except OperationalError as exc:
-        raise DatabaseUnavailable(f"database {summary.database}: {describe_error(exc)}") from None
     except DBAPIError as exc:
-        if exc.connection_invalidated:
-            raise DatabaseUnavailable(
-                f"database {summary.database}: {describe_error(exc)}"
-            ) from None
-        raise
+        failure = run_failure(summary.database, engine.url, exc)  # exit code 2 or 3
+        if failure is None:
+            raise
+        raise failure from None
     finally:
+        logs.bind(run_id=None, sources=None)
         if owns_engine:
             engine.dispose()
             database.discard_if_empty(new_file)
@@ -336,7 +337,7 @@ def _load_taxonomies(
                 )
         if rejected:
             for item in rejected:
-                log.error("rejected %s", item)
+                logs.rejected(item, spec.name)
             ledger.record_rejects(conn, context.run_id, rejected)
             summary.rejected.extend(rejected)
             summary.documents_rejected += len(rejected)
@@ -404,7 +405,9 @@ def _load_all(
     workers = workers or os.cpu_count() or 1
     # Workers open their own connections, which an in-memory database cannot share.
     shareable = not database.is_in_memory_sqlite(conn.engine.url)
-    if workers > 1 and len(todo) >= INLINE_BELOW and shareable:
+    in_workers = workers > 1 and len(todo) >= INLINE_BELOW and shareable
+    describe_load(len(files), summary.files_skipped_unchanged, len(todo), workers, not in_workers)
+    if in_workers:
         load_in_workers(
             conn.engine, todo, task_for, summary, workers, context, progress, len(files)
         )

@@ -280,6 +280,7 @@ class RunSummary(Counts):
     rejected: list[Rejection] = field(default_factory=list)
     error: str | None = None
     dry_run: bool = False  # computed inside a transaction that was rolled back
+    sources: list[str] = field(default_factory=list)  # the names of the sources it loaded
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -299,8 +300,13 @@ class RunSummary(Counts):
             f"{self.links_added} links added, {self.links_removed} removed; "
             f"{self.documents_rejected} documents rejected "
             f"[{self.status}{', dry run: nothing written' if self.dry_run else ''}, "
-            f"{self.seconds:.1f}s]"
+            f"{self.seconds:.1f}s{self._sources_note()}]"
         )
+
+    def _sources_note(self) -> str:
+        if not self.sources:
+            return ""
+        return f"; source{'s' if len(self.sources) > 1 else ''} {', '.join(self.sources)}"
 
     def merge(self, part: RunSummary) -> None:
         """Add the counts and rejections of a part of this run (a worker's chunk)."""

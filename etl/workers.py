@@ -20,6 +20,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from etl import database, ledger
+from etl import database, ledger, logs, run_log
 from etl.database import DatabaseUnavailable, describe_error
 from etl.extract import content_hash, read_bytes
 from etl.extract import extract as extract_document
@@ -355,6 +356,7 @@ class BatchLoader:
         self.rejects: list[Rejection] = []
 
     def add(self, task: Task, outcome: Outcome) -> None:
+        run_log.file_outcome(task.source.path, outcome)
         if isinstance(outcome, Unchanged):
             self.summary.files_skipped_unchanged += 1
             if task.stamp is not None:
@@ -382,7 +384,10 @@ class BatchLoader:
 
     def _write_batch(self) -> None:
         if self.batch:
-            self.rejects.extend(self._load(self.batch))
+            started = time.monotonic()
+            rejects = self._load(self.batch)
+            run_log.batch_written(len(self.batch), time.monotonic() - started, len(rejects))
+            self.rejects.extend(rejects)
             self.batch = []
             self.stamps = {}
 
@@ -435,7 +440,7 @@ class BatchLoader:
         if not self.rejects:
             return
         for item in self.rejects:
-            log.error("rejected %s", item)
+            logs.rejected(item)
         ledger.record_rejects(self.conn, self.summary.run_id, self.rejects)
         self.summary.rejected.extend(self.rejects)
         self.summary.documents_rejected += len(self.rejects)

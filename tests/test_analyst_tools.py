@@ -312,7 +312,7 @@ def test_a_0009_database_is_upgraded_in_place_by_the_next_run(
 
 def test_json_and_datasette_metadata_exclude_each_other() -> None:
     result = run_etl("schema", "--json", "--datasette-metadata")
-    assert result.returncode == 2 and "choose one" in result.stderr
+    assert result.returncode == 2 and "exclude each other" in result.stderr
 
 
 def readme_commands() -> list[list[str]]:

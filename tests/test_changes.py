@@ -225,8 +225,12 @@ def test_cli_prints_json_lines(sqlite_url: str, tmp_path: Path) -> None:
     assert _cli("changes", "--compact", "--database-url", sqlite_url).returncode == 2
     empty = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
     missing = _cli("changes", "--database-url", empty)
-    assert missing.returncode == 2 and "no change feed" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
+    assert not (tmp_path / "empty.sqlite3").exists()  # reading the feed creates no file
+    (tmp_path / "empty.sqlite3").touch()
+    no_feed = _cli("changes", "--database-url", empty)
+    assert no_feed.returncode == 2 and "no change feed" in no_feed.stderr
 
 
 def _follow_one(url: str, since: int, found: list[Change]) -> threading.Thread:

@@ -258,7 +258,8 @@ def test_database_unreachable_at_start_cli(tmp_path: Path) -> None:
 
 
 def test_database_missing_at_start_cli(pg_url: str, tmp_path: Path) -> None:
-    """The server answers but the database does not exist: also fatal, also one line."""
+    """The server answers but the database does not exist: the operator's to fix (exit 2:
+    a scheduler must not retry it), one line."""
     missing = make_url(pg_url).set(database="etl_no_such_database_x")
     (tmp_path / "a.md").write_bytes((SEEDS / "000_af0cddeac82c129c.md").read_bytes())
     result = run_etl(
@@ -268,7 +269,7 @@ def test_database_missing_at_start_cli(pg_url: str, tmp_path: Path) -> None:
         missing.render_as_string(hide_password=False),
         cwd=tmp_path,
     )
-    assert result.returncode == 3, result
+    assert result.returncode == 2, result
     assert "Traceback" not in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "etl_no_such_database_x" in result.stderr

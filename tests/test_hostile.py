@@ -352,7 +352,7 @@ def test_file_over_max_file_size_option_rejected_by_cli(tmp_path: Path) -> None:
         "run", str(root), "--database-url", url, "--max-file-size", "8000", cwd=tmp_path
     )
     assert result.returncode == 1, result.stderr
-    assert re.search(rf"rejected: bad-{bad}\.md: .*limit of 8000", result.stderr), result.stderr
+    assert re.search(rf"rejected bad-{bad}\.md: .*limit of 8000", result.stderr), result.stderr
     assert article_row(url, url_for(good)) is not None
     assert bad not in db_text(url)
 

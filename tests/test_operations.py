@@ -149,9 +149,9 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
     history = etl_("db", "history")
     assert history.returncode == 0 and "0001  initial schema" in history.stdout
-    offline = etl_("db", "upgrade", "--sql")
+    offline = etl_("db", "upgrade", "--sql", "--from", "base")
     assert offline.returncode == 0 and "CREATE TABLE articles" in offline.stdout
-    downgrade = etl_("db", "downgrade", "base")
+    downgrade = etl_("db", "downgrade", "base", "--yes")
     assert downgrade.returncode == 0, downgrade.stderr
     assert etl_("db", "current").stdout.strip() == "none (empty database)"
     not_etl = etl_("runs")
@@ -456,9 +456,14 @@ def test_every_run_option_reads_an_etl_environment_variable() -> None:
         if param.name in ("help", "verbose", "quiet"):
             continue  # -v/-q: ETL_VERBOSE and ETL_QUIET are read once, by the group
         assert param.envvar and str(param.envvar).startswith("ETL_"), param.name
+    # The group takes the shared options (etl.cli.options), each with its variable.
     assert {str(param.envvar) for param in cli_main.params if param.envvar} == {
         "ETL_VERBOSE",
         "ETL_QUIET",
+        "ETL_LOG_FORMAT",
+        "ETL_DATABASE_URL",
+        "ETL_CONNECT_TIMEOUT",
+        "ETL_JSON",
     }
 
 

@@ -23,6 +23,8 @@ from etl.comments import drop_comments, set_comments, set_view_comments
 
 revision: str = "0007"
 down_revision: str | None = "0006"
+# Its downgrade drops only what is derived from other rows (etl db downgrade asks no --yes).
+DOWNGRADE_KEEPS_DATA = True
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -35,6 +35,8 @@ from alembic import op
 
 revision: str = "0009"
 down_revision: str | None = "0008"
+# Its downgrade drops only what is derived from other rows (etl db downgrade asks no --yes).
+DOWNGRADE_KEEPS_DATA = True
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

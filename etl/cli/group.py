@@ -1,0 +1,81 @@
+"""The ``etl`` group: its help (exit codes), the shared options, Ctrl-C and closed pipes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NoReturn
+
+import click
+
+from etl import logs
+from etl.cli.common import EXIT_OK, EXIT_SIGINT, fail
+from etl.cli.options import group_options, settings
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def quiet_exit_on_closed_pipe() -> NoReturn:
+    """stdout's reader went away (``etl ... | head``): nothing more to say, exit 0.
+
+    stdout is pointed at /dev/null so that the interpreter's final flush does not
+    raise (and print) the same error again.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    sys.exit(EXIT_OK)
+
+
+class Group(click.Group):
+    """Ctrl-C outside a run (which handles its own signals): exit 130, as shells expect,
+    instead of click's "Aborted!" and 1. A closed stdout pipe: exit 0, quietly, instead
+    of click's 1 (which the README reserves for rejected documents)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:  # `etl --help | head -1` prints while the arguments are parsed
+            return super().parse_args(ctx, args)
+        except BrokenPipeError:
+            quiet_exit_on_closed_pipe()
+        except click.ClickException as exc:
+            _usage_error(exc)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("etl: interrupted", err=True)
+            ctx.exit(EXIT_SIGINT)
+        except BrokenPipeError:
+            quiet_exit_on_closed_pipe()
+        except click.ClickException as exc:
+            _usage_error(exc)
+
+
+def _usage_error(exc: click.ClickException) -> NoReturn:
+    """With --log-format json, a usage error is a JSON line too; else click's text."""
+    if logs.is_json():
+        fail(exc.format_message(), exc.exit_code)
+    raise exc
+
+
+@click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
+@group_options
+@click.version_option(package_name="news-etl")
+def main() -> None:
+    """Load Jekyll news front-matter into a normalized SQL database.
+
+    Every option of `etl run` can also be set by the environment variable shown in
+    `etl run --help` (ETL_*). -v/-q, --log-format, --database-url, --connect-timeout
+    and --json go before or after the subcommand.
+
+    \b
+    Exit codes:
+      0        success
+      1        documents rejected
+      2        usage or configuration error (fix it; retrying does not help)
+      3        database unreachable, connection lost, or a worker died (retry later)
+      4        etl changes: the cursor is older than the change log kept
+      130/143  stopped by SIGINT/SIGTERM
+    """
+    settings().apply_logging()

@@ -1,0 +1,144 @@
+"""What ``etl run`` logs at each verbosity, and ``--log-format json``: run as the
+operator would (``python -m etl`` in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from etl import logs
+from tests.helpers import make_doc, render, run_etl, token, write_tree
+
+
+def _site(root: Path) -> dict[str, str]:
+    """Two good documents (one with a dropped related entry: a warning) and a broken one."""
+    tag = token()
+    warned = make_doc(f"{tag}-w")
+    warned["related"][0].pop("webUrl", None)
+    warned["related"][0].pop("originalUrl", None)
+    write_tree(
+        root / "_news",
+        {
+            "good.md": render(make_doc(f"{tag}-g")),
+            "warned.md": render(warned),
+            "broken.md": b"---\ntitle: [unclosed\n---\n",
+        },
+    )
+    return {"good": "good.md", "warned": "warned.md", "broken": "broken.md"}
+
+
+def _run(tmp_path: Path, *options: str, env: dict[str, str] | None = None) -> tuple[str, str]:
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    result = run_etl(
+        "run", str(tmp_path / "site"), "--workers", "1", "--database-url", url, *options, env=env
+    )
+    assert result.returncode == 1, result.stderr  # the broken document
+    return result.stdout, result.stderr
+
+
+def test_each_rejected_document_is_reported_once(tmp_path: Path) -> None:
+    _site(tmp_path / "site")
+    stdout, stderr = _run(tmp_path)
+    assert stderr.count("broken.md") == 1, stderr
+    assert "ERROR etl.rejected: rejected _news/broken.md:2:" in stderr
+    assert "warned.md: related[0] dropped" in stderr  # a warning
+    assert "1 documents rejected" in stdout
+
+
+def test_quiet_leaves_warnings_and_the_summary(tmp_path: Path) -> None:
+    _site(tmp_path / "site")
+    stdout, stderr = _run(tmp_path, "-q")
+    assert "broken.md" not in stderr
+    assert [line for line in stderr.splitlines() if line] == [
+        line for line in stderr.splitlines() if line.startswith("WARNING ")
+    ]
+    assert "warned.md: related[0] dropped" in stderr
+    assert "1 documents rejected" in stdout
+    _, quieter = _run(tmp_path, "-qq", "--full-refresh")
+    assert quieter == ""
+
+
+def test_verbose_tells_sources_paths_shard_workers_and_batches(tmp_path: Path) -> None:
+    _site(tmp_path / "site")
+    _, stderr = _run(tmp_path, "-v", "--shard", "0/1", "--batch-size", "1")
+    site = tmp_path / "site"
+    assert f"INFO etl: source {site}: root {site} (a site" in stderr
+    assert "INFO etl: shard 0/1" in stderr
+    assert "INFO etl: 3 files found, 0 unchanged (skipped, not read), 3 to read in this" in stderr
+    batches = [line for line in stderr.splitlines() if "batch of 1 documents written in" in line]
+    assert len(batches) == 2, stderr  # batch size 1, two good documents
+    assert "DEBUG" not in stderr
+    _, very = _run(tmp_path, "-vv", "--full-refresh")
+    for name in ("good.md", "warned.md", "broken.md"):
+        assert f"DEBUG etl: file {site / '_news' / name}:" in very
+
+
+def test_verbose_with_workers_names_them(tmp_path: Path) -> None:
+    tree = tmp_path / "site" / "_news"
+    tag = token()
+    write_tree(tree, {f"{n:03}.md": render(make_doc(f"{tag}-{n}")) for n in range(70)})
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    result = run_etl("run", str(tmp_path / "site"), "--workers", "2", "--database-url", url, "-v")
+    assert result.returncode == 0, result.stderr
+    assert "70 to read with 2 worker processes" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_json_logs_are_one_object_per_line(tmp_path: Path, how: str) -> None:
+    _site(tmp_path / "site")
+    if how == "option":
+        _, stderr = _run(tmp_path, "-v", "--log-format", "json")
+    else:
+        _, stderr = _run(tmp_path, "-v", env={"ETL_LOG_FORMAT": "json"})
+    records = [json.loads(line) for line in stderr.splitlines()]
+    assert records, "nothing logged"
+    site = str(tmp_path / "site")
+    for record in records:
+        at = datetime.fromisoformat(record["time"])
+        assert at.utcoffset() == timedelta(0)
+        assert {"level", "logger", "message", "run_id", "source"} <= set(record)
+        if record["logger"].startswith("etl"):  # Alembic's steps come before the sources
+            assert record["source"] == site
+    (rejected,) = [r for r in records if r["logger"] == "etl.rejected"]
+    assert rejected["level"] == "ERROR" and rejected["path"] == "_news/broken.md"
+    assert rejected["line"] == 2 and "unclosed" in rejected["error"]
+    assert isinstance(rejected["run_id"], int)
+    batch = next(r for r in records if "batch_size" in r)
+    assert batch["level"] == "INFO" and batch["seconds"] >= 0
+
+
+def test_a_failure_is_a_json_line_too(tmp_path: Path) -> None:
+    result = run_etl(
+        "--log-format", "json", "runs", "--database-url", f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    )
+    assert result.returncode == 2
+    (record,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert record["exit_code"] == 2 and "no such file" in record["message"]
+    usage = run_etl("changes", "--latest", "--since", "5", env={"ETL_LOG_FORMAT": "json"})
+    assert usage.returncode == 2
+    (record,) = [json.loads(line) for line in usage.stderr.splitlines()]
+    assert (
+        record["level"] == "CRITICAL" and "--latest does not go with --since" in record["message"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("verbosity", "etl_level", "rejected_shown"),
+    [
+        (-2, logging.ERROR, False),
+        (-1, logging.WARNING, False),
+        (0, logging.WARNING, True),
+        (1, logging.INFO, True),
+        (2, logging.DEBUG, True),
+    ],
+)
+def test_the_verbosity_ladder(verbosity: int, etl_level: int, rejected_shown: bool) -> None:
+    levels = logs.levels(verbosity)
+    assert levels["etl"] == etl_level
+    shown = levels[logs.REJECTED_LOGGER] <= logging.ERROR
+    assert shown is rejected_shown
+    assert levels["sqlalchemy"] == logging.WARNING
