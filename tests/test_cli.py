@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
+from etl.schema import SCHEMA_REVISION
 from tests.helpers import SEEDS, connect, run_etl, start_etl
 
 
@@ -68,7 +69,7 @@ def test_db_history_marks_the_databases_revision(loaded: str) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     marked = [line for line in lines if line.endswith("  (current)")]
-    assert marked == [lines[0]] and lines[0].startswith("0009  ")  # the head
+    assert marked == [lines[0]] and lines[0].startswith(f"{SCHEMA_REVISION}  ")  # the head
     assert "(current)" not in run_etl("db", "history").stdout  # no database given
 
 
@@ -165,7 +166,7 @@ def test_downgrades_that_drop_data_need_yes_off_a_terminal(db_url: str) -> None:
     assert refused.returncode == 2, refused.stderr
     assert "drops every table: pass --yes" in refused.stderr
     assert _tables(db_url) == before
-    # 0009 drops only the search index (rebuilt from the rows): no --yes needed.
+    # 0010 and 0009 drop only the search index (rebuilt from the rows): no --yes needed.
     kept = run_etl("db", "downgrade", "0008", "--database-url", db_url)
     assert kept.returncode == 0, kept.stderr
     dropping = run_etl("db", "downgrade", "0007", "--database-url", db_url)
@@ -180,7 +181,7 @@ def test_upgrade_sql_prints_only_what_the_database_lacks(db_url: str, tmp_path: 
     current = run_etl("db", "upgrade", "--sql", "--database-url", db_url)
     assert current.returncode == 0, current.stderr
     assert current.stdout == ""
-    assert "nothing to upgrade: the database is at 0009" in current.stderr
+    assert f"nothing to upgrade: the database is at {SCHEMA_REVISION}" in current.stderr
     assert run_etl("db", "downgrade", "0008", "--database-url", db_url).returncode == 0
     behind = run_etl("db", "upgrade", "--sql", "--database-url", db_url)
     assert behind.returncode == 0, behind.stderr

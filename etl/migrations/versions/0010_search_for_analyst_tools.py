@@ -32,6 +32,8 @@ from alembic import op
 
 revision: str = "0010"
 down_revision: str | None = "0009"
+# Its downgrade drops only what is derived from other rows (etl db downgrade asks no --yes).
+DOWNGRADE_KEEPS_DATA = True
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
