@@ -1,0 +1,228 @@
+"""Every column equals a fresh load: providers' names and logos, topics' names and images'
+sizes follow the files that exist now, after any history (etl.aggregates).
+
+Each history runs on every backend and ends compared, table by table and column by
+column (tests.helpers.live_snapshot, derived from etl.schema), with a fresh load of
+the final files. The values the history started from are chosen so that the old rule
+("the smallest or largest value ever seen while the row exists") would keep them.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from etl import run
+from etl.schema import images, providers, topics
+from tests.helpers import fetch, live_snapshot, make_doc, render, url_for, write_tree
+
+SHARED = "shared.example.com"
+LOGO = url_for("shared", "logo.png")
+PHOTO = url_for("shared", "photo.jpg")
+
+
+def doc(
+    tag: str,
+    *,
+    provider: str = "Ars Technica",
+    topic: str = "DevOps",
+    size: int = 800,
+    date: str = "2021-06-01T00:00:00Z",
+    url: str | None = None,
+    snippet_provider: str = "Snippet Co",
+) -> bytes:
+    """A document of the shared provider, topic, logo and photo, in the given spelling/size."""
+    front: dict[str, Any] = make_doc(tag)
+    if url is not None:
+        front["webUrl"] = front["originalUrl"] = url_for(url)
+    front["publishedDateTime"] = date
+    front["provider"] = {
+        "name": provider,
+        "domain": SHARED,
+        "images": [{"url": LOGO, "width": size // 10, "height": size // 10}],
+    }
+    front["topics"] = [topic, f"Topic {tag}"]
+    front["images"] = [{"url": PHOTO, "width": size, "height": size // 2}]
+    front["related"][0]["provider"] = {"name": snippet_provider, "domain": "snippets.example"}
+    return render(front)
+
+
+def fresh(tmp_path: Path, sites: list[tuple[Path, str]]) -> dict[str, Any]:
+    reference = f"sqlite:///{tmp_path / f'fresh-{len(list(tmp_path.iterdir()))}.sqlite3'}"
+    for site, name in sites:
+        run([site], reference, workers=1, source=name)
+    return live_snapshot(reference)
+
+
+def values(url: str) -> tuple[Any, ...]:
+    provider = fetch(url, select(providers.c.name).where(providers.c.domain == SHARED))
+    topic = fetch(url, select(topics.c.name).where(topics.c.slug == "devops"))
+    photo = fetch(url, select(images.c.width, images.c.height).where(images.c.url == PHOTO))
+    logo = fetch(url, select(images.c.width).where(images.c.url == LOGO))
+    return provider[0][0], topic[0][0], tuple(photo[0]), logo[0][0]
+
+
+def test_a_site_wide_rename_recase_and_resize_is_followed(db_url: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_tree(site, {f"_news/{i}.md": doc(f"w{i}") for i in range(4)})
+    run([site], db_url, workers=1, source="site")
+    assert values(db_url) == ("Ars Technica", "DevOps", (800, 400), 80)
+    # Every document of the provider is renamed, re-cased and resized; one batch of two.
+    write_tree(
+        site,
+        {
+            f"_news/{i}.md": doc(
+                f"w{i}", provider="Ars Technica Newsroom", topic="Devops", size=400
+            )
+            for i in range(4)
+        },
+    )
+    run([site], db_url, workers=1, source="site", batch_size=2)
+    assert values(db_url) == ("Ars Technica Newsroom", "Devops", (400, 200), 40)
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "site")])
+
+
+def test_a_renamed_snippet_provider_is_followed(db_url: str, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    write_tree(site, {"_news/a.md": doc("a", snippet_provider="Alpha Snippets")})
+    run([site], db_url, workers=1, source="site")
+    write_tree(site, {"_news/a.md": doc("a", snippet_provider="Beta Snippets")})
+    run([site], db_url, workers=1, source="site")
+    name = fetch(db_url, select(providers.c.name).where(providers.c.domain == "snippets.example"))
+    assert name == [("Beta Snippets",)]
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "site")])
+
+
+def test_the_winner_of_a_url_decides_and_the_loser_says_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The loser of a URL contributes no name, spelling or size, whichever batch it was in."""
+    site = tmp_path / "site"
+    write_tree(
+        site,
+        {
+            "_news/1-early.md": doc(
+                "early", url="same", date="2020-01-01T00:00:00Z", provider="Zeta", size=200
+            ),
+            "_news/2-late.md": doc(
+                "late", url="same", date="2021-01-01T00:00:00Z", provider="Alpha", topic="DEVOPS"
+            ),
+        },
+    )
+    # One document a batch: the early file is written first, then loses its URL.
+    run([site], db_url, workers=1, source="site", batch_size=1)
+    assert values(db_url) == ("Alpha", "DEVOPS", (800, 400), 80)
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "site")])
+    # Re-dated: the early file wins now, and only what it says is left.
+    write_tree(
+        site,
+        {
+            "_news/2-late.md": doc(
+                "late", url="same", date="2019-01-01T00:00:00Z", provider="Alpha", topic="DEVOPS"
+            )
+        },
+    )
+    run([site], db_url, workers=1, source="site")
+    assert values(db_url) == ("Zeta", "DevOps", (200, 100), 20)
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "site")])
+
+
+def test_a_pruned_site_takes_what_it_said_along(db_url: str, tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    write_tree(one, {f"_news/{i}.md": doc(f"one{i}", provider="AAA", size=1600) for i in range(3)})
+    write_tree(two, {f"_news/{i}.md": doc(f"two{i}", topic="devops") for i in range(3)})
+    run([one], db_url, workers=1, source="one")
+    run([two], db_url, workers=1, source="two")
+    assert values(db_url) == ("AAA", "DevOps", (1600, 800), 160)
+    write_tree(one, {"_news/0.md": doc("one0"), "_news/1.md": None, "_news/2.md": None})
+    run([one], db_url, workers=1, source="one", prune=True, max_prune=1)
+    assert values(db_url) == ("Ars Technica", "DevOps", (800, 400), 80)
+    assert live_snapshot(db_url) == fresh(tmp_path, [(one, "one"), (two, "two")])
+
+
+def test_a_churn_of_deletions_renames_and_moves_ends_as_a_fresh_load(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A `git pull` at a time: files deleted, renamed, moved to other URLs, re-dated and
+    re-spelled, across two sites, each run with --prune; compared after every run."""
+    rng = random.Random(21)
+    spellings = ["Ars Technica", "Ars technica", "ARS Technica", "Ars Technica Newsroom"]
+    cases = ["DevOps", "Devops", "devops", "DEVOPS"]
+    sites = {name: tmp_path / name for name in ("azure", "ai")}
+    files: dict[str, dict[str, bytes]] = {name: {} for name in sites}
+
+    def make(site: str, i: int) -> bytes:
+        return doc(
+            f"{site}{i}",
+            provider=rng.choice(spellings),
+            topic=rng.choice(cases),
+            size=rng.choice([200, 400, 800]),
+            date=f"2021-0{rng.randint(1, 9)}-01T00:00:00Z",
+            url=f"u{rng.randint(0, 11)}" if rng.random() < 0.5 else None,
+            snippet_provider=rng.choice(["Alpha Snippets", "Beta Snippets"]),
+        )
+
+    for name in sites:
+        files[name] = {f"_news/{i}.md": make(name, i) for i in range(8)}
+        write_tree(sites[name], files[name])
+    for step in range(4):
+        for name, root in sites.items():
+            changes: dict[str, bytes | None] = {}
+            for path in rng.sample(sorted(files[name]), 3):
+                action = rng.choice(["edit", "delete", "rename"])
+                if action == "edit":
+                    changes[path] = files[name][path] = make(name, rng.randint(0, 20))
+                elif action == "delete" and len(files[name]) > 4:
+                    changes[path] = None
+                    del files[name][path]
+                else:
+                    new = f"_news/r{step}-{path.rsplit('/', 1)[1]}"
+                    changes[new] = files[name][new] = files[name].pop(path)
+                    changes[path] = None
+            write_tree(root, changes)
+            run([root], db_url, workers=1, source=name, prune=True, max_prune=1, batch_size=3)
+        expected = fresh(tmp_path, [(sites["azure"], "azure"), (sites["ai"], "ai")])
+        assert live_snapshot(db_url) == expected, f"after step {step}"
+
+
+def test_an_edit_recomputes_only_the_entities_it_touches(
+    sqlite_url: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """One file of 20 edited: the entities recomputed are that file's (and its link's
+    stub's provider), not the 21 providers, 21 topics and 40 images of the load."""
+    from etl import aggregates
+
+    site = tmp_path / "site"
+    write_tree(site, {f"_news/{i}.md": render(make_doc(f"one{i}")) for i in range(20)})
+    run([site], sqlite_url, workers=1, source="site")
+    recomputed = aggregates.Touched()
+    original = aggregates.recompute
+
+    def spy(conn: Any, touched: aggregates.Touched, now: Any) -> None:
+        original(conn, touched, now)
+        recomputed.update(touched)
+
+    monkeypatch.setattr("etl.load.recompute", spy)
+    edited = make_doc("one0")
+    edited["title"] = "Edited"
+    write_tree(site, {"_news/0.md": render(edited)})
+    assert run([site], sqlite_url, workers=1, source="site").articles_updated == 1
+    names = {
+        table.name: {
+            row[0] for row in fetch(sqlite_url, select(table.c[key]).where(table.c.id.in_(ids)))
+        }
+        for table, key, ids in (
+            (providers, "domain", recomputed.providers),
+            (topics, "slug", recomputed.topics),
+            (images, "url", recomputed.images),
+        )
+    }
+    assert names == {
+        # bbc.com: the seed's related snippet names it, and the link's stub is rebuilt.
+        "providers": {"one0.example.com", "bbc.com"},
+        "topics": {"topic-one0", "ai"},
+        "images": {url_for("one0", "image.jpg"), url_for("one0", "logo.png")},
+    }
