@@ -9,10 +9,16 @@ the final files. The values the history started from are chosen so that the old 
 
 from __future__ import annotations
 
+import json
 import random
+import re
+import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
 from sqlalchemy import select
 
 from etl import run
@@ -226,3 +232,73 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
         "topics": {"topic-one0", "ai"},
         "images": {url_for("one0", "image.jpg"), url_for("one0", "logo.png")},
     }
+
+
+PROVIDER = re.compile(r"^provider:\n  name: (.*)\n  domain: (.*)$", re.M)
+TOPICS = re.compile(r"^topics:\n((?:  - .*\n)+)", re.M)
+IMAGE = re.compile(r'^images:\n  - url: "([^"\n]+)"\n    width: (\d+)\n    height: (\d+)$', re.M)
+
+
+@pytest.mark.corpus
+def test_corpus_site_wide_renames_recases_and_resizes(
+    db_url: str, corpus_root: Path, tmp_path: Path
+) -> None:
+    """On the shared corpus: 10 providers renamed in every document of theirs, 3 topics
+    re-cased in every document, 20 images halved in every document that shows them."""
+    site = tmp_path / "azure"
+    shutil.copytree(corpus_root / "_data", site / "_data")
+    (site / "_news").mkdir()
+    texts = {
+        path.name: path.read_text(encoding="utf-8")
+        for path in sorted((corpus_root / "_news").glob("*.md"))[:800]
+    }
+    write_tree(site, {f"_news/{name}": text.encode() for name, text in texts.items()})
+    run([site], db_url, source="azure")
+
+    domains = Counter(m[2] for text in texts.values() for m in PROVIDER.finditer(text))
+    renamed = {domain for domain, _ in domains.most_common(10)}
+    topic_names = Counter(
+        line[4:]
+        for text in texts.values()
+        for m in TOPICS.finditer(text)
+        for line in m[1].splitlines()
+        if re.fullmatch(r"  - [A-Za-z][A-Za-z ]*", line)
+    )
+    recased = {name for name, _ in topic_names.most_common(3)}
+    shown = Counter(m[1] for text in texts.values() for m in IMAGE.finditer(text))
+    resized = {url for url, _ in shown.most_common(20)}
+    assert (len(renamed), len(recased), len(resized)) == (10, 3, 20)
+
+    def rename(m: re.Match[str]) -> str:
+        if m[2] not in renamed:
+            return m[0]
+        name = f"{yaml.safe_load(m[1])} Newsroom"
+        return f"provider:\n  name: {json.dumps(name)}\n  domain: {m[2]}"
+
+    def recase(m: re.Match[str]) -> str:
+        lines = [
+            f"  - {line[4:].swapcase()}" if line[4:] in recased else line
+            for line in m[1].splitlines()
+        ]
+        return "topics:\n" + "".join(f"{line}\n" for line in lines)
+
+    def halve(m: re.Match[str]) -> str:
+        if m[1] not in resized:
+            return m[0]
+        return (
+            f'images:\n  - url: "{m[1]}"\n    width: {int(m[2]) // 2}\n    height: {int(m[3]) // 2}'
+        )
+
+    edited = {
+        name: IMAGE.sub(halve, TOPICS.sub(recase, PROVIDER.sub(rename, text)))
+        for name, text in texts.items()
+    }
+    changed = {name: text.encode() for name, text in edited.items() if text != texts[name]}
+    write_tree(site, {f"_news/{name}": data for name, data in changed.items()})
+    summary = run([site], db_url, source="azure")
+    assert summary.articles_updated > 0
+    document_names = fetch(
+        db_url, select(providers.c.document_name).where(providers.c.domain.in_(renamed))
+    )
+    assert all(name.endswith(" Newsroom") for (name,) in document_names), document_names
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
