@@ -5,6 +5,10 @@ their child rows, stubs, and the clean-up of entities nothing references. Every
 statement goes through the per-dialect toolkit in ``etl.sql``; the caller holds
 the writer transaction.
 
+Each article row keeps what its file says of its provider, topics, images and logos;
+the derived columns of those entities are recomputed from such rows, for exactly the
+entities a write touched, by ``etl.aggregates``.
+
 Stubs are maintained lazily: a batch marks the stubs whose incoming links changed
 (``fingerprint`` set to NULL) and :func:`refresh_stubs` rebuilds or deletes them
 from the links that point at them, so their content does not depend on load order.
@@ -587,8 +591,8 @@ def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) ->
         recompute(conn, touched, now)
 
 
-def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> set[int]:
-    """Rebuild a block of stubs; the providers they name now."""
+def _chosen_snippets(conn: Connection, dirty: list[int]) -> dict[int, Any]:
+    """stub id -> the snippet it shows: the linking article's with the latest date."""
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
     for condition in in_conditions(conn, related_articles.c.related_article_id, dirty):
@@ -612,7 +616,12 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> se
             best = chosen.get(row.related_article_id)
             if best is None or key > winner_key(best.published_at, best.url):
                 chosen[row.related_article_id] = row
+    return chosen
 
+
+def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> set[int]:
+    """Rebuild a block of stubs; the providers they name now."""
+    chosen = _chosen_snippets(conn, dirty)
     unlinked = sorted(set(dirty) - chosen.keys())
     tombstones: list[int] = []
     for condition in in_conditions(conn, articles.c.id, unlinked):

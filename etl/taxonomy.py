@@ -340,18 +340,7 @@ def refresh(conn: Connection, source_id: int, taxonomy: Taxonomy, now: datetime)
     """Replace a source's taxonomy rows by ``taxonomy`` and name again every provider
     it declared before or declares now. The caller holds the writer transaction."""
 
-    touched = Touched()
-    touched.providers.update(
-        conn.execute(
-            select(source_providers.c.provider_id).where(source_providers.c.source_id == source_id)
-        ).scalars()
-    )
-    for row in conn.execute(
-        select(source_topics.c.topic_id, source_topics.c.parent_topic_id).where(
-            source_topics.c.source_id == source_id
-        )
-    ):
-        touched.topics.update(topic_id for topic_id in row if topic_id is not None)
+    touched = _declared(conn, source_id)  # named again below, with what is declared now
     conn.execute(delete(source_topics).where(source_topics.c.source_id == source_id))
     conn.execute(delete(source_providers).where(source_providers.c.source_id == source_id))
     # A parent's spelling names the topic only when it has no entry of its own.
@@ -422,6 +411,23 @@ def refresh(conn: Connection, source_id: int, taxonomy: Taxonomy, now: datetime)
     touched.topics.update(topic_ids.values())
     touched.providers.update(provider_ids.values())
     recompute(conn, touched, now)
+
+
+def _declared(conn: Connection, source_id: int) -> Touched:
+    """The providers and topics (and parents) a source's taxonomy refers to."""
+    touched = Touched()
+    touched.providers.update(
+        conn.execute(
+            select(source_providers.c.provider_id).where(source_providers.c.source_id == source_id)
+        ).scalars()
+    )
+    for row in conn.execute(
+        select(source_topics.c.topic_id, source_topics.c.parent_topic_id).where(
+            source_topics.c.source_id == source_id
+        )
+    ):
+        touched.topics.update(topic_id for topic_id in row if topic_id is not None)
+    return touched
 
 
 def _image_json(image: ImageRecord) -> dict[str, Any]:
