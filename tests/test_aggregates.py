@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import select
 
 from etl import run
-from etl.schema import images, providers, topics
+from etl.schema import articles, images, providers, topics
 from tests.helpers import fetch, live_snapshot, make_doc, render, url_for, write_tree
 
 SHARED = "shared.example.com"
@@ -302,3 +302,38 @@ def test_corpus_site_wide_renames_recases_and_resizes(
     )
     assert all(name.endswith(" Newsroom") for (name,) in document_names), document_names
     assert live_snapshot(db_url) == fresh(tmp_path, [(site, "azure")])
+
+
+def test_an_upgraded_database_is_exact_after_a_full_refresh(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 0011 backfills what each row said with the aggregates of the time, which
+    differ from what the files say; `--full-refresh` under the new rules makes them exact."""
+    from alembic.script import ScriptDirectory
+
+    from etl import database
+
+    site = tmp_path / "site"
+    write_tree(
+        site,
+        {
+            "_news/a.md": doc("a", provider="Beta", topic="DEVOPS", size=400),
+            "_news/b.md": doc("b", provider="Alpha", topic="DevOps", size=800),
+        },
+    )
+    run([site], db_url, workers=1, source="site")
+    previous = ScriptDirectory.from_config(database.alembic_config()).get_revision("0011")
+    engine = database.make_engine(db_url)
+    try:
+        database.downgrade(engine, str(previous.down_revision))
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    # Rules newer than the database's (as for a database loaded before 0011).
+    monkeypatch.setattr("etl.records.RULES_VERSION", "next")
+    expected = fresh(tmp_path, [(site, "site")])
+    said = select(articles.c.provider_name).where(articles.c.url == url_for("a"))
+    assert fetch(db_url, said) == [("Alpha",)]  # the backfill: the aggregate of the time
+    run([site], db_url, workers=1, source="site", full_refresh=True)
+    assert fetch(db_url, said) == [("Beta",)]
+    assert live_snapshot(db_url) == expected
