@@ -5,6 +5,10 @@ their child rows, stubs, and the clean-up of entities nothing references. Every
 statement goes through the per-dialect toolkit in ``etl.sql``; the caller holds
 the writer transaction.
 
+Each article row keeps what its file says of its provider, topics, images and logos;
+the derived columns of those entities are recomputed from such rows, for exactly the
+entities a write touched, by ``etl.aggregates``.
+
 Stubs are maintained lazily: a batch marks the stubs whose incoming links changed
 (``fingerprint`` set to NULL) and :func:`refresh_stubs` rebuilds or deletes them
 from the links that point at them, so their content does not depend on load order.
@@ -23,18 +27,23 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     Connection,
     Table,
-    and_,
     bindparam,
-    case,
     delete,
-    exists,
     null,
-    or_,
     select,
     update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
+from etl.aggregates import (
+    Touched,
+    ensure_images,
+    ensure_providers,
+    ensure_topics,
+    recompute,
+    references,
+    unreferenced,
+)
 from etl.ledger import record_sources, remember_absent, remember_before
 from etl.records import (
     FileStamp,
@@ -45,6 +54,7 @@ from etl.records import (
 )
 from etl.schema import (
     article_images,
+    article_provider_images,
     article_topics,
     articles,
     images,
@@ -53,68 +63,10 @@ from etl.schema import (
     providers,
     related_articles,
     source_files,
-    source_providers,
-    source_topics,
     sources,
     topics,
 )
 from etl.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
-
-
-def _provider_setter(
-    table: Table, new: Any, named: ColumnElement[bool]
-) -> list[tuple[str, ColumnElement[Any]]]:
-    """document_name becomes the proposed name when ``named`` holds; ``name`` follows it
-    unless a source declares the provider (etl.taxonomy names those)."""
-    document_name = case((named, new.document_name), else_=table.c.document_name)
-    # MariaDB applies the pairs left to right: name is computed before document_name and
-    # named_by_document change, so every pair reads the row as it was. The proposed name
-    # is read as VALUES(document_name) (equal to VALUES(name)): after `name` was
-    # assigned, MariaDB's VALUES(name) returned a corrupted string ('PCWorldd').
-    return [
-        ("name", case((table.c.named_by_source, table.c.name), else_=document_name)),
-        ("document_name", document_name),
-    ]
-
-
-def _document_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    # A document's name replaces a snippet's; among documents the smallest name wins,
-    # which keeps the result independent of load order.
-    old = table.c.document_name
-    named = or_(~table.c.named_by_document, old.is_(None), new.document_name < old)
-    return [
-        *_provider_setter(table, new, named),
-        ("named_by_document", new.named_by_document),
-    ]
-
-
-def _snippet_provider_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    old = table.c.document_name
-    named = and_(~table.c.named_by_document, or_(old.is_(None), new.document_name < old))
-    return _provider_setter(table, new, named)
-
-
-def _image_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    # The largest size any document reports for an image URL.
-    def larger(column: str) -> ColumnElement[Any]:
-        old = table.c[column]
-        return case(
-            (or_(old.is_(None), new[column] > old), new[column]),
-            else_=old,
-        )
-
-    return [("width", larger("width")), ("height", larger("height"))]
-
-
-def _topic_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    return [("name", case((new.name < table.c.name, new.name), else_=table.c.name))]
-
-
-def _position_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
-    return [
-        ("position", case((new.position < table.c.position, new.position), else_=table.c.position))
-    ]
-
 
 ARTICLE_COLUMNS = (
     "web_url",
@@ -133,6 +85,7 @@ ARTICLE_COLUMNS = (
     "is_removed",
     "is_stub",
     "provider_id",
+    "provider_name",
     "featured_content",
     "secured",
     "extra",
@@ -145,96 +98,6 @@ ARTICLE_COLUMNS = (
 
 def _article_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
     return [(name, new[name]) for name in ARTICLE_COLUMNS]
-
-
-def ensure_providers(
-    conn: Connection, records: Iterable[ProviderRecord], *, from_document: bool, now: datetime
-) -> dict[str, int]:
-    """Upsert providers (and, for documents, their logo images); domain -> id."""
-    records = list(records)
-    by_domain: dict[str, ProviderRecord] = {}
-    for record in records:
-        current = by_domain.get(record.domain)
-        if current is None or record.name < current.name:
-            by_domain[record.domain] = record
-    rows = [
-        {
-            "domain": domain,
-            "name": record.name,
-            "document_name": record.name,
-            "named_by_document": from_document,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for domain, record in sorted(by_domain.items())
-    ]
-    setter = _document_provider_setter if from_document else _snippet_provider_setter
-    upsert(conn, providers, rows, ["domain"], setter)
-    ids = ids_by(conn, providers, "domain", by_domain)
-    if from_document:
-        logos = [
-            (ids[record.domain], position, image)
-            for record in records
-            for position, image in enumerate(record.images)
-        ]
-        if logos:
-            image_ids = ensure_images(conn, [image for _, _, image in logos], now)
-            rows = _dedupe(
-                {"provider_id": pid, "image_id": image_ids[image.url], "position": position}
-                for pid, position, image in logos
-            )
-            keys = ["provider_id", "image_id"]
-            upsert(conn, provider_document_images, rows, keys, _position_setter)
-            # A declared provider's logos are its organization files' (etl.taxonomy).
-            declared = set(
-                conn.execute(
-                    select(providers.c.id).where(
-                        providers.c.named_by_source,
-                        providers.c.id.in_({row["provider_id"] for row in rows}),
-                    )
-                ).scalars()
-            )
-            rows = [row for row in rows if row["provider_id"] not in declared]
-            upsert(conn, provider_images, rows, keys, _position_setter)
-    return ids
-
-
-def ensure_images(conn: Connection, records: Iterable[Any], now: datetime) -> dict[str, int]:
-    best: dict[str, dict[str, Any]] = {}
-    for image in records:
-        row = best.setdefault(
-            image.url,
-            {"url": image.url, "width": None, "height": None, "created_at": now, "updated_at": now},
-        )
-        for column in ("width", "height"):
-            value = getattr(image, column)
-            if value is not None and (row[column] is None or value > row[column]):
-                row[column] = value
-    upsert(conn, images, [best[url] for url in sorted(best)], ["url"], _image_setter)
-    return ids_by(conn, images, "url", best)
-
-
-def ensure_topics(conn: Connection, records: Iterable[Any], now: datetime) -> dict[str, int]:
-    names: dict[str, str] = {}
-    for topic in records:
-        if topic.slug not in names or topic.name < names[topic.slug]:
-            names[topic.slug] = topic.name
-    rows = [
-        {"slug": slug, "name": names[slug], "created_at": now, "updated_at": now}
-        for slug in sorted(names)
-    ]
-    upsert(conn, topics, rows, ["slug"], _topic_setter)
-    return ids_by(conn, topics, "slug", names)
-
-
-def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Documents in one batch may propose one provider logo twice: keep the smallest position."""
-    best: dict[tuple[int, int], dict[str, Any]] = {}
-    for row in rows:
-        key = (row["provider_id"], row["image_id"])
-        if key not in best or row["position"] < best[key]["position"]:
-            best[key] = row
-    return [best[key] for key in sorted(best)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +154,7 @@ def _article_row(
         "is_removed": a.is_removed,
         "is_stub": False,
         "provider_id": provider_id,
+        "provider_name": a.provider.name,
         "featured_content": a.featured_content,
         "secured": a.secured,
         "extra": a.extra,
@@ -378,6 +242,8 @@ def settle(
     existing = plan.existing
     replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
     remember_before(conn, run_id, [*replaced, *plan.orphaned])
+    # What the rewritten articles referenced: those entities are recomputed below.
+    touched = references(conn, [*replaced, *plan.orphaned])
     replaced_full = [
         item.id
         for d in plan.writes
@@ -385,10 +251,13 @@ def settle(
     ]
     ids = {url: item.id for url, item in existing.items()}
     if plan.writes:
-        written = _write_articles(conn, plan.writes, replaced_full, source_ids, now, run_id)
+        written = _write_articles(
+            conn, plan.writes, replaced_full, source_ids, now, run_id, touched
+        )
         remember_absent(conn, run_id, [i for url, i in written.items() if url not in existing])
         ids.update(written)
     _make_tombstones(conn, plan.orphaned, now)
+    recompute(conn, touched, now)
     recorded = [*docs, *reread.values()]
     missing = {d.article.url for d in recorded} - ids.keys()
     if missing:  # URLs of batch files that lost to files whose articles exist
@@ -482,7 +351,11 @@ DOCUMENT_ONLY_COLUMNS = (
     "featured_content",
     "secured",
     "extra",
+    "provider_name",
 )
+
+# Each article's child rows: replaced when its document is, gone with its content.
+CHILD_TABLES = (article_topics, article_images, article_provider_images, related_articles)
 
 
 def _make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
@@ -495,7 +368,7 @@ def _make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
         targets.update(
             conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
         )
-    for table in (article_topics, article_images, related_articles):
+    for table in CHILD_TABLES:
         delete_where_in(conn, table, "article_id", ids)
     for condition in in_conditions(conn, articles.c.id, ids):
         conn.execute(
@@ -524,12 +397,24 @@ def _write_articles(
     source_ids: Mapping[str, int],
     now: datetime,
     run_id: int | None,
+    touched: Touched,
 ) -> dict[str, int]:
+    """Write the articles and their child rows; ``touched`` gains what they reference."""
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
     )
-    image_ids = ensure_images(conn, (image for d in writes for _, image in d.article.images), now)
+    image_ids = ensure_images(
+        conn,
+        [
+            *(image for d in writes for _, image in d.article.images),
+            *(image for d in writes for image in d.article.provider.images),
+        ],
+        now,
+    )
     topic_ids = ensure_topics(conn, (topic for d in writes for topic in d.article.topics), now)
+    touched.providers.update(provider_ids.values())
+    touched.images.update(image_ids.values())
+    touched.topics.update(topic_ids.values())
 
     rows = [
         _article_row(d, provider_ids[d.article.provider.domain], source_ids[d.source], now)
@@ -545,21 +430,35 @@ def _write_articles(
         old_targets.update(
             conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
         )
-    for table in (article_topics, article_images, related_articles):
+    for table in CHILD_TABLES:
         delete_where_in(conn, table, "article_id", replaced_ids)
 
     topic_rows = [
-        [article_ids[d.article.url], topic_ids[t.slug], t.position]
+        [article_ids[d.article.url], topic_ids[t.slug], t.position, t.name]
         for d in writes
         for t in d.article.topics
     ]
-    bulk_insert(conn, article_topics, ("article_id", "topic_id", "position"), topic_rows)
+    bulk_insert(conn, article_topics, ("article_id", "topic_id", "position", "name"), topic_rows)
     image_rows = [
-        [article_ids[d.article.url], image_ids[image.url], position, image.title, image.is_cached]
+        [
+            article_ids[d.article.url],
+            image_ids[image.url],
+            position,
+            image.title,
+            image.is_cached,
+            image.width,
+            image.height,
+        ]
         for d in writes
         for position, image in d.article.images
     ]
     bulk_insert(conn, article_images, IMAGE_LINK_COLUMNS, image_rows)
+    logo_rows = [
+        [article_ids[d.article.url], image_ids[image.url], position, image.width, image.height]
+        for d in writes
+        for position, image in enumerate(d.article.provider.images)
+    ]
+    bulk_insert(conn, article_provider_images, LOGO_COLUMNS, logo_rows)
 
     new_targets = _write_links(conn, writes, article_ids, now, run_id)
     _mark_stubs_dirty(conn, old_targets | new_targets)
@@ -611,7 +510,16 @@ def _write_links(
     return set(known.values())
 
 
-IMAGE_LINK_COLUMNS = ("article_id", "image_id", "position", "title", "is_cached")
+IMAGE_LINK_COLUMNS = (
+    "article_id",
+    "image_id",
+    "position",
+    "title",
+    "is_cached",
+    "width",
+    "height",
+)
+LOGO_COLUMNS = ("article_id", "image_id", "position", "width", "height")
 
 LINK_COLUMNS = (
     "article_id",
@@ -646,6 +554,7 @@ STUB_COLUMNS = (
     "published_at",
     "web_url",
     "provider_id",
+    "provider_name",
     "is_stub",
     "is_removed",
     "fingerprint",
@@ -677,10 +586,13 @@ def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) ->
     for start in range(0, len(dirty), STUB_BLOCK):
         block = dirty[start : start + STUB_BLOCK]
         remember_before(conn, run_id, block)
-        _refresh_stub_block(conn, block, now)
+        touched = references(conn, block)  # the providers the stubs named before
+        touched.providers.update(_refresh_stub_block(conn, block, now))
+        recompute(conn, touched, now)
 
 
-def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> None:
+def _chosen_snippets(conn: Connection, dirty: list[int]) -> dict[int, Any]:
+    """stub id -> the snippet it shows: the linking article's with the latest date."""
     source = articles.alias("source")
     chosen: dict[int, Any] = {}
     for condition in in_conditions(conn, related_articles.c.related_article_id, dirty):
@@ -704,7 +616,12 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> No
             best = chosen.get(row.related_article_id)
             if best is None or key > winner_key(best.published_at, best.url):
                 chosen[row.related_article_id] = row
+    return chosen
 
+
+def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> set[int]:
+    """Rebuild a block of stubs; the providers they name now."""
+    chosen = _chosen_snippets(conn, dirty)
     unlinked = sorted(set(dirty) - chosen.keys())
     tombstones: list[int] = []
     for condition in in_conditions(conn, articles.c.id, unlinked):
@@ -741,6 +658,11 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> No
             json.dumps(values, default=str, sort_keys=True).encode()
         ).hexdigest()
         values["provider_id"] = provider_ids.get(values.pop("provider"))
+        values["provider_name"] = (
+            row.snippet_provider_name or row.snippet_provider_domain
+            if values["provider_id"] is not None
+            else None
+        )
         updates.append(
             {
                 "id": stub_id,
@@ -759,6 +681,7 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> No
             .values({name: bindparam(f"b_{name}") for name in STUB_COLUMNS})
         )
         conn.execute(stmt, [{f"b_{key}": value for key, value in row.items()} for row in updates])
+    return set(provider_ids.values())
 
 
 def delete_orphans(conn: Connection) -> dict[str, int]:
@@ -768,47 +691,13 @@ def delete_orphans(conn: Connection) -> dict[str, int]:
     it stays while declared, with or without articles.
     """
     deleted = {}
-    conditions = {
-        "topics": and_(
-            ~exists().where(article_topics.c.topic_id == topics.c.id),
-            ~exists().where(source_topics.c.topic_id == topics.c.id),
-            ~exists().where(source_topics.c.parent_topic_id == topics.c.id),
-        ),
-        "providers": and_(
-            ~exists().where(articles.c.provider_id == providers.c.id),
-            ~exists().where(source_providers.c.provider_id == providers.c.id),
-        ),
-    }
-    deleted["topics"] = conn.execute(delete(topics).where(conditions["topics"])).rowcount
+    deleted["topics"] = conn.execute(delete(topics).where(unreferenced("topics"))).rowcount
     orphan_providers = list(
-        conn.execute(select(providers.c.id).where(conditions["providers"])).scalars()
+        conn.execute(select(providers.c.id).where(unreferenced("providers"))).scalars()
     )
-    # A declared provider no article names any more keeps nothing documents said of it.
-    unnamed = list(
-        conn.execute(
-            select(providers.c.id).where(
-                ~exists().where(articles.c.provider_id == providers.c.id),
-                providers.c.named_by_source,
-                or_(providers.c.document_name.is_not(None), providers.c.named_by_document),
-            )
-        ).scalars()
-    )
-    if unnamed:
-        conn.execute(
-            update(providers)
-            .where(providers.c.id.in_(unnamed))
-            .values(document_name=None, named_by_document=False)
-        )
-        delete_where_in(conn, provider_document_images, "provider_id", unnamed)
     delete_where_in(conn, provider_images, "provider_id", orphan_providers)
     delete_where_in(conn, provider_document_images, "provider_id", orphan_providers)
     delete_where_in(conn, providers, "id", orphan_providers)
     deleted["providers"] = len(orphan_providers)
-    deleted["images"] = conn.execute(
-        delete(images).where(
-            ~exists().where(article_images.c.image_id == images.c.id),
-            ~exists().where(provider_images.c.image_id == images.c.id),
-            ~exists().where(provider_document_images.c.image_id == images.c.id),
-        )
-    ).rowcount
+    deleted["images"] = conn.execute(delete(images).where(unreferenced("images"))).rowcount
     return deleted

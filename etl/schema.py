@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -335,6 +335,12 @@ articles = Table(
         index=True,
         comment="The publisher (providers.id).",
     ),
+    Column(
+        "provider_name",
+        Text,
+        comment="The provider's name as this article's document gives it (for a stub: as "
+        "the snippet it shows does); providers.document_name is the smallest of these.",
+    ),
     Column("featured_content", JSON, comment="`featuredContent` as given (JSON)."),
     Column("secured", Text, comment="`secured` as given."),
     # Front-matter keys the model does not know, kept so nothing in the source is lost.
@@ -399,6 +405,12 @@ article_topics = Table(
         comment="0-based index in the document's `topics` list: ORDER BY it for the "
         "document's order (a repeated topic keeps its first index).",
     ),
+    Column(
+        "name",
+        Text,
+        comment="The topic as this document spells it (whitespace-collapsed; a repeated "
+        "topic keeps its first spelling); topics.name is the smallest spelling.",
+    ),
     comment="Topics of each article, in document order.",
 )
 
@@ -428,7 +440,41 @@ article_images = Table(
     ),
     Column("title", Text, comment="The image's `title` in this document."),
     Column("is_cached", Boolean, comment="The image's `isCached` in this document."),
+    Column("width", Integer, comment="The image's `width` in this document."),
+    Column("height", Integer, comment="The image's `height` in this document."),
     comment="Images of each article (the document's `images` list).",
+)
+
+# What each document says of its provider's logos: provider_document_images is their
+# union over the provider's articles, so it follows the files that exist now.
+article_provider_images = Table(
+    "article_provider_images",
+    metadata,
+    Column(
+        "article_id",
+        Integer,
+        ForeignKey("articles.id", ondelete="CASCADE"),
+        primary_key=True,
+        comment="The article whose document gives the logo (articles.id).",
+    ),
+    Column(
+        "image_id",
+        Integer,
+        ForeignKey("images.id"),
+        primary_key=True,
+        index=True,
+        comment="The logo image (images.id).",
+    ),
+    Column(
+        "position",
+        Integer,
+        nullable=False,
+        comment="0-based index in the document's `provider.images` list.",
+    ),
+    Column("width", Integer, comment="The logo's `width` in this document."),
+    Column("height", Integer, comment="The logo's `height` in this document."),
+    comment="Provider logos as each article's document gives them (`provider.images`); "
+    "provider_document_images gathers them per provider.",
 )
 
 related_articles = Table(
@@ -682,6 +728,12 @@ source_topics = Table(
         ForeignKey("topics.id"),
         index=True,
         comment="Its parent in this source's hierarchy (`parent`, by name); NULL for a root.",
+    ),
+    Column(
+        "parent_name",
+        Text,
+        comment="`parent` as the entry writes it (whitespace-collapsed); it names the "
+        "topic when this taxonomy has no entry of its own for it.",
     ),
     # The NN- prefix of the taxonomy file's name, which orders the site's taxonomy.
     Column(

@@ -11,9 +11,10 @@ Like the documents, the tables are a function of the files that exist now: when 
 source's taxonomy files or its ``_config.yml`` change (their sizes and mtimes, hashed
 into ``sources.taxonomy_stamp``), its ``source_topics`` and ``source_providers`` rows are
 replaced by what the files say, and every provider a declaration was added to or
-withdrawn from is named again (``etl.taxonomy_load``, which writes). Unchanged files
-are not read. Reading and parsing are pure (:func:`read_taxonomy`, :func:`topic_entry`,
-:func:`organization_entry`, :func:`check_topics`).
+withdrawn from is named again (``etl.taxonomy_load`` writes, ``etl.aggregates``
+names). Unchanged files are not read. Reading and parsing are pure
+(:func:`read_taxonomy`, :func:`topic_entry`, :func:`organization_entry`,
+:func:`check_topics`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from sqlalchemy import Connection, Row, create_engine, func, inspect, select, text
+from sqlalchemy import Column, Connection, Row, Table, create_engine, func, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
@@ -41,15 +41,12 @@ from etl.schema import (
     article_topics,
     articles,
     images,
-    provider_document_images,
+    metadata,
     provider_images,
     providers,
     rejected_documents,
     related_articles,
     source_files,
-    source_providers,
-    source_topics,
-    sources,
     topics,
 )
 
@@ -321,146 +318,134 @@ def assert_loaded(url: str, summary: RunSummary, key: str, tag: str) -> dict[str
 
 # --- a database's contents ----------------------------------------------------------------
 
-ARTICLE_FIELDS = (
-    "url",
-    "web_url",
-    "original_url",
-    "amp_web_url",
-    "cdn_amp_web_url",
-    "title",
-    "excerpt",
-    "body",
-    "category",
-    "type",
-    "published_at",
-    "quality",
-    "heat",
-    "is_published",
-    "is_removed",
-    "is_stub",
-    "featured_content",
-    "secured",
-    "extra",
-    "source_path",
+# The tables that record runs, not what the files say: every other table of etl.schema
+# is an entity table, and is compared column by column (a table added later too).
+LEDGER_TABLES = frozenset(
+    {
+        "etl_runs",
+        "etl_run_articles",
+        "etl_run_links",
+        "rejected_documents",
+        "article_changes",
+        "change_feed_state",
+    }
 )
 
 
-def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
-    """Every data table with surrogate ids replaced by natural keys, sorted.
+def compared(table: Table, column: Column[Any], *, with_sources: bool = True) -> bool:
+    """Whether two databases that hold the same files must agree on ``column``: all
+    but surrogate ids, when and by which run a row was written, the files' stamps
+    (sizes, mtimes: not content, and NULL for a file read just after it was written)
+    and where a source's checkout lives. The one list of what comparisons ignore.
 
-    Tables and columns a schema revision does not have yet are left out (their keys
-    are missing): compare an older revision's snapshot with :func:`as_of`.
+    ``with_sources=False`` also ignores which source a row came from (the columns that
+    refer to sources, and the fingerprint, which hashes the source's name): for the
+    same files loaded as differently named sources.
+    """
+    if column.primary_key and column.name == "id":
+        return False
+    if column.name in ("created_at", "updated_at", "loaded_at") or column.name.endswith("run_id"):
+        return False
+    if column.name in ("size", "mtime_ns") or column.name.endswith("_stamp"):
+        return False
+    if not with_sources:
+        target = referenced_table(column)
+        if column.name == "fingerprint" or (target is not None and target.name == "sources"):
+            return False
+    return not (table.name == "sources" and column.name == "root")
+
+
+def referenced_table(column: Column[Any]) -> Table | None:
+    """The entity table a column holds ids of: its foreign key's, else ``X_id`` -> ``Xs``
+    (``articles.source_id`` has no foreign key; see etl.schema)."""
+    for key in column.foreign_keys:
+        target: Table = key.column.table
+        return target
+    if column.name.endswith("_id"):
+        return metadata.tables.get(f"{column.name.removesuffix('_id')}s")
+    return None
+
+
+def natural_key(table: Table) -> Column[Any]:
+    """The column that identifies an entity: its one unique column (url, domain, slug, name)."""
+    (key,) = (column for column in table.columns if column.unique)
+    return key
+
+
+def entity_tables(*, with_sources: bool = True) -> list[Table]:
+    return [
+        table
+        for name, table in sorted(metadata.tables.items())
+        if name not in LEDGER_TABLES and (with_sources or not name.startswith("source"))
+    ]
+
+
+def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
+    """Every entity table of etl.schema, column by column, with surrogate ids replaced
+    by natural keys (article URL, provider domain, topic slug, image URL, source name)
+    and rows sorted; ``snapshot["columns"]`` names each table's columns.
+
+    Derived from the schema: a table or column added later is compared without anyone
+    listing it. Tables and columns the database's schema revision does not have yet
+    are left out: compare an older revision's snapshot with :func:`as_of`.
 
     Two databases hold the same data exactly when their snapshots are equal,
-    whatever order or split the documents were loaded in.
+    whatever order, split or history the files were loaded in.
     """
     with connect(url) as conn:
-        a_url = {r.id: r.url for r in conn.execute(select(articles.c.id, articles.c.url))}
-        p_dom = {r.id: r.domain for r in conn.execute(select(providers.c.id, providers.c.domain))}
-        t_slug = {r.id: r.slug for r in conn.execute(select(topics.c.id, topics.c.slug))}
-        i_url = {r.id: r.url for r in conn.execute(select(images.c.id, images.c.url))}
-        data: dict[str, Any] = {}
-        data["articles"] = sorted(
-            (
-                *(_plain(getattr(r, f)) for f in ARTICLE_FIELDS),
-                p_dom.get(r.provider_id),
-            )
-            # Named columns: the snapshot also reads older schema revisions.
-            for r in conn.execute(
-                select(*(articles.c[f] for f in ARTICLE_FIELDS), articles.c.provider_id)
-            )
-        )
-        # Named columns: the snapshot also reads older schema revisions.
-        declared = "named_by_source" in {c["name"] for c in inspect(conn).get_columns("providers")}
-        provider_columns = [providers.c.domain, providers.c.name, providers.c.named_by_document]
-        data["providers"] = sorted(
-            tuple(_plain(value) for value in row) for row in conn.execute(select(*provider_columns))
-        )
-        if declared:  # revision 0008 on
-            data["provider_document_names"] = sorted(
-                (r.domain, r.document_name, bool(r.named_by_source))
-                for r in conn.execute(
-                    select(
-                        providers.c.domain, providers.c.document_name, providers.c.named_by_source
+        inspector = inspect(conn)
+        present = {
+            table.name: {column["name"] for column in inspector.get_columns(table.name)}
+            for table in entity_tables(with_sources=with_sources)
+            if inspector.has_table(table.name)
+        }
+        tables = [metadata.tables[name] for name in sorted(present)]
+        keys: dict[str, dict[int, Any]] = {}
+        for table in tables:
+            if any(column.unique for column in table.columns) and "id" in table.c:
+                key = natural_key(table)
+                keys[table.name] = {row[0]: row[1] for row in conn.execute(select(table.c.id, key))}
+        data: dict[str, Any] = {"columns": {}}
+        for table in tables:
+            columns = [
+                column
+                for column in table.columns
+                if column.name in present[table.name]
+                and compared(table, column, with_sources=with_sources)
+            ]
+            data["columns"][table.name] = tuple(column.name for column in columns)
+            targets = [referenced_table(column) for column in columns]
+            rows = []
+            for row in conn.execute(select(*columns)):
+                rows.append(
+                    tuple(
+                        keys[target.name].get(value)
+                        if target is not None and value is not None
+                        else _plain(value)
+                        for value, target in zip(row, targets, strict=True)
                     )
                 )
-            )
-            data["provider_document_images"] = sorted(
-                (p_dom[r.provider_id], i_url[r.image_id], r.position)
-                for r in conn.execute(select(provider_document_images))
-            )
-        data["topics"] = sorted((r.slug, r.name) for r in conn.execute(select(topics)))
-        data["images"] = sorted((r.url, r.width, r.height) for r in conn.execute(select(images)))
-        data["provider_images"] = sorted(
-            (p_dom[r.provider_id], i_url[r.image_id], r.position)
-            for r in conn.execute(select(provider_images))
-        )
-        data["article_topics"] = sorted(
-            (a_url[r.article_id], t_slug[r.topic_id], r.position)
-            for r in conn.execute(select(article_topics))
-        )
-        data["article_images"] = sorted(
-            (a_url[r.article_id], i_url[r.image_id], r.position, r.title, _plain(r.is_cached))
-            for r in conn.execute(select(article_images))
-        )
-        data["related_articles"] = sorted(
-            (
-                a_url[r.article_id],
-                a_url[r.related_article_id],
-                r.position,
-                r.snippet_title,
-                r.snippet_excerpt,
-                str(r.snippet_published_at),
-                r.snippet_web_url,
-                r.snippet_provider_domain,
-                r.snippet_provider_name,
-            )
-            for r in conn.execute(select(related_articles))
-        )
-        if with_sources:
-            data["source_files"] = sorted(
-                (r.path, r.content_hash, a_url.get(r.article_id), r.canonical_url)
-                for r in conn.execute(
-                    # Named columns: the snapshot also reads older schema revisions.
-                    select(
-                        source_files.c.path,
-                        source_files.c.content_hash,
-                        source_files.c.article_id,
-                        source_files.c.canonical_url,
-                    )
-                )
-            )
-        if with_sources and inspect(conn).has_table("sources"):  # revision 0005 on
-            s_name = {r.id: r.name for r in conn.execute(select(sources.c.id, sources.c.name))}
-            data["source_topics"] = sorted(
-                (
-                    s_name[r.source_id],
-                    t_slug[r.topic_id],
-                    t_slug.get(r.parent_topic_id),
-                    *(_plain(getattr(r, f)) for f in SOURCE_TOPIC_FIELDS),
-                )
-                for r in conn.execute(select(source_topics))
-            )
-            data["source_providers"] = sorted(
-                (
-                    s_name[r.source_id],
-                    p_dom[r.provider_id],
-                    r.name,
-                    _plain(r.images),
-                    _plain(r.extra),
-                    r.file,
-                )
-                for r in conn.execute(select(source_providers))
-            )
+            data[table.name] = sorted(rows, key=_row_order)
         return data
+
+
+def records(data: dict[str, Any], table: str) -> list[dict[str, Any]]:
+    """A snapshot's rows of ``table`` as column -> value."""
+    names = data["columns"][table]
+    return [dict(zip(names, row, strict=True)) for row in data[table]]
+
+
+def _row_order(row: tuple[Any, ...]) -> tuple[tuple[bool, str, str], ...]:
+    return tuple((value is None, type(value).__name__, str(value)) for value in row)
 
 
 def live_snapshot(url: str) -> dict[str, Any]:
     """The snapshot, tombstones aside (removed rows no file describes and nothing links)."""
     data = snapshot(url)
-    path_at = ARTICLE_FIELDS.index("source_path")
-    removed_at = ARTICLE_FIELDS.index("is_removed")
-    stub_at = ARTICLE_FIELDS.index("is_stub")
+    names = data["columns"]["articles"]
+    path_at, removed_at, stub_at = (
+        names.index(name) for name in ("source_path", "is_removed", "is_stub")
+    )
     data["articles"] = [
         row
         for row in data["articles"]
@@ -470,16 +455,16 @@ def live_snapshot(url: str) -> dict[str, Any]:
 
 
 def as_of(data: dict[str, Any], older: dict[str, Any]) -> dict[str, Any]:
-    """``data`` restricted to what the ``older`` snapshot (an older revision) holds."""
-    return {key: value for key, value in data.items() if key in older}
-
-
-# Every column of source_topics but its keys (which the snapshot gives as names).
-SOURCE_TOPIC_FIELDS = tuple(
-    column.name
-    for column in source_topics.columns
-    if column.name not in ("source_id", "topic_id", "parent_topic_id")
-)
+    """``data`` restricted to the tables and columns the ``older`` snapshot (an older
+    revision) holds."""
+    result: dict[str, Any] = {"columns": older["columns"]}
+    for table, names in older["columns"].items():
+        if table not in data["columns"]:
+            continue
+        at = [data["columns"][table].index(name) for name in names]
+        rows = [tuple(row[i] for i in at) for row in data[table]]
+        result[table] = sorted(rows, key=_row_order)
+    return result
 
 
 def counts(url: str) -> dict[str, int]:
@@ -506,7 +491,7 @@ def counts(url: str) -> dict[str, int]:
 
 
 def _plain(value: Any) -> Any:
-    """Booleans come back as 0/1 from MariaDB; JSON as dicts everywhere."""
+    """Datetimes as ISO text; JSON as sorted text (dicts are not hashable)."""
     if isinstance(value, bool | None):
         return value
     if isinstance(value, datetime):
