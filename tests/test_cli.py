@@ -11,8 +11,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from etl import database
 from etl.schema import SCHEMA_REVISION
 from tests.helpers import SEEDS, connect, run_etl, start_etl
 
@@ -159,6 +161,19 @@ def _tables(url: str) -> set[str]:
         return set(inspect(conn).get_table_names())
 
 
+def _steps_down(stop: str) -> list[tuple[str, str, bool]]:
+    """(revision, the one below it, whether its downgrade keeps data), newest first,
+    from the head down to ``stop``: what each step of a downgrade undoes."""
+    scripts = ScriptDirectory.from_config(database.alembic_config())
+    steps = []
+    for script in scripts.walk_revisions():
+        if script.revision == stop:
+            break
+        keeps = bool(getattr(script.module, "DOWNGRADE_KEEPS_DATA", False))
+        steps.append((script.revision, str(script.down_revision), keeps))
+    return steps
+
+
 def test_downgrades_that_drop_data_need_yes_off_a_terminal(db_url: str) -> None:
     assert run_etl("db", "upgrade", "--database-url", db_url).returncode == 0
     before = _tables(db_url)
@@ -166,11 +181,17 @@ def test_downgrades_that_drop_data_need_yes_off_a_terminal(db_url: str) -> None:
     assert refused.returncode == 2, refused.stderr
     assert "drops every table: pass --yes" in refused.stderr
     assert _tables(db_url) == before
-    # 0010 and 0009 drop only the search index (rebuilt from the rows): no --yes needed.
-    kept = run_etl("db", "downgrade", "0008", "--database-url", db_url)
-    assert kept.returncode == 0, kept.stderr
-    dropping = run_etl("db", "downgrade", "0007", "--database-url", db_url)
-    assert dropping.returncode == 2 and "drops data (0008)" in dropping.stderr
+    steps = _steps_down("0006")
+    # Both kinds are walked: one that keeps data (an index, views) and one that drops it.
+    assert {keeps for _, _, keeps in steps} == {True, False}
+    for revision, below, keeps in steps:
+        step = run_etl("db", "downgrade", below, "--database-url", db_url)
+        if keeps:  # it drops only what is derived from other rows: no --yes needed
+            assert step.returncode == 0, (revision, step.stderr)
+            continue
+        assert step.returncode == 2 and f"drops data ({revision})" in step.stderr, step.stderr
+        forced = run_etl("db", "downgrade", below, "--yes", "--database-url", db_url)
+        assert forced.returncode == 0, forced.stderr
     done = run_etl("db", "downgrade", "base", "--yes", "--database-url", db_url)
     assert done.returncode == 0, done.stderr
     assert not _tables(db_url) - {"alembic_version"}
@@ -182,11 +203,13 @@ def test_upgrade_sql_prints_only_what_the_database_lacks(db_url: str, tmp_path: 
     assert current.returncode == 0, current.stderr
     assert current.stdout == ""
     assert f"nothing to upgrade: the database is at {SCHEMA_REVISION}" in current.stderr
-    assert run_etl("db", "downgrade", "0008", "--database-url", db_url).returncode == 0
+    [(head, below, _), (_, further, _)] = _steps_down(stop="")[:2]
+    down = run_etl("db", "downgrade", below, "--yes", "--database-url", db_url)
+    assert down.returncode == 0, down.stderr
     behind = run_etl("db", "upgrade", "--sql", "--database-url", db_url)
     assert behind.returncode == 0, behind.stderr
-    assert "Running upgrade 0008 -> 0009" in behind.stdout
-    assert "Running upgrade 0007 -> 0008" not in behind.stdout
+    assert f"Running upgrade {below} -> {head}" in behind.stdout
+    assert f"Running upgrade {further} -> {below}" not in behind.stdout
     # --from: without reaching the database (nothing listens on port 1).
     scheme = db_url.split(":", 1)[0]
     unreachable = f"{scheme}://etl@127.0.0.1:1/news" if scheme != "sqlite" else db_url
@@ -194,7 +217,7 @@ def test_upgrade_sql_prints_only_what_the_database_lacks(db_url: str, tmp_path: 
         refused = run_etl("db", "upgrade", "--sql", "--database-url", unreachable)
         assert refused.returncode == 3
         assert "pass --from REV to print the SQL without connecting" in refused.stderr
-    offline = run_etl("db", "upgrade", "--sql", "--from", "0008", "--database-url", unreachable)
+    offline = run_etl("db", "upgrade", "--sql", "--from", below, "--database-url", unreachable)
     assert offline.returncode == 0, offline.stderr
     assert offline.stdout == behind.stdout
     everything = run_etl("db", "upgrade", "--sql", "--from", "base", "--database-url", unreachable)
