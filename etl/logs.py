@@ -100,6 +100,8 @@ def levels(verbosity: int) -> dict[str, int]:
         "etl": etl,
         REJECTED_LOGGER: logging.CRITICAL + 1 if verbosity < 0 else logging.NOTSET,
         "sqlalchemy": logging.INFO if verbosity >= 3 else logging.WARNING,
+        # Alembic names each plugin it sets up on every start: noise below -vvv.
+        "alembic.runtime.plugins": logging.INFO if verbosity >= 3 else logging.WARNING,
     }
 
 

@@ -222,6 +222,9 @@ def test_upgrade_sql_prints_only_what_the_database_lacks(db_url: str, tmp_path: 
     assert offline.stdout == behind.stdout
     everything = run_etl("db", "upgrade", "--sql", "--from", "base", "--database-url", unreachable)
     assert "Running upgrade  -> 0001" in everything.stdout
+    nothing = run_etl("db", "upgrade", "--sql", "--from", head, "--database-url", unreachable)
+    assert nothing.returncode == 0 and nothing.stdout == ""
+    assert f"nothing to upgrade: from {head}" in nothing.stderr  # no database was asked
 
 
 def test_upgrade_sql_of_a_missing_sqlite_file_is_the_whole_schema(tmp_path: Path) -> None:

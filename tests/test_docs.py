@@ -175,9 +175,9 @@ def test_article_overview_columns_are_all_in_the_readme_table() -> None:
     from etl.views import VIEWS
 
     rows = {match[1]: match[2] for match in re.finditer(r"^\| `(\w+)` \| (.*) \|$", README, re.M)}
-    for view in VIEWS:
-        if view.name not in rows:
-            continue
-        if view.name == "article_overview":
-            missing = [c.name for c in view.columns if f"{c.name}" not in rows[view.name]]
-            assert not missing, f"{view.name}: columns the README does not list: {missing}"
+    assert "article_overview" in rows, "the README's views table has no article_overview row"
+    # Column names count only inside backticks: the row's prose says "sources" too.
+    named = set(re.findall(r"\w+", " ".join(re.findall(r"`([^`]*)`", rows["article_overview"]))))
+    [view] = [view for view in VIEWS if view.name == "article_overview"]
+    missing = [column.name for column in view.columns if column.name not in named]
+    assert not missing, f"article_overview: columns the README does not list: {missing}"

@@ -61,7 +61,8 @@ def db_upgrade(revision: str, sql: bool, start: str | None) -> None:
             current = None
         text = guarded(lambda: migrating.pending_sql(url, current, revision))
         if text is None:
-            click.echo(f"etl: nothing to upgrade: the database is at {current}", err=True)
+            where = f"from {start}" if start is not None else f"the database is at {current}"
+            click.echo(f"etl: nothing to upgrade: {where}", err=True)
             return
         click.echo(text, nl=False)
         return
