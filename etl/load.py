@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from etl.ledger import record_sources, remember_absent, remember_before
+from etl.ledger import record_sources
 from etl.records import (
     FileStamp,
     ProviderRecord,
@@ -59,6 +59,7 @@ from etl.schema import (
     topics,
 )
 from etl.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
+from etl.tally import Tally
 
 
 def _provider_setter(
@@ -340,6 +341,7 @@ def settle(
     run_id: int | None,
     stamps: Mapping[tuple[str, str], FileStamp | None],
     reader: Reader,
+    tally: Tally,
     affected: Iterable[int] = (),
 ) -> None:
     """Make every article these documents (or the files behind ``affected`` article ids)
@@ -354,6 +356,9 @@ def settle(
     loses its article's content: it becomes a tombstone (``refresh_stubs`` turns it
     into a stub if links point at it). So the result never depends on which files
     came in which batch or run: it is a function of the files that exist.
+
+    Every article it changes is reported to ``tally`` before the change, and every
+    file it records after (etl.tally counts them).
     """
     by_file = {(d.source, d.source_key): d for d in docs}
     # A winner may be read from a source that is not in this run: its id comes along.
@@ -377,7 +382,7 @@ def settle(
 
     existing = plan.existing
     replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
-    remember_before(conn, run_id, [*replaced, *plan.orphaned])
+    tally.remember(conn, [*replaced, *plan.orphaned])
     replaced_full = [
         item.id
         for d in plan.writes
@@ -385,8 +390,8 @@ def settle(
     ]
     ids = {url: item.id for url, item in existing.items()}
     if plan.writes:
-        written = _write_articles(conn, plan.writes, replaced_full, source_ids, now, run_id)
-        remember_absent(conn, run_id, [i for url, i in written.items() if url not in existing])
+        written = _write_articles(conn, plan.writes, replaced_full, source_ids, now, tally)
+        tally.created(i for url, i in written.items() if url not in existing)
         ids.update(written)
     _make_tombstones(conn, plan.orphaned, now)
     recorded = [*docs, *reread.values()]
@@ -394,6 +399,7 @@ def settle(
     if missing:  # URLs of batch files that lost to files whose articles exist
         ids.update(ids_by(conn, articles, "url", missing))
     record_sources(conn, recorded, source_ids, ids, now, run_id, stamps)
+    tally.recorded((source_ids[d.source], d.source_key, d.article.url) for d in recorded)
 
 
 def _elect(
@@ -523,7 +529,7 @@ def _write_articles(
     replaced_ids: list[int],
     source_ids: Mapping[str, int],
     now: datetime,
-    run_id: int | None,
+    tally: Tally,
 ) -> dict[str, int]:
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
@@ -561,7 +567,7 @@ def _write_articles(
     ]
     bulk_insert(conn, article_images, IMAGE_LINK_COLUMNS, image_rows)
 
-    new_targets = _write_links(conn, writes, article_ids, now, run_id)
+    new_targets = _write_links(conn, writes, article_ids, now, tally)
     _mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
 
@@ -571,7 +577,7 @@ def _write_links(
     writes: list[TransformedDocument],
     article_ids: dict[str, int],
     now: datetime,
-    run_id: int | None,
+    tally: Tally,
 ) -> set[int]:
     target_urls = {link.url for d in writes for link in d.article.links}
     if not target_urls:
@@ -586,7 +592,7 @@ def _write_links(
         ]
         upsert(conn, articles, stub_rows, ["url"])
         created = ids_by(conn, articles, "url", missing)
-        remember_absent(conn, run_id, created.values())
+        tally.created(created.values())
         known.update(created)
 
     link_rows = []
@@ -659,13 +665,14 @@ TOMBSTONE = "tombstone"
 STUB_BLOCK = 2000  # stubs rebuilt per round: bounds the snippets held in memory
 
 
-def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) -> None:
+def refresh_stubs(conn: Connection, now: datetime, tally: Tally) -> None:
     """Settle the rows no file describes whose incoming links changed (fingerprint NULL).
 
     Linked: a stub showing the snippet of the referencing article with the latest
     ``published_at`` (ties: the greatest URL). Not linked: a stub is deleted; a
     former article stays as a tombstone (``is_removed``, no content of its own).
-    Done a block at a time, so memory does not grow with their number.
+    Done a block at a time, so memory does not grow with their number. Each block is
+    reported to ``tally`` before it changes.
     """
     dirty = sorted(
         conn.execute(
@@ -676,7 +683,7 @@ def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) ->
     )
     for start in range(0, len(dirty), STUB_BLOCK):
         block = dirty[start : start + STUB_BLOCK]
-        remember_before(conn, run_id, block)
+        tally.remember(conn, block)
         _refresh_stub_block(conn, block, now)
 
 
