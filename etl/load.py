@@ -346,7 +346,7 @@ def settle(
 ) -> None:
     """Make every article these documents (or the files behind ``affected`` article ids)
     touch equal to what the files that describe its URL now say. The caller owns the
-    transaction (and holds the writer lock).
+    transaction (and holds the writer lock) and ``tally``, told of each change first.
 
     Of all files that describe a URL (``source_files``, with this batch's documents
     in place of what their rows said before), the winner is the one with the latest
@@ -356,9 +356,6 @@ def settle(
     loses its article's content: it becomes a tombstone (``refresh_stubs`` turns it
     into a stub if links point at it). So the result never depends on which files
     came in which batch or run: it is a function of the files that exist.
-
-    Every article it changes is reported to ``tally`` before the change, and every
-    file it records after (etl.tally counts them).
     """
     by_file = {(d.source, d.source_key): d for d in docs}
     # A winner may be read from a source that is not in this run: its id comes along.
@@ -671,8 +668,7 @@ def refresh_stubs(conn: Connection, now: datetime, tally: Tally) -> None:
     Linked: a stub showing the snippet of the referencing article with the latest
     ``published_at`` (ties: the greatest URL). Not linked: a stub is deleted; a
     former article stays as a tombstone (``is_removed``, no content of its own).
-    Done a block at a time, so memory does not grow with their number. Each block is
-    reported to ``tally`` before it changes.
+    Done a block at a time, so memory does not grow with their number.
     """
     dirty = sorted(
         conn.execute(
