@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from etl import ledger
 from etl.records import Counts
@@ -104,19 +104,28 @@ class Tally:
         for condition in in_conditions(conn, articles.c.id, self.before):
             for row in conn.execute(select(*columns).where(condition)):
                 after[row.id] = (state_of(row.is_stub, row.source_path), row.fingerprint)
-        links_after = _links(conn, [i for i, (state, _) in after.items() if state == FULL])
+        full = [i for i, (state, _) in after.items() if state == FULL]
+        # Only an article full before had links: the others' links are all new, and
+        # their number is enough (a batch of new articles has thousands).
+        links_after = _links(conn, [i for i in full if self.before[i][0] == FULL])
+        numbers_after = _link_numbers(conn, [i for i in full if self.before[i][0] != FULL])
         written: set[int] = set()
         for article_id, before in self.before.items():
             changes = transition(before, after.get(article_id, (ABSENT, None)))
             for name, value in changes.items():
                 setattr(counts, name, getattr(counts, name) + value)
-            old = self.links_before.get(article_id, set())
-            new = links_after.get(article_id, set())
-            counts.links_added += len(new - old)
-            counts.links_removed += len(old - new)
+            if before[0] == FULL:
+                old = self.links_before.get(article_id, set())
+                new = links_after.get(article_id, set())
+                counts.links_added += len(new - old)
+                counts.links_removed += len(old - new)
+                number = len(new)
+            else:
+                number = numbers_after.get(article_id, 0)
+                counts.links_added += number
             if "articles_inserted" in changes or "articles_updated" in changes:
                 written.add(article_id)
-                counts.links_written += len(new)
+                counts.links_written += number
         self._count_files(conn, written, counts)
         return counts
 
@@ -143,6 +152,16 @@ def _links(conn: Connection, ids: Iterable[int]) -> dict[int, set[int]]:
     for condition in in_conditions(conn, related_articles.c.article_id, ids):
         for source, target in conn.execute(select(*columns).where(condition)):
             found.setdefault(source, set()).add(target)
+    return found
+
+
+def _link_numbers(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
+    """Article id -> how many links (related_articles rows) it has."""
+    found: dict[int, int] = {}
+    source = related_articles.c.article_id
+    for condition in in_conditions(conn, source, ids):
+        query = select(source, func.count()).where(condition).group_by(source)
+        found.update((row[0], row[1]) for row in conn.execute(query))
     return found
 
 
