@@ -60,7 +60,12 @@ def set_view_comments(op: Any, columns: Mapping[str, Sequence[str]]) -> None:
 def comment_statements(
     dialect: Dialect, columns: Mapping[str, Sequence[str]], *, drop: bool
 ) -> list[Any]:
-    """DDL that sets (or with ``drop``, removes) the comments of tables and columns."""
+    """DDL that sets (or with ``drop``, removes) the comments of tables and columns.
+
+    A table that ``etl.schema`` no longer has (a later revision drops it) has no current
+    description: it is left out.
+    """
+    columns = {name: names for name, names in columns.items() if name in metadata.tables}
     if dialect.name == "postgresql":
         statements: list[Any] = []
         for name, names in columns.items():

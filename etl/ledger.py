@@ -14,22 +14,18 @@ import hashlib
 import logging
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Integer,
     and_,
     bindparam,
     delete,
     desc,
-    exists,
-    func,
     insert,
-    literal,
     select,
     text,
     update,
@@ -38,19 +34,22 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from etl import database
 from etl.database import ConfigurationError, describe_error
-from etl.records import FileStamp, Rejection, RunSummary, TransformedDocument
+from etl.records import (
+    COUNTER_NAMES,
+    Counts,
+    FileStamp,
+    Rejection,
+    RunSummary,
+    TransformedDocument,
+)
 from etl.schema import (
-    articles,
-    etl_run_articles,
-    etl_run_links,
     etl_runs,
     rejected_documents,
-    related_articles,
     source_files,
     sources,
 )
 from etl.sources import LEGACY, SourceSpec
-from etl.sql import bulk_insert, in_conditions, is_mysql, transaction, upsert, writer_transaction
+from etl.sql import in_conditions, is_mysql, transaction, upsert, writer_transaction
 
 log = logging.getLogger("etl")
 
@@ -59,8 +58,10 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def start_run(conn: Connection, arguments: dict[str, Any]) -> int:
-    """Record a run as ``running``; ``conn`` holds its liveness lock until :func:`end_lease`.
+def start_run(conn: Connection, arguments: dict[str, Any], counts: Counts | None = None) -> int:
+    """Record a run as ``running``, with ``counts`` known before it writes (the files it
+    found, and those it skips unread); ``conn`` holds its liveness lock until
+    :func:`end_lease`.
 
     The arguments get the host and process id (how SQLite tells a dead run from a
     live one, and what an operator looks for).
@@ -69,7 +70,10 @@ def start_run(conn: Connection, arguments: dict[str, Any]) -> int:
     with transaction(conn):
         result = conn.execute(
             insert(etl_runs).values(
-                started_at=now(), status="running", arguments={**arguments, "process": process}
+                started_at=now(),
+                status="running",
+                arguments={**arguments, "process": process},
+                **(counts.nonzero() if counts else {}),
             )
         )
         key = result.inserted_primary_key
@@ -80,9 +84,24 @@ def start_run(conn: Connection, arguments: dict[str, Any]) -> int:
         return run_id
 
 
+def add_counts(conn: Connection, run_id: int | None, counts: Counts) -> None:
+    """Add ``counts`` to the run's row, in the caller's transaction: a run's counts are
+    recorded by the transactions that commit what they count (etl.tally)."""
+    values = counts.nonzero()
+    if run_id is None or not values:
+        return
+    conn.execute(
+        update(etl_runs)
+        .where(etl_runs.c.id == run_id)
+        .values({name: etl_runs.c[name] + value for name, value in values.items()})
+    )
+
+
 def record_run_end(target: Engine | Connection, summary: RunSummary) -> None:
-    """Record a run's end and counts: through a fresh connection of an engine (the run's
-    own may be the one that broke), or through the connection a dry run holds."""
+    """Record a run's end (through a fresh connection of an engine: the run's own may be
+    the one that broke; or through the connection a dry run holds), and read its counts
+    back into ``summary``: what its committed transactions recorded, worker processes
+    stopped mid-chunk included."""
     if summary.run_id is None:
         return
     if isinstance(target, Connection) and target.invalidated:
@@ -90,15 +109,25 @@ def record_run_end(target: Engine | Connection, summary: RunSummary) -> None:
     statement = (
         update(etl_runs)
         .where(etl_runs.c.id == summary.run_id)
-        .values(status=summary.status, finished_at=now(), error=summary.error, **summary.counts())
+        .values(status=summary.status, finished_at=now(), error=summary.error)
     )
+    counters = select(*(etl_runs.c[name] for name in COUNTER_NAMES)).where(
+        etl_runs.c.id == summary.run_id
+    )
+
+    def record(conn: Connection) -> None:
+        conn.execute(statement)
+        row = conn.execute(counters).one()
+        for name in COUNTER_NAMES:
+            setattr(summary, name, row._mapping[name])
+
     try:
         if isinstance(target, Engine):
             with target.begin() as conn:
-                conn.execute(statement)
+                record(conn)
         else:
             with transaction(target):
-                target.execute(statement)
+                record(target)
     except SQLAlchemyError as exc:
         log.warning("could not record the end of run %s: %s", summary.run_id, describe_error(exc))
 
@@ -296,206 +325,11 @@ def forget_files(conn: Connection, gone: Sequence[tuple[int, str]]) -> set[int]:
     return affected
 
 
-# --- net counts ----------------------------------------------------------------------
-#
-# Before a run first changes an article, the article's state (and, for a full
-# article, its links) is copied to scratch rows keyed by the run. At the end the
-# run's counts are the difference between those and the articles as they are, so
-# they describe net changes, however the files fell into batches and workers.
-
-ABSENT, STUB, TOMBSTONE, FULL = "absent", "stub", "tombstone", "full"
-
-
-def _state(is_stub: Any, source_path: str | None) -> str:
-    if is_stub:
-        return STUB
-    return TOMBSTONE if source_path is None else FULL
-
-
-def remember_before(conn: Connection, run_id: int | None, ids: Iterable[int]) -> None:
-    """Keep the state of articles ``ids`` as it was before this run first changed them."""
-    wanted = set(ids)
-    if run_id is None or not wanted:
-        return
-    for condition in in_conditions(conn, etl_run_articles.c.article_id, wanted):
-        wanted.difference_update(
-            conn.execute(
-                select(etl_run_articles.c.article_id).where(
-                    etl_run_articles.c.run_id == run_id, condition
-                )
-            ).scalars()
-        )
-    if not wanted:
-        return
-    rows: list[list[Any]] = []
-    full: list[int] = []
-    columns = (articles.c.id, articles.c.is_stub, articles.c.source_path, articles.c.fingerprint)
-    for condition in in_conditions(conn, articles.c.id, wanted):
-        for row in conn.execute(select(*columns).where(condition)):
-            state = _state(row.is_stub, row.source_path)
-            rows.append([run_id, row.id, state, row.fingerprint])
-            if state == FULL:
-                full.append(row.id)
-    rows.sort()
-    bulk_insert(conn, etl_run_articles, RUN_ARTICLE_COLUMNS, rows)
-    for condition in in_conditions(conn, related_articles.c.article_id, full):
-        conn.execute(
-            insert(etl_run_links).from_select(
-                ["run_id", "article_id", "related_article_id"],
-                select(
-                    literal(run_id, Integer),
-                    related_articles.c.article_id,
-                    related_articles.c.related_article_id,
-                ).where(condition),
-            )
-        )
-
-
-def remember_absent(conn: Connection, run_id: int | None, ids: Iterable[int]) -> None:
-    """Articles this run just created: absent before it."""
-    if run_id is None:
-        return
-    rows = [[run_id, article_id, ABSENT, None] for article_id in sorted(set(ids))]
-    bulk_insert(conn, etl_run_articles, RUN_ARTICLE_COLUMNS, rows)
-
-
-RUN_ARTICLE_COLUMNS = ("run_id", "article_id", "before_state", "before_fingerprint")
-
-
-def net_counts(conn: Connection, run_id: int, read_files: bool) -> dict[str, int]:
-    """What the run changed, article by article, against the database before it.
-
-    With ``read_files`` (the run read some files), also: of the files it read, how
-    many lose their URL to another file (duplicates), and the articles the others
-    win without changing them (unchanged).
-    """
-    counts = dict.fromkeys(
-        (
-            "articles_inserted",
-            "articles_updated",
-            "articles_unchanged",
-            "articles_removed",
-            "stubs_created",
-            "stubs_deleted",
-            "links_written",
-            "links_added",
-            "links_removed",
-            "duplicates",
-        ),
-        0,
-    )
-    query = (
-        select(
-            etl_run_articles.c.article_id,
-            etl_run_articles.c.before_state,
-            etl_run_articles.c.before_fingerprint,
-            articles.c.id,
-            articles.c.is_stub,
-            articles.c.source_path,
-            articles.c.fingerprint,
-        )
-        .select_from(
-            etl_run_articles.outerjoin(articles, articles.c.id == etl_run_articles.c.article_id)
-        )
-        .where(etl_run_articles.c.run_id == run_id)
-    )
-    touched: set[int] = set()
-    written: set[int] = set()
-    for row in conn.execute(query):
-        before = row.before_state
-        after = ABSENT if row.id is None else _state(row.is_stub, row.source_path)
-        touched.add(row.article_id)
-        if after == FULL and before != FULL:
-            counts["articles_inserted"] += 1
-            written.add(row.article_id)
-        elif after == FULL:
-            if row.fingerprint != row.before_fingerprint:
-                counts["articles_updated"] += 1
-                written.add(row.article_id)
-            else:
-                counts["articles_unchanged"] += 1
-        elif before == FULL:
-            counts["articles_removed"] += 1
-        if after == STUB and before != STUB:
-            counts["stubs_created"] += 1
-        if before == STUB and after in (ABSENT, TOMBSTONE):
-            counts["stubs_deleted"] += 1
-    if read_files:
-        _count_files(conn, run_id, touched, counts)
-    if not touched:
-        return counts
-    links = related_articles
-    before_links = etl_run_links
-    run_links = before_links.c.run_id == run_id
-    per_article = select(links.c.article_id, func.count()).where(
-        exists().where(
-            etl_run_articles.c.run_id == run_id,
-            etl_run_articles.c.article_id == links.c.article_id,
-        )
-    )
-    for article_id, number in conn.execute(per_article.group_by(links.c.article_id)):
-        if article_id in written:
-            counts["links_written"] += number
-    counts["links_added"] = conn.execute(
-        select(func.count())
-        .select_from(links)
-        .where(
-            exists().where(
-                etl_run_articles.c.run_id == run_id,
-                etl_run_articles.c.article_id == links.c.article_id,
-            ),
-            ~exists().where(
-                run_links,
-                before_links.c.article_id == links.c.article_id,
-                before_links.c.related_article_id == links.c.related_article_id,
-            ),
-        )
-    ).scalar_one()
-    counts["links_removed"] = conn.execute(
-        select(func.count())
-        .select_from(before_links)
-        .where(
-            run_links,
-            ~exists().where(
-                links.c.article_id == before_links.c.article_id,
-                links.c.related_article_id == before_links.c.related_article_id,
-            ),
-        )
-    ).scalar_one()
-    return counts
-
-
-def _count_files(conn: Connection, run_id: int, touched: set[int], counts: dict[str, int]) -> None:
-    query = (
-        select(
-            source_files.c.source_id,
-            source_files.c.path,
-            source_files.c.article_id,
-            articles.c.source_id.label("winner_source"),
-            articles.c.source_path.label("winner_path"),
-        )
-        .select_from(source_files.outerjoin(articles, articles.c.id == source_files.c.article_id))
-        .where(source_files.c.last_run_id == run_id)
-    )
-    unchanged: set[int] = set()
-    for row in conn.execute(query):
-        if row.winner_source == row.source_id and row.winner_path == row.path:
-            unchanged.add(row.article_id)
-        else:
-            counts["duplicates"] += 1
-    counts["articles_unchanged"] += len(unchanged - touched)
-
-
-def forget_scratch(conn: Connection, run_id: int) -> None:
-    """The run's scratch rows, and those of runs that ended without removing theirs."""
-    finished = select(etl_runs.c.id).where(etl_runs.c.status != "running")
-    for table in (etl_run_links, etl_run_articles):
-        conn.execute(delete(table).where(table.c.run_id == run_id))
-        conn.execute(delete(table).where(table.c.run_id.in_(finished)))
-
-
-def record_rejects(conn: Connection, run_id: int | None, rejects: Sequence[Rejection]) -> None:
-    """Record rejected documents (their own transaction: no writer lock needed)."""
+def record_rejects(
+    conn: Connection, run_id: int | None, rejects: Sequence[Rejection], counts: Counts
+) -> None:
+    """Record rejected documents, and add ``counts`` (which include them) to the run's
+    row, in one transaction (no writer lock needed: no news table changes)."""
     if not rejects:
         return
     at = now()
@@ -515,6 +349,7 @@ def record_rejects(conn: Connection, run_id: int | None, rejects: Sequence[Rejec
                 for item in rejects
             ],
         )
+        add_counts(conn, run_id, counts)
 
 
 # --- liveness: runs left `running` by a process that was killed --------------------------

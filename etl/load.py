@@ -44,7 +44,7 @@ from etl.aggregates import (
     references,
     unreferenced,
 )
-from etl.ledger import record_sources, remember_absent, remember_before
+from etl.ledger import record_sources
 from etl.records import (
     FileStamp,
     ProviderRecord,
@@ -67,6 +67,7 @@ from etl.schema import (
     topics,
 )
 from etl.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
+from etl.tally import Tally
 
 ARTICLE_COLUMNS = (
     "web_url",
@@ -204,11 +205,12 @@ def settle(
     run_id: int | None,
     stamps: Mapping[tuple[str, str], FileStamp | None],
     reader: Reader,
+    tally: Tally,
     affected: Iterable[int] = (),
 ) -> None:
     """Make every article these documents (or the files behind ``affected`` article ids)
     touch equal to what the files that describe its URL now say. The caller owns the
-    transaction (and holds the writer lock).
+    transaction (and holds the writer lock) and ``tally``, told of each change first.
 
     Of all files that describe a URL (``source_files``, with this batch's documents
     in place of what their rows said before), the winner is the one with the latest
@@ -241,7 +243,7 @@ def settle(
 
     existing = plan.existing
     replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
-    remember_before(conn, run_id, [*replaced, *plan.orphaned])
+    tally.remember(conn, [*replaced, *plan.orphaned])
     # What the rewritten articles referenced: those entities are recomputed below.
     touched = references(conn, [*replaced, *plan.orphaned])
     replaced_full = [
@@ -251,10 +253,8 @@ def settle(
     ]
     ids = {url: item.id for url, item in existing.items()}
     if plan.writes:
-        written = _write_articles(
-            conn, plan.writes, replaced_full, source_ids, now, run_id, touched
-        )
-        remember_absent(conn, run_id, [i for url, i in written.items() if url not in existing])
+        written = _write_articles(conn, plan.writes, replaced_full, source_ids, now, tally, touched)
+        tally.created(i for url, i in written.items() if url not in existing)
         ids.update(written)
     _make_tombstones(conn, plan.orphaned, now)
     recompute(conn, touched, now)
@@ -263,6 +263,7 @@ def settle(
     if missing:  # URLs of batch files that lost to files whose articles exist
         ids.update(ids_by(conn, articles, "url", missing))
     record_sources(conn, recorded, source_ids, ids, now, run_id, stamps)
+    tally.recorded((source_ids[d.source], d.source_key, d.article.url) for d in recorded)
 
 
 def _elect(
@@ -396,7 +397,7 @@ def _write_articles(
     replaced_ids: list[int],
     source_ids: Mapping[str, int],
     now: datetime,
-    run_id: int | None,
+    tally: Tally,
     touched: Touched,
 ) -> dict[str, int]:
     """Write the articles and their child rows; ``touched`` gains what they reference."""
@@ -460,7 +461,7 @@ def _write_articles(
     ]
     bulk_insert(conn, article_provider_images, LOGO_COLUMNS, logo_rows)
 
-    new_targets = _write_links(conn, writes, article_ids, now, run_id)
+    new_targets = _write_links(conn, writes, article_ids, now, tally)
     _mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
 
@@ -470,7 +471,7 @@ def _write_links(
     writes: list[TransformedDocument],
     article_ids: dict[str, int],
     now: datetime,
-    run_id: int | None,
+    tally: Tally,
 ) -> set[int]:
     target_urls = {link.url for d in writes for link in d.article.links}
     if not target_urls:
@@ -485,7 +486,7 @@ def _write_links(
         ]
         upsert(conn, articles, stub_rows, ["url"])
         created = ids_by(conn, articles, "url", missing)
-        remember_absent(conn, run_id, created.values())
+        tally.created(created.values())
         known.update(created)
 
     link_rows = []
@@ -568,7 +569,7 @@ TOMBSTONE = "tombstone"
 STUB_BLOCK = 2000  # stubs rebuilt per round: bounds the snippets held in memory
 
 
-def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) -> None:
+def refresh_stubs(conn: Connection, now: datetime, tally: Tally) -> None:
     """Settle the rows no file describes whose incoming links changed (fingerprint NULL).
 
     Linked: a stub showing the snippet of the referencing article with the latest
@@ -585,7 +586,7 @@ def refresh_stubs(conn: Connection, now: datetime, run_id: int | None = None) ->
     )
     for start in range(0, len(dirty), STUB_BLOCK):
         block = dirty[start : start + STUB_BLOCK]
-        remember_before(conn, run_id, block)
+        tally.remember(conn, block)
         touched = references(conn, block)  # the providers the stubs named before
         touched.providers.update(_refresh_stub_block(conn, block, now))
         recompute(conn, touched, now)

@@ -33,6 +33,7 @@ from etl.failures import run_failure
 from etl.interrupts import stop_on_signals
 from etl.load import delete_orphans, refresh_stubs, settle
 from etl.records import (
+    Counts,
     Rejection,
     RunAborted,
     RunInterrupted,
@@ -43,6 +44,7 @@ from etl.records import (
 from etl.run_log import describe_load, describe_plan
 from etl.sources import DATA_DIR, SourceError, SourceSpec, discover_all, in_scope, plan_sources
 from etl.sql import rolled_back, writer_transaction
+from etl.tally import counted
 from etl.workers import (
     DEFAULT_BATCH_SIZE,
     BatchLoader,
@@ -173,14 +175,16 @@ def run(
             rows = ledger.ensure_sources(conn, specs)
             source_ids = {name: row.id for name, row in rows.items()}
             files = [f for f in discover_all(specs) if in_shard(f.key, shard_range)]
-            summary.files_seen = len(files)
             known = ledger.known_files(conn, sorted(source_ids.values()))
             gone = (
                 _prune_plan(specs, source_ids, known, files, shard_range, max_prune)
                 if prune
                 else []
             )
-            summary.run_id = ledger.start_run(conn, arguments)
+            todo, known_hashes, skipped = _changed_files(files, known, source_ids, full_refresh)
+            found = Counts(files_seen=len(files), files_skipped_unchanged=skipped)
+            summary.run_id = ledger.start_run(conn, arguments, found)
+            summary.add(found)
             logs.bind(run_id=summary.run_id, sources=summary.sources)
             ledger.mark_abandoned_runs(conn, summary.run_id)
             context = LoadContext(summary.run_id, batch_size, max_file_bytes, source_ids)
@@ -188,11 +192,11 @@ def run(
                 _load_taxonomies(conn, specs, rows, summary, context, full_refresh)
                 _load_all(
                     conn,
-                    files,
-                    known,
+                    todo,
+                    known_hashes,
+                    len(files),
                     summary,
                     context,
-                    full_refresh,
                     1 if dry_run else workers,  # one connection, one transaction
                     progress,
                 )
@@ -338,9 +342,10 @@ def _load_taxonomies(
         if rejected:
             for item in rejected:
                 logs.rejected(item, spec.name)
-            ledger.record_rejects(conn, context.run_id, rejected)
+            counts = Counts(documents_rejected=len(rejected))
+            ledger.record_rejects(conn, context.run_id, rejected, counts)
             summary.rejected.extend(rejected)
-            summary.documents_rejected += len(rejected)
+            summary.add(counts)
 
 
 def _write_taxonomy(
@@ -359,42 +364,37 @@ def _changed_files(
     files: Sequence[SourceFile],
     known: Mapping[tuple[int, str], ledger.Stored],
     source_ids: Mapping[str, int],
-    summary: RunSummary,
     full_refresh: bool,
-) -> tuple[Sequence[SourceFile], dict[tuple[str, str], str]]:
-    """The files to read, and the stored content hash of those an earlier run loaded.
-
-    A file whose size and mtime equal the stored ones is skipped without being read.
+) -> tuple[Sequence[SourceFile], dict[tuple[str, str], str], int]:
+    """The files to read, the stored content hash of those an earlier run loaded, and
+    how many are skipped: a file whose size and mtime equal the stored ones is not read.
     """
     if full_refresh:
-        return files, {}
+        return files, {}, 0
     todo: list[SourceFile] = []
     known_hashes: dict[tuple[str, str], str] = {}
     for file in files:
         stored = known.get((source_ids[file.source], file.key))
         if stored is None:
             todo.append(file)
-        elif stored[1:] == file_stamp(file.path):
-            summary.files_skipped_unchanged += 1  # same size and mtime: not even read
-        else:
+        elif stored[1:] != file_stamp(file.path):
             todo.append(file)
             known_hashes[(file.source, file.key)] = stored[0]
-    return todo, known_hashes
+    return todo, known_hashes, len(files) - len(todo)
 
 
 def _load_all(
     conn: Connection,
-    files: Sequence[SourceFile],
-    known: Mapping[tuple[int, str], ledger.Stored],
+    todo: Sequence[SourceFile],
+    known_hashes: Mapping[tuple[str, str], str],
+    total: int,
     summary: RunSummary,
     context: LoadContext,
-    full_refresh: bool,
     workers: int | None,
     progress: Callable[[int, int], None] | None,
 ) -> None:
-    todo, known_hashes = _changed_files(files, known, context.source_ids, summary, full_refresh)
-    if progress and summary.files_skipped_unchanged:
-        progress(summary.files_skipped_unchanged, len(files))
+    if progress and total > len(todo):
+        progress(total - len(todo), total)
 
     def task_for(file: SourceFile) -> Task:
         # The stamp is taken now, shortly before the file is read, and recorded
@@ -406,18 +406,16 @@ def _load_all(
     # Workers open their own connections, which an in-memory database cannot share.
     shareable = not database.is_in_memory_sqlite(conn.engine.url)
     in_workers = workers > 1 and len(todo) >= INLINE_BELOW and shareable
-    describe_load(len(files), summary.files_skipped_unchanged, len(todo), workers, not in_workers)
+    describe_load(total, total - len(todo), len(todo), workers, not in_workers)
     if in_workers:
-        load_in_workers(
-            conn.engine, todo, task_for, summary, workers, context, progress, len(files)
-        )
+        load_in_workers(conn.engine, todo, task_for, summary, workers, context, progress, total)
     else:
         loader = BatchLoader(conn, summary, context)
         for file in todo:
             task = task_for(file)
             loader.add(task, process_file(task))
             if progress:
-                progress(1, len(files))
+                progress(1, total)
         loader.close()
     summary.rejected.sort(key=lambda item: item.path)
 
@@ -429,9 +427,9 @@ def _finish(
     context: LoadContext,
 ) -> None:
     """Forget pruned files (their URLs go to the files left, or become tombstones),
-    settle stubs, delete what nothing references, and count what the run changed."""
-    run_id = context.run_id
-    with writer_transaction(conn, run_id):
+    settle stubs and delete what nothing references, in one transaction that counts
+    what it changed (etl.tally)."""
+    with counted(conn, context.run_id, summary, Counts()) as tally:
         now = ledger.now()
         if gone:
             affected = ledger.forget_files(conn, gone)
@@ -440,18 +438,11 @@ def _finish(
                 [],
                 source_ids=context.source_ids,
                 now=now,
-                run_id=run_id,
+                run_id=context.run_id,
                 stamps={},
                 reader=lambda candidate: read_candidate(candidate, context.max_bytes),
+                tally=tally,
                 affected=affected,
             )
-        refresh_stubs(conn, now, run_id)
+        refresh_stubs(conn, now, tally)
         delete_orphans(conn)
-        if run_id is None:
-            return
-        read_files = (
-            summary.files_seen > summary.files_skipped_unchanged + summary.documents_rejected
-        )
-        for name, value in ledger.net_counts(conn, run_id, read_files).items():
-            setattr(summary, name, value)
-        ledger.forget_scratch(conn, run_id)

@@ -265,6 +265,10 @@ class Counts:
         for name in COUNTER_NAMES:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
+    def nonzero(self) -> dict[str, int]:
+        """The counters that are not 0, by name."""
+        return {name: value for name in COUNTER_NAMES if (value := getattr(self, name))}
+
 
 COUNTER_NAMES: tuple[str, ...] = tuple(item.name for item in fields(Counts))
 

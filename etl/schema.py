@@ -29,7 +29,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0011"
+SCHEMA_REVISION = "0012"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
@@ -615,29 +615,31 @@ etl_runs = Table(
         Integer,
         nullable=False,
         server_default="0",
-        comment="Net: full articles after the run that were not before it (new, a stub "
-        "filled, or a tombstone back).",
+        comment="Full articles the run's transactions made of rows that were not full "
+        "articles before them (new, a stub filled, or a tombstone back).",
     ),
     Column(
         "articles_updated",
         Integer,
         nullable=False,
         server_default="0",
-        comment="Net: full articles before and after the run whose content changed.",
+        comment="Full articles the run's transactions rewrote with another document "
+        "(another fingerprint).",
     ),
     Column(
         "articles_unchanged",
         Integer,
         nullable=False,
         server_default="0",
-        comment="Articles the run's files describe (or it touched) that are as they were.",
+        comment="Files the run loaded whose article already held exactly their document "
+        "(nothing written).",
     ),
     Column(
         "articles_removed",
         Integer,
         nullable=False,
         server_default="0",
-        comment="Net: full articles before the run that no file describes after it "
+        comment="Full articles the run's transactions left described by no file "
         "(tombstones, or stubs when links point at them).",
     ),
     Column(
@@ -645,21 +647,24 @@ etl_runs = Table(
         Integer,
         nullable=False,
         server_default="0",
-        comment="Net: stubs after the run that were not stubs before it.",
+        comment="Stubs the run's transactions made of rows that were not stubs before "
+        "them (new link targets, tombstones linked again).",
     ),
     Column(
         "stubs_deleted",
         Integer,
         nullable=False,
         server_default="0",
-        comment="Net: stubs before the run that are gone (no link references them) after it.",
+        comment="Stubs the run's transactions ended: deleted (no link references them), "
+        "filled by their own document, or made tombstones.",
     ),
     Column(
         "links_written",
         Integer,
         nullable=False,
         server_default="0",
-        comment="The links (related_articles rows) of the articles the run inserted or updated.",
+        comment="The links (related_articles rows) of the articles the run inserted or "
+        "updated, as each transaction wrote them.",
     ),
     Column(
         "documents_rejected",
@@ -680,7 +685,7 @@ etl_runs = Table(
         Integer,
         nullable=False,
         server_default="0",
-        comment="Files read by the run that lose their URL to another file (the later "
+        comment="Files the run loaded that lose their URL to another file (the later "
         "`publishedDateTime` wins; ties: the greater source name, then path).",
     ),
     Column(
@@ -688,18 +693,20 @@ etl_runs = Table(
         Integer,
         nullable=False,
         server_default="0",
-        comment="related_articles rows that exist after the run and did not before it.",
+        comment="related_articles rows the run's transactions added (the article's "
+        "links before the transaction did not have them).",
     ),
     Column(
         "links_removed",
         Integer,
         nullable=False,
         server_default="0",
-        comment="related_articles rows that existed before the run and do not after it.",
+        comment="related_articles rows the run's transactions removed.",
     ),
     Column("error", Text, comment="Why a failed or interrupted run stopped."),
     Index("ix_etl_runs_started_at", "started_at"),
-    comment="One row per `etl run`.",
+    comment="One row per `etl run`. Each count is added by the transaction that commits "
+    "what it counts, so a stopped run keeps the counts of what it committed.",
 )
 
 # A source's topic taxonomy (``_data/topics/NN-slug.yaml``): each site keeps its own
@@ -797,52 +804,6 @@ source_providers = Table(
     ),
     comment="The organizations each source declares (`_data/organizations/<domain>.md`): "
     "providers kept while declared.",
-)
-
-# Scratch rows of running runs: each article's state before the run first changed it,
-# and its links then, so a run counts net changes however its files fell into batches.
-# Deleted when the run ends.
-etl_run_articles = Table(
-    "etl_run_articles",
-    metadata,
-    Column(
-        "run_id",
-        Integer,
-        ForeignKey("etl_runs.id", ondelete="CASCADE"),
-        primary_key=True,
-        comment="The running run.",
-    ),
-    Column("article_id", Integer, primary_key=True, comment="An article the run changed."),
-    Column(
-        "before_state",
-        String(16),
-        nullable=False,
-        comment="Its state before the run first changed it: absent, stub, tombstone or full.",
-    ),
-    Column("before_fingerprint", String(64), comment="Its fingerprint then."),
-    comment="Internal scratch rows of running runs: each changed article's state before the run "
-    "(net counts).",
-)
-
-etl_run_links = Table(
-    "etl_run_links",
-    metadata,
-    Column(
-        "run_id",
-        Integer,
-        ForeignKey("etl_runs.id", ondelete="CASCADE"),
-        primary_key=True,
-        comment="The running run.",
-    ),
-    Column("article_id", Integer, primary_key=True, comment="An article the run changed."),
-    Column(
-        "related_article_id",
-        Integer,
-        primary_key=True,
-        comment="A link target it had before the run first changed it.",
-    ),
-    comment="Internal scratch rows of running runs: the links of changed articles before the run "
-    "(net counts).",
 )
 
 rejected_documents = Table(

@@ -34,6 +34,7 @@ from etl.extract import content_hash, read_bytes
 from etl.extract import extract as extract_document
 from etl.load import Candidate, settle
 from etl.records import (
+    Counts,
     DocumentError,
     FileStamp,
     Outcome,
@@ -44,7 +45,8 @@ from etl.records import (
     TransformedDocument,
     Unchanged,
 )
-from etl.sql import writer_transaction
+from etl.sql import transaction, writer_transaction
+from etl.tally import counted
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -342,7 +344,11 @@ class BatchLoader:
     """Gathers parsed documents into batches and writes each in one transaction.
 
     A batch that fails is retried document by document, so one bad document is
-    rejected alone. Rejections are recorded in ``rejected_documents``.
+    rejected alone. Rejections are recorded in ``rejected_documents``. Every count goes
+    to the run's row in the transaction that commits what it counts (etl.tally):
+    a batch's changes and its documents' warnings with the batch, rejections with
+    their records, files found unchanged with the next transaction (or one of their
+    own at the end), so that ``summary`` and the row hold only what was committed.
     """
 
     def __init__(self, conn: Connection, summary: RunSummary, context: LoadContext) -> None:
@@ -354,11 +360,12 @@ class BatchLoader:
         self.stamps: dict[tuple[str, str], FileStamp | None] = {}
         self.touched: dict[tuple[int, str], FileStamp] = {}  # new mtime, same content
         self.rejects: list[Rejection] = []
+        self.pending = Counts()  # counted here, recorded with the next transaction
 
     def add(self, task: Task, outcome: Outcome) -> None:
         run_log.file_outcome(task.source.path, outcome)
         if isinstance(outcome, Unchanged):
-            self.summary.files_skipped_unchanged += 1
+            self.pending.files_skipped_unchanged += 1
             if task.stamp is not None:
                 source_id = self.context.source_ids[task.source.source]
                 self.touched[(source_id, outcome.key)] = task.stamp
@@ -369,7 +376,6 @@ class BatchLoader:
             self.stamps[(outcome.source, outcome.source_key)] = task.stamp
             for warning in outcome.warnings:
                 log.warning("%s: %s", outcome.source_key, warning)
-            self.summary.warnings += len(outcome.warnings)
         if len(self.batch) >= self.batch_size:
             self._write_batch()
         if len(self.rejects) >= self.batch_size:
@@ -381,6 +387,15 @@ class BatchLoader:
         self._write_batch()
         self._record_rejects()
         self._record_touched()
+        if self.pending.nonzero():
+            with transaction(self.conn):
+                ledger.add_counts(self.conn, self.summary.run_id, self.pending)
+            self._committed()
+
+    def _committed(self) -> None:
+        """The pending counts were recorded by a transaction that committed."""
+        self.summary.add(self.pending)
+        self.pending = Counts()
 
     def _write_batch(self) -> None:
         if self.batch:
@@ -395,12 +410,16 @@ class BatchLoader:
         if self.touched:
             with writer_transaction(self.conn):
                 ledger.refresh_stamps(self.conn, self.touched)
+                ledger.add_counts(self.conn, self.summary.run_id, self.pending)
+            self._committed()
             self.touched = {}
 
     def _load(self, batch: list[TransformedDocument]) -> list[Rejection]:
         """Load a batch in one transaction; if it fails, load its documents one by one."""
+        extra = Counts(warnings=sum(len(doc.warnings) for doc in batch))
+        extra.add(self.pending)
         try:
-            with writer_transaction(self.conn, self.summary.run_id):
+            with counted(self.conn, self.summary.run_id, self.summary, extra) as tally:
                 settle(
                     self.conn,
                     batch,
@@ -409,7 +428,9 @@ class BatchLoader:
                     run_id=self.summary.run_id,
                     stamps=self.stamps,
                     reader=lambda candidate: read_candidate(candidate, self.context.max_bytes),
+                    tally=tally,
                 )
+            self.pending = Counts()
             return []
         except OperationalError:
             raise
@@ -417,6 +438,7 @@ class BatchLoader:
             # A value no driver can bind (TypeError, OverflowError) is the document's fault too.
             if len(batch) == 1:
                 doc = batch[0]
+                self.pending.warnings += len(doc.warnings)  # recorded with the next transaction
                 return [
                     Rejection(
                         doc.source_key,
@@ -441,7 +463,10 @@ class BatchLoader:
             return
         for item in self.rejects:
             logs.rejected(item)
-        ledger.record_rejects(self.conn, self.summary.run_id, self.rejects)
+        counts = Counts(documents_rejected=len(self.rejects))
+        counts.add(self.pending)
+        ledger.record_rejects(self.conn, self.summary.run_id, self.rejects, counts)
         self.summary.rejected.extend(self.rejects)
-        self.summary.documents_rejected += len(self.rejects)
+        self.pending = counts
+        self._committed()
         self.rejects = []

@@ -19,11 +19,11 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
 import yaml
@@ -323,8 +323,6 @@ def assert_loaded(url: str, summary: RunSummary, key: str, tag: str) -> dict[str
 LEDGER_TABLES = frozenset(
     {
         "etl_runs",
-        "etl_run_articles",
-        "etl_run_links",
         "rejected_documents",
         "article_changes",
         "change_feed_state",
@@ -488,6 +486,47 @@ def counts(url: str) -> dict[str, int]:
             select(func.count()).select_from(articles).where(articles.c.is_stub)
         ).scalar_one()
         return result
+
+
+class Held(NamedTuple):
+    """What run counts add up to: full articles (tombstones aside), stubs, links."""
+
+    articles: int
+    stubs: int
+    links: int
+
+
+def held(url: str) -> Held:
+    """The full articles, stubs and links the database holds now."""
+    with connect(url) as conn:
+
+        def number(query: Any) -> int:
+            found: int = conn.execute(query).scalar_one()
+            return found
+
+        return Held(
+            number(
+                select(func.count())
+                .select_from(articles)
+                .where(~articles.c.is_stub, articles.c.source_path.is_not(None))
+            ),
+            number(select(func.count()).select_from(articles).where(articles.c.is_stub)),
+            number(select(func.count()).select_from(related_articles)),
+        )
+
+
+def net_change(runs: Iterable[Mapping[str, Any] | RunSummary]) -> Held:
+    """What the counts of ``runs`` (summaries or ``etl_runs`` rows) add up to: articles
+    inserted minus removed, stubs created minus deleted, links added minus removed."""
+    total = Held(0, 0, 0)
+    for item in runs:
+        row = item.counts() if isinstance(item, RunSummary) else item
+        total = Held(
+            total.articles + row["articles_inserted"] - row["articles_removed"],
+            total.stubs + row["stubs_created"] - row["stubs_deleted"],
+            total.links + row["links_added"] - row["links_removed"],
+        )
+    return total
 
 
 def _plain(value: Any) -> Any:

@@ -19,14 +19,16 @@ from sqlalchemy import func, select
 
 from etl import run
 from etl.database import ConfigurationError
-from etl.records import RunSummary
 from etl.schema import articles, etl_runs, source_files, sources
 from etl.sources import SourceError, SourceSpec, default_name, discover_source, in_scope
 from etl.sources import plan_sources as plan
 from tests.helpers import (
+    Held,
     as_of,
     fetch,
+    held,
     make_doc,
+    net_change,
     render,
     snapshot,
     url_for,
@@ -322,26 +324,34 @@ def test_a_moved_checkout_keeps_its_state(db_url: str, tmp_path: Path) -> None:
     assert fetch(db_url, select(sources.c.root)) == [(str(moved.resolve()),)]
 
 
-def _counts(summary: RunSummary) -> dict[str, int]:
-    return summary.counts()
-
-
-def test_counts_are_net_and_do_not_depend_on_batches(db_url: str, tmp_path: Path) -> None:
-    """A fresh load reports the stubs it ends with; identical loads, however batched,
-    report identical numbers."""
+def test_counts_add_up_to_the_tables_however_batched(db_url: str, tmp_path: Path) -> None:
+    """Each transaction counts what it changed: how the files fall into batches changes
+    the counts, never what they add up to, and every file loaded is accounted for."""
     site = tmp_path / "site"
     files = {f"_news/{i:02}.md": doc(f"k{i}", url=f"u{i % 7}") for i in range(20)}
     write_tree(site, files)
     one = run([site], db_url, workers=1, batch_size=1)
-    stubs = fetch(db_url, select(func.count()).where(articles.c.is_stub))[0][0]
-    assert one.stubs_created == stubs and one.stubs_deleted == 0
-    assert one.articles_inserted == 7 and one.duplicates == 13
+    assert net_change([one]) == held(db_url) == Held(7, 7, 7)
+    # One file a transaction: each file that wins its URL so far rewrites the article.
+    assert (one.articles_inserted, one.articles_updated + one.duplicates) == (7, 13)
     other = f"sqlite:///{tmp_path / 'other.sqlite3'}"
-    assert _counts(run([site], other, workers=1, batch_size=500)) == _counts(one)
+    whole = run([site], other, workers=1, batch_size=500)
+    assert net_change([whole]) == net_change([one])
+    assert (whole.articles_inserted, whole.articles_updated, whole.duplicates) == (7, 0, 13)
+    for summary in (one, whole):
+        loaded = summary.files_seen - summary.files_skipped_unchanged
+        accounted = (
+            summary.articles_inserted
+            + summary.articles_updated
+            + summary.articles_unchanged
+            + summary.duplicates
+        )
+        assert accounted == loaded == 20
 
 
-def test_a_fresh_load_that_ends_without_stubs_reports_none(db_url: str, tmp_path: Path) -> None:
-    """Every link target arrives later in the same run: no stub remains, none counted."""
+def test_a_stub_filled_later_in_the_run_is_a_stub_deleted(db_url: str, tmp_path: Path) -> None:
+    """A link target whose document comes in a later transaction: that transaction
+    deletes the stub and inserts the article, so the counts still add up to no stub."""
     site = tmp_path / "site"
     first = make_doc("first")
     first["related"][0]["webUrl"] = url_for("second")
@@ -349,8 +359,10 @@ def test_a_fresh_load_that_ends_without_stubs_reports_none(db_url: str, tmp_path
     second["related"] = []
     write_tree(site, {"_news/1.md": render(first), "_news/2.md": render(second)})
     summary = run([site], db_url, workers=1, batch_size=1)
-    assert summary.stubs_created == 0
+    assert (summary.stubs_created, summary.stubs_deleted) == (1, 1)
     assert summary.articles_inserted == 2
+    together = run([site], f"sqlite:///{tmp_path / 'b.sqlite3'}", workers=1, batch_size=2)
+    assert (together.stubs_created, together.stubs_deleted) == (0, 0)
 
 
 @pytest.mark.corpus
