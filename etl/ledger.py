@@ -129,6 +129,12 @@ def record_run_end(target: Engine | Connection, summary: RunSummary) -> None:
             with transaction(target):
                 record(target)
     except SQLAlchemyError as exc:
+        if summary.status in ("succeeded", "partial"):
+            # The run's work is committed but its row would say `running`: the run
+            # fails (a broken schema is exit 2, a lost connection 3) instead of
+            # reporting success the run table contradicts.
+            raise
+        # Already failing: the run's own error is the one to report.
         log.warning("could not record the end of run %s: %s", summary.run_id, describe_error(exc))
 
 
@@ -425,6 +431,14 @@ def _process_gone(process: Any) -> bool:
     return False
 
 
+def run_is_gone(conn: Connection, run_id: int, arguments: Mapping[str, Any] | None) -> bool:
+    """Whether a run recorded as ``running`` has no process any more: on SQLite its
+    process (recorded in ``arguments``) is gone; elsewhere nobody holds its lock."""
+    if conn.dialect.name == "sqlite":
+        return _process_gone((arguments or {}).get("process"))
+    return bool(_lease(conn, run_id, "probe"))
+
+
 def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
     """Record runs left ``running`` by a process that died (SIGKILL, power loss) as
     ``interrupted``; runs still working (concurrent shards, other machines) keep going."""
@@ -436,16 +450,7 @@ def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
         ).all()
         if not running:
             return []
-        sqlite = conn.dialect.name == "sqlite"
-        gone = [
-            row.id
-            for row in running
-            if (
-                _process_gone((row.arguments or {}).get("process"))
-                if sqlite
-                else _lease(conn, row.id, "probe")
-            )
-        ]
+        gone = [row.id for row in running if run_is_gone(conn, row.id, row.arguments)]
         if gone:
             conn.execute(
                 update(etl_runs)

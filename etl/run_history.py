@@ -41,18 +41,11 @@ def run_sources(arguments: Any) -> list[str]:
     return [str(arguments["source"])] if arguments.get("source") else []
 
 
-def _is_gone(conn: Connection, row: dict[str, Any]) -> bool:
-    if conn.dialect.name == "sqlite":
-        process = (row.get("arguments") or {}).get("process")
-        return ledger._process_gone(process)
-    return bool(ledger._lease(conn, row["id"], "probe"))
-
-
 def describe(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     """An ``etl_runs`` row with ``sources``, ``seconds`` and the status as it is now."""
     described = dict(row)
     described["sources"] = run_sources(row.get("arguments"))
-    if row["status"] == "running" and _is_gone(conn, row):
+    if row["status"] == "running" and ledger.run_is_gone(conn, row["id"], row.get("arguments")):
         described["status"] = ABANDONED
     started, finished = row.get("started_at"), row.get("finished_at")
     described["seconds"] = (

@@ -300,3 +300,15 @@ def test_a_wrong_schema_exits_2(db_url: str, tmp_path: Path) -> None:
         result = run_etl(*command, "--database-url", db_url, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert "arguments" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_that_cannot_record_its_end_does_not_exit_0(db_url: str, tmp_path: Path) -> None:
+    """A column only the end of a run writes, dropped by hand: the documents load, but a
+    run whose row cannot say so is not reported as a success."""
+    assert run_etl("db", "upgrade", "--database-url", db_url).returncode == 0
+    with connect(db_url) as conn:
+        conn.execute(text("ALTER TABLE etl_runs DROP COLUMN finished_at"))
+        conn.commit()
+    result = run_etl("run", str(SEEDS), "--database-url", db_url, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "finished_at" in result.stderr and "Traceback" not in result.stderr
