@@ -1,5 +1,5 @@
 """Reading ``etl_runs`` back for ``etl runs``: each run's sources, status, duration,
-net counts and error, filtered by source and status.
+counts and error, filtered by source and status.
 
 A run left ``running`` whose process is gone (SIGKILL, the OOM killer, a machine that
 stopped) is reported as ``abandoned`` as soon as that can be known, without writing
@@ -20,7 +20,7 @@ from etl.schema import etl_runs
 
 ABANDONED = "abandoned"
 STATUSES = ("running", "succeeded", "partial", "failed", "interrupted", ABANDONED)
-# The net counts `etl runs` shows, in its column order (names of etl_runs' columns).
+# The counts `etl runs` shows, in its column order (names of etl_runs' columns).
 SHOWN_COUNTS = (
     "articles_inserted",
     "articles_updated",

@@ -55,7 +55,7 @@ def _format_run(row: dict[str, Any]) -> str:
 @shared(*DATABASE, "as_json")
 def runs(limit: int, sources: tuple[str, ...], statuses: tuple[str, ...]) -> None:
     """List recent runs (etl_runs), newest first: id, start (UTC), status, duration,
-    sources, net counts (inserted, updated, removed, duplicates, rejected) and error.
+    sources, counts (inserted, updated, removed, duplicates, rejected) and error.
 
     A run whose process is gone shows as `abandoned` (the next run records it as
     `interrupted`).
