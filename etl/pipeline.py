@@ -43,7 +43,7 @@ from etl.records import (
 )
 from etl.run_log import describe_load, describe_plan
 from etl.sources import DATA_DIR, SourceError, SourceSpec, discover_all, in_scope, plan_sources
-from etl.sql import rolled_back, writer_transaction
+from etl.sql import rolled_back, transaction, writer_transaction
 from etl.tally import counted
 from etl.workers import (
     DEFAULT_BATCH_SIZE,
@@ -321,7 +321,7 @@ def _load_taxonomies(
         found = taxonomy.read_taxonomy(spec.root, context.max_bytes)
         for warning in found.warnings:
             log.warning("%s", warning)
-        summary.warnings += len(found.warnings)
+        warned = Counts(warnings=len(found.warnings))
         rejected = list(found.rejected)
         new_stamp = f"{taxonomy.REREAD if rejected else files}:{found.content}"
         if found.content == stored_content and not full_refresh:
@@ -339,13 +339,30 @@ def _load_taxonomies(
                 rejected.append(
                     Rejection(DATA_DIR, f"the database refused it: {describe_error(exc)}")
                 )
-        if rejected:
-            for item in rejected:
-                logs.rejected(item, spec.name)
-            counts = Counts(documents_rejected=len(rejected))
-            ledger.record_rejects(conn, context.run_id, rejected, counts)
-            summary.rejected.extend(rejected)
-            summary.add(counts)
+        _count_taxonomy(conn, spec.name, rejected, warned, summary, context.run_id)
+
+
+def _count_taxonomy(
+    conn: Connection,
+    source: str,
+    rejected: Sequence[Rejection],
+    warned: Counts,
+    summary: RunSummary,
+    run_id: int | None,
+) -> None:
+    """Record a taxonomy's rejected files and count them and its warnings on the run's
+    row, in one transaction (the run's summary is read back from that row)."""
+    counts = Counts(documents_rejected=len(rejected))
+    counts.add(warned)
+    if rejected:
+        for item in rejected:
+            logs.rejected(item, source)
+        ledger.record_rejects(conn, run_id, rejected, counts)
+        summary.rejected.extend(rejected)
+    elif counts.nonzero():
+        with transaction(conn):
+            ledger.add_counts(conn, run_id, counts)
+    summary.add(counts)
 
 
 def _write_taxonomy(
