@@ -15,12 +15,15 @@ each referencing row keeps what its file said:
 - an image's ``width``/``height``: the largest of ``article_images``,
   ``article_provider_images`` and the declared logos.
 
-Writers create missing entities with ``ensure_*`` (insert only), collect the ids whose
-references they change (before and after: :class:`Touched`), and call
-:func:`recompute` in the same transaction. It reads exactly those entities'
-references, a chunk of ids at a time, and writes only the rows whose values change,
-so what a database holds never depends on the history that led to it, and a run
-that touches 1% of the entities recomputes 1% of them.
+Writers create missing entities with ``ensure_*`` (insert only) and collect the ids
+whose references they change (before and after: :class:`Touched`). A batch of
+documents records them in ``pending_aggregates`` (:func:`defer`, in its transaction);
+the end of the run recomputes them all once (:func:`recompute_pending`), and a
+taxonomy write recomputes its own at once (:func:`recompute`). Recomputing reads
+exactly those entities' references, a chunk of ids at a time, and writes only the
+rows whose values change, so what a database holds after a run never depends on the
+history that led to it, and a run that touches 1% of the entities recomputes 1% of
+them. A run stopped before its end leaves its pending rows for the next run's end.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     exists,
     func,
     insert,
@@ -50,6 +54,7 @@ from etl.schema import (
     article_topics,
     articles,
     images,
+    pending_aggregates,
     provider_document_images,
     provider_images,
     providers,
@@ -145,6 +150,45 @@ def ensure_topics(conn: Connection, records: Iterable[Any], now: datetime) -> di
 
 
 # --- recomputing ------------------------------------------------------------------------
+
+
+_KINDS = ("provider", "topic", "image")
+
+
+def _sets(touched: Touched) -> tuple[set[int], set[int], set[int]]:
+    return touched.providers, touched.topics, touched.images
+
+
+def defer(conn: Connection, touched: Touched) -> None:
+    """Remember the touched entities in ``pending_aggregates`` (in the caller's
+    transaction), for :func:`recompute_pending` at the end of the run.
+
+    A full load touches the busiest providers and topics in every batch: recomputing
+    them once per run instead of once per batch keeps the cost proportional to what
+    the run changed. A run stopped before its end leaves the rows committed with the
+    writes that touched them, and the next run's end recomputes them.
+    """
+    rows = [
+        {"kind": kind, "entity_id": entity_id}
+        for kind, ids in zip(_KINDS, _sets(touched), strict=True)
+        for entity_id in sorted(ids)
+    ]
+    upsert(conn, pending_aggregates, rows, ["kind", "entity_id"])
+
+
+def recompute_pending(conn: Connection, now: datetime) -> None:
+    """Recompute every entity in ``pending_aggregates`` and empty it. The caller holds
+    the writer lock, so no write adds rows between the read and the delete."""
+    touched = Touched()
+    sets = dict(zip(_KINDS, _sets(touched), strict=True))
+    for kind, entity_id in conn.execute(
+        select(pending_aggregates.c.kind, pending_aggregates.c.entity_id)
+    ):
+        sets[kind].add(entity_id)
+    if not (touched.providers or touched.topics or touched.images):
+        return
+    recompute(conn, touched, now)
+    conn.execute(delete(pending_aggregates))
 
 
 def recompute(conn: Connection, touched: Touched, now: datetime) -> None:

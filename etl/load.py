@@ -37,10 +37,10 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from etl.aggregates import (
     Touched,
+    defer,
     ensure_images,
     ensure_providers,
     ensure_topics,
-    recompute,
     references,
     unreferenced,
 )
@@ -257,7 +257,7 @@ def settle(
         tally.created(i for url, i in written.items() if url not in existing)
         ids.update(written)
     _make_tombstones(conn, plan.orphaned, now)
-    recompute(conn, touched, now)
+    defer(conn, touched)
     recorded = [*docs, *reread.values()]
     missing = {d.article.url for d in recorded} - ids.keys()
     if missing:  # URLs of batch files that lost to files whose articles exist
@@ -589,7 +589,7 @@ def refresh_stubs(conn: Connection, now: datetime, tally: Tally) -> None:
         tally.remember(conn, block)
         touched = references(conn, block)  # the providers the stubs named before
         touched.providers.update(_refresh_stub_block(conn, block, now))
-        recompute(conn, touched, now)
+        defer(conn, touched)
 
 
 def _chosen_snippets(conn: Connection, dirty: list[int]) -> dict[int, Any]:

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from etl import database, ledger, logs, taxonomy, taxonomy_load
+from etl.aggregates import recompute_pending
 from etl.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
@@ -462,4 +463,5 @@ def _finish(
                 affected=affected,
             )
         refresh_stubs(conn, now, tally)
+        recompute_pending(conn, now)  # every entity the run's writes touched, once
         delete_orphans(conn)

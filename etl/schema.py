@@ -477,6 +477,23 @@ article_provider_images = Table(
     "provider_document_images gathers them per provider.",
 )
 
+# Entities whose derived values a committed write may have changed: each batch adds
+# what it touched, the end of a run recomputes them all at once (etl.aggregates).
+pending_aggregates = Table(
+    "pending_aggregates",
+    metadata,
+    Column(
+        "kind",
+        String(16),
+        primary_key=True,
+        comment="`provider`, `topic` or `image`: the table of the entity.",
+    ),
+    Column("entity_id", Integer, primary_key=True, comment="The entity's id in that table."),
+    comment="Providers, topics and images whose names, logos or sizes a load changed the "
+    "references of, recomputed at the end of the run (left by a stopped run: by the next). "
+    "Empty after a completed run.",
+)
+
 related_articles = Table(
     "related_articles",
     metadata,

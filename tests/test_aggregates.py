@@ -211,7 +211,7 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
         original(conn, touched, now)
         recomputed.update(touched)
 
-    monkeypatch.setattr("etl.load.recompute", spy)
+    monkeypatch.setattr("etl.aggregates.recompute", spy)  # the end of the run calls it once
     edited = make_doc("one0")
     edited["title"] = "Edited"
     write_tree(site, {"_news/0.md": render(edited)})

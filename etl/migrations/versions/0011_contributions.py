@@ -51,6 +51,12 @@ PARENT_NAME = (
     "taxonomy has no entry of its own for it."
 )
 
+PENDING = (
+    "Providers, topics and images whose names, logos or sizes a load changed the "
+    "references of, recomputed at the end of the run (left by a stopped run: by the next). "
+    "Empty after a completed run."
+)
+
 
 def upgrade() -> None:
     op.add_column("articles", sa.Column("provider_name", sa.Text(), comment=PROVIDER_NAME))
@@ -96,6 +102,22 @@ def upgrade() -> None:
         mysql_collate="utf8mb4_bin",
     )
     op.create_index("ix_article_provider_images_image_id", "article_provider_images", ["image_id"])
+    op.create_table(
+        "pending_aggregates",
+        sa.Column(
+            "kind",
+            sa.String(16),
+            primary_key=True,
+            comment="`provider`, `topic` or `image`: the table of the entity.",
+        ),
+        sa.Column(
+            "entity_id", sa.Integer(), primary_key=True, comment="The entity's id in that table."
+        ),
+        sa.PrimaryKeyConstraint("kind", "entity_id", name="pk_pending_aggregates"),
+        comment=PENDING,
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_bin",
+    )
     _backfill()
 
 
@@ -128,6 +150,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("pending_aggregates")
     op.drop_table("article_provider_images")
     op.drop_column("source_topics", "parent_name")
     op.drop_column("article_images", "height")
