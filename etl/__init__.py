@@ -20,14 +20,15 @@ migrations), ``pipeline`` (the API), ``feed`` (the change feed), ``fulltext`` (s
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl.feed import Change, CursorTooOld, changes
-    from etl.fulltext import SearchResult, search
-    from etl.ledger import rejections, runs
-    from etl.pipeline import run
+    from etl.ledger.ledger import rejections, runs
+    from etl.query.feed import Change, CursorTooOld, changes
+    from etl.query.fulltext import SearchResult, search
     from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary
+    from etl.runner.pipeline import run
 
 __all__ = [
     "Change",
@@ -43,29 +44,35 @@ __all__ = [
     "runs",
     "search",
 ]
-# Where each name of the API lives; the rest are in etl.pipeline.
+# Where each name of the API lives; the rest are in etl.runner.pipeline.
 _MODULE_OF = {
-    "rejections": "ledger",
-    "runs": "ledger",
-    "Change": "feed",
-    "CursorTooOld": "feed",
-    "changes": "feed",
-    "SearchResult": "fulltext",
-    "search": "fulltext",
+    "rejections": "ledger.ledger",
+    "runs": "ledger.ledger",
+    "Change": "query.feed",
+    "CursorTooOld": "query.feed",
+    "changes": "query.feed",
+    "SearchResult": "query.fulltext",
+    "search": "query.fulltext",
 }
+
+
+def import_submodule(package: str, name: str) -> ModuleType:
+    """``package.name`` imported on first use, so that ``import etl`` alone reaches
+    ``etl.db.schema``; an AttributeError for a name that is no submodule."""
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f"{package}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{package}.{name}":
+                raise  # the submodule exists but one of its own imports is missing
+    raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
 
 def __getattr__(name: str) -> Any:
     # The API is imported on first use, so that the `etl` command (etl.__main__)
-    # controls how its imports happen. `import etl; etl.pipeline...` still works:
-    # a submodule is imported when first asked for.
+    # controls how its imports happen. `import etl; etl.db.schema...` still works:
+    # a submodule is imported when first asked for (each stage package does the same).
     if name in __all__:
-        module = importlib.import_module(f"{__name__}.{_MODULE_OF.get(name, 'pipeline')}")
+        module = importlib.import_module(f"{__name__}.{_MODULE_OF.get(name, 'runner.pipeline')}")
         return getattr(module, name)
-    if not name.startswith("_"):
-        try:
-            return importlib.import_module(f"{__name__}.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise  # the submodule exists but one of its own imports is missing
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return import_submodule(__name__, name)

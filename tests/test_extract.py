@@ -1,7 +1,7 @@
-"""Table-driven tests of etl.extract: discovery, limits, decoding, front-matter and safe YAML.
+"""Tests of etl.extract.extract: discovery, limits, decoding, front-matter and safe YAML.
 
 YAML cases run twice where it matters: once as written (the fast yaml_rs path) and once
-with an excerpt line that makes etl.extract take its strict PyYAML path, so both parsers
+with an excerpt line that makes etl.extract.extract take its strict PyYAML path, so both parsers
 are held to the same rules.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from etl.extract import (
+from etl.extract.extract import (
     discover,
     extract,
     may_use_tags_or_aliases,

@@ -29,9 +29,10 @@ from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
 import etl
-from etl import database, ledger
 from etl.cli import main as cli_main
-from etl.schema import etl_runs, rejected_documents
+from etl.db import database
+from etl.db.schema import etl_runs, rejected_documents
+from etl.ledger import ledger
 from tests.helpers import ROOT, SEEDS, etl_env, loaded_articles, make_database, run_etl, snapshot
 
 CLI_TIMEOUT = 300
@@ -146,7 +147,7 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     assert "19 articles inserted" in result.stdout
     assert "succeeded" in etl_("runs").stdout
     assert etl_("rejects").stdout.strip() == "no rejected documents"
-    assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
+    assert etl_("db", "current").stdout.strip() == f"{etl.db.schema.SCHEMA_REVISION} (head)"
     history = etl_("db", "history")
     assert history.returncode == 0 and "0001  initial schema" in history.stdout
     offline = etl_("db", "upgrade", "--sql", "--from", "base")
@@ -158,7 +159,7 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     assert not_etl.returncode == 2 and "not an etl database" in not_etl.stderr
     upgrade = etl_("db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
+    assert etl_("db", "current").stdout.strip() == f"{etl.db.schema.SCHEMA_REVISION} (head)"
     for result in (history, offline, downgrade, upgrade):
         assert "Traceback" not in result.stderr
 
@@ -282,7 +283,7 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import os, signal, time
-        from etl.interrupts import stop_on_signals
+        from etl.runner.interrupts import stop_on_signals
         from etl.records import RunInterrupted
 
         with stop_on_signals():

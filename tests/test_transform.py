@@ -1,4 +1,4 @@
-"""Table-driven tests of every normalization rule in etl.transform (and the models behind it).
+"""Table-driven tests of every rule in etl.transform.transform (and the models behind it).
 
 Each rule is a table of cases; the last part checks the rules against facts measured on
 the shared corpus, with the expected counts derived from the raw YAML (not from etl code).
@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml_rs
 
-from etl.extract import discover, extract
+from etl.extract.extract import discover, extract
 from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument, winner_key
-from etl.transform import (
+from etl.transform.transform import (
     canonical_url,
     normalize_domain,
     normalize_provider_name,
@@ -605,7 +605,7 @@ def test_related_published_at(value: Any, expected: datetime) -> None:
 
 
 # The same dates as YAML text, through extract + transform. Each also runs with an
-# excerpt that makes etl.extract take its strict (PyYAML) path instead of yaml_rs.
+# excerpt that makes etl.extract.extract take its strict (PyYAML) path instead of yaml_rs.
 STRICT_PATH_LINE = "excerpt: This is *important* news\n"
 PATHS = [pytest.param("", id="fast"), pytest.param(STRICT_PATH_LINE, id="strict")]
 

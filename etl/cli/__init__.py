@@ -1,5 +1,5 @@
-"""The ``etl`` command: a thin click layer over the API (``etl.pipeline``, ``etl.ledger``,
-``etl.database``): options, environment variables, output and exit codes.
+"""The ``etl`` command: a thin click layer over the API (``etl.runner.pipeline``,
+``etl.ledger.ledger``, ``etl.db.database``): options, environment variables, output and exit codes.
 
 Modules: ``options`` (the options every command shares, defined once), ``common``
 (exit codes, errors, engines for commands that only read), ``group`` (``etl``),
