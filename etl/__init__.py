@@ -24,7 +24,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl.ledger.ledger import rejections, runs
+    from etl.ledger.ledger import rejections
+    from etl.ledger.run_history import runs
     from etl.query.feed import Change, CursorTooOld, changes
     from etl.query.fulltext import SearchResult, search
     from etl.records import Rejection, RunAborted, RunInterrupted, RunSummary
@@ -47,7 +48,7 @@ __all__ = [
 # Where each name of the API lives; the rest are in etl.runner.pipeline.
 _MODULE_OF = {
     "rejections": "ledger.ledger",
-    "runs": "ledger.ledger",
+    "runs": "ledger.run_history",
     "Change": "query.feed",
     "CursorTooOld": "query.feed",
     "changes": "query.feed",

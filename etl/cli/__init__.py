@@ -6,6 +6,9 @@ Modules: ``options`` (the options every command shares, defined once), ``common`
 ``run_command``, ``read_commands`` (runs, rejects, search, schema),
 ``changes_command``, ``db_commands``.
 
+May import: ``etl.runner``, ``etl.query``, ``etl.load``, ``etl.ledger``, ``etl.transform``,
+``etl.extract``, ``etl.db``, ``etl.records``.
+
 Exit codes (documented in the README):
 0 success; 1 finished, but some documents were rejected; 2 usage or
 configuration error (retrying does not help); 3 what may heal by itself (database

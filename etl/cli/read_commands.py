@@ -65,7 +65,9 @@ def runs(limit: int, sources: tuple[str, ...], statuses: tuple[str, ...]) -> Non
     rows = with_engine(
         options.database_url,
         options.connect_timeout,
-        lambda engine: ledger.runs(limit=limit, sources=sources, statuses=statuses, engine=engine),
+        lambda engine: run_history.runs(
+            limit=limit, sources=sources, statuses=statuses, engine=engine
+        ),
         read_only=True,
     )
     if options.as_json:

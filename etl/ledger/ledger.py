@@ -3,9 +3,9 @@
 Owns ``etl_runs`` (a run's start, end and counts, and the liveness lock that tells
 a run still working from one whose process was killed), ``rejected_documents``,
 ``source_files`` (which file holds which content, its stamp for the next run's
-quick check) and the prune of files that disappeared; and reading the ledger back
-(``runs()``, ``rejections()``: the API behind ``etl runs`` and ``etl rejects``). The
-news tables belong to ``etl.load.load``.
+quick check) and the prune of files that disappeared; and reading rejections back
+(``rejections()``: the API behind ``etl rejects``; ``runs()`` is in
+``etl.ledger.run_history``). The news tables belong to ``etl.load.load``.
 """
 
 from __future__ import annotations
@@ -494,40 +494,14 @@ def list_rejections(
     return run_id, [dict(row._mapping) for row in conn.execute(query)]
 
 
-def _reading(
+def reading_engine(
     database_url: str | None, engine: Engine | None, connect_timeout: float | None
 ) -> tuple[Engine, bool]:
+    """The engine a read uses, and whether the caller owns (and disposes of) it."""
     if engine is not None:
         return engine, False
     database.require_existing_file(database_url)  # reading creates no SQLite file
     return database.make_engine(database_url, connect_timeout=connect_timeout), True
-
-
-def runs(
-    database_url: str | None = None,
-    *,
-    limit: int = 20,
-    sources: Sequence[str] = (),
-    statuses: Sequence[str] = (),
-    engine: Engine | None = None,
-    connect_timeout: float | None = database.DEFAULT_CONNECT_TIMEOUT,
-) -> list[dict[str, Any]]:
-    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row, with
-    the run's ``sources`` and ``seconds``; a run whose process is gone has the status
-    ``abandoned``. Only runs of one of ``sources`` and ``statuses`` (empty: any).
-
-    Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
-    schema, SQLAlchemy errors when the database cannot be reached.
-    """
-    from etl.ledger.run_history import list_runs  # it reads the liveness locks of this module
-
-    engine, owned = _reading(database_url, engine, connect_timeout)
-    try:
-        with engine.connect() as conn:
-            return list_runs(conn, limit, sources=sources, statuses=statuses)
-    finally:
-        if owned:
-            engine.dispose()
 
 
 def rejections(
@@ -542,7 +516,7 @@ def rejections(
     Raises ``ConfigurationError`` for an unknown run id, ``NotAnEtlDatabase`` for a
     database without the schema.
     """
-    engine, owned = _reading(database_url, engine, connect_timeout)
+    engine, owned = reading_engine(database_url, engine, connect_timeout)
     try:
         with engine.connect() as conn:
             return list_rejections(conn, run_id)[1]

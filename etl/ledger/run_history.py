@@ -1,5 +1,5 @@
-"""Reading ``etl_runs`` back for ``etl runs``: each run's sources, status, duration,
-net counts and error, filtered by source and status.
+"""Reading ``etl_runs`` back for ``etl runs`` and ``etl.runs()``: each run's sources,
+status, duration, net counts and error, filtered by source and status.
 
 A run left ``running`` whose process is gone (SIGKILL, the OOM killer, a machine that
 stopped) is reported as ``abandoned`` as soon as that can be known, without writing
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, desc, select
+from sqlalchemy import Connection, Engine, desc, select
 
 from etl.db import database
 from etl.db.schema import etl_runs
@@ -90,3 +90,28 @@ def list_runs(
             if len(found) == limit:
                 return found
     return found
+
+
+def runs(
+    database_url: str | None = None,
+    *,
+    limit: int = 20,
+    sources: Sequence[str] = (),
+    statuses: Sequence[str] = (),
+    engine: Engine | None = None,
+    connect_timeout: float | None = database.DEFAULT_CONNECT_TIMEOUT,
+) -> list[dict[str, Any]]:
+    """The latest runs recorded in ``etl_runs`` (newest first), one dict per row, with
+    the run's ``sources`` and ``seconds``; a run whose process is gone has the status
+    ``abandoned``. Only runs of one of ``sources`` and ``statuses`` (empty: any).
+
+    Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
+    schema, SQLAlchemy errors when the database cannot be reached.
+    """
+    engine, owned = ledger.reading_engine(database_url, engine, connect_timeout)
+    try:
+        with engine.connect() as conn:
+            return list_runs(conn, limit, sources=sources, statuses=statuses)
+    finally:
+        if owned:
+            engine.dispose()
