@@ -7,14 +7,13 @@
 ``runs()`` and ``rejections()`` read what runs recorded (``etl runs``, ``etl rejects``);
 ``search()`` finds live full articles by words of their title and excerpt (``etl search``).
 
-Modules, in the order data flows: ``extract`` (files -> raw front-matter),
-``documents`` (pydantic models of the input), ``transform`` (normalization
-rules), ``records`` (the contract: every type crossing a stage boundary),
-``load`` (the news entities), ``sql`` (the per-dialect toolkit), ``ledger``
-(runs, rejects, source files), ``workers`` (the process pool), ``interrupts``
-(signals during a run), ``schema`` (the tables), ``database`` (engines,
-migrations), ``pipeline`` (the API), ``feed`` (the change feed), ``fulltext`` (search),
-``cli``.
+Stages, one package each, in the order data flows (each package's docstring says what
+it owns and which stages it may import): ``extract`` (files -> raw front-matter),
+``transform`` (pydantic models and normalization rules), ``load`` (the news entities),
+``ledger`` (runs, rejects, source files), ``runner`` (the pipeline API, the process pool,
+signals, logs), ``query`` (the change feed, search), ``db`` (the tables, views, engines,
+the per-dialect SQL toolkit, migrations), ``cli``; ``records`` is the contract: every
+type crossing a stage boundary.
 """
 
 from __future__ import annotations
