@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 import yaml_rs
 
-from etl.extract.extract import discover, extract
+from etl.extract.extract import extract
+from etl.extract.sources import SourceSpec, discover_source
 from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument, winner_key
 from etl.transform.transform import (
     canonical_url,
@@ -955,7 +956,7 @@ def corpus_raw(corpus_news: Path) -> dict[str, dict[str, Any]]:
 def corpus_transformed(corpus_news: Path) -> dict[str, TransformedDocument]:
     result: dict[str, TransformedDocument] = {}
     rejected = {}
-    for source in discover([corpus_news]):
+    for source in discover_source(SourceSpec("corpus", str(corpus_news), False, ("",))):
         try:
             result[source.key] = transform(extract(source))
         except DocumentError as exc:

@@ -26,7 +26,6 @@ from etl.cli.common import (
     EXIT_REJECTED,
     EXIT_RESYNC,
     EXIT_SIGINT,
-    EXIT_SIGTERM,
     EXIT_USAGE,
 )
 from etl.cli.group import main
@@ -37,7 +36,6 @@ __all__ = [
     "EXIT_REJECTED",
     "EXIT_RESYNC",
     "EXIT_SIGINT",
-    "EXIT_SIGTERM",
     "EXIT_USAGE",
     "changes_command",
     "db_commands",

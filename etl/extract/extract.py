@@ -12,7 +12,6 @@ import os
 import re
 import stat
 import time
-from collections.abc import Iterable
 from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -57,27 +56,6 @@ def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
     if info.st_mtime_ns > time.time_ns() - RACY_NS:
         return None
     return FileStamp(info.st_size, info.st_mtime_ns)
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> list[SourceFile]:
-    """All ``*.md``/``*.markdown`` files under ``paths``, sorted by key, each once.
-
-    A file given directly is keyed by its name; a file found in a directory by its
-    path relative to that directory, so the same tree gives the same keys wherever
-    it is mounted. Symlinked directories are not followed. Raises
-    ``FileNotFoundError`` for a path that does not exist.
-    """
-    found: dict[str, SourceFile] = {}
-    for raw in paths:
-        root = os.fspath(raw)
-        if os.path.isdir(root):
-            scan(root, root, "", found)
-        elif os.path.exists(root):
-            folder, name = os.path.split(root)
-            found.setdefault(name, SourceFile(folder, name))
-        else:
-            raise FileNotFoundError(f"{raw}: no such file or directory")
-    return [found[key] for key in sorted(found)]
 
 
 def scan(
