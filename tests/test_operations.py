@@ -86,9 +86,16 @@ def table_names(url: str) -> set[str]:
 
 @pytest.mark.slow
 def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path) -> None:
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources,
+    # and a test writes only under its temporary directory.
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "etl", source / "etl", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,
