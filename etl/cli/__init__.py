@@ -26,6 +26,7 @@ from etl.cli.common import (
     EXIT_REJECTED,
     EXIT_RESYNC,
     EXIT_SIGINT,
+    EXIT_SIGTERM,
     EXIT_USAGE,
 )
 from etl.cli.group import main
@@ -36,6 +37,7 @@ __all__ = [
     "EXIT_REJECTED",
     "EXIT_RESYNC",
     "EXIT_SIGINT",
+    "EXIT_SIGTERM",
     "EXIT_USAGE",
     "changes_command",
     "db_commands",

@@ -20,9 +20,8 @@ from etl.runner import logs
 from etl.runner.failures import database_failure
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL, EXIT_RESYNC = 0, 1, 2, 3, 4
-# 128 + SIGINT, as shells report a job stopped by Ctrl-C; an interrupted run exits with
-# RunInterrupted.exit_code instead (130 or 143, by the signal that stopped it).
-EXIT_SIGINT = 130
+EXIT_SIGINT = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl-C
+EXIT_SIGTERM = 143  # 128 + SIGTERM (RunInterrupted.exit_code gives either)
 
 T = TypeVar("T")
 log = logging.getLogger("etl")
