@@ -31,7 +31,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from etl import database
+from etl.db import database
 
 ROOT = Path(__file__).resolve().parent.parent
 ETL = ROOT / ".venv" / "bin" / "etl"

@@ -122,7 +122,7 @@ class TransformedDocument:
         return winner_key(self.article.published_at, self.source, self.source_key)
 
 
-# --- a site's taxonomy (etl.taxonomy) -------------------------------------------
+# --- a site's taxonomy (etl.transform.taxonomy) -------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)

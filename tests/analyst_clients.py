@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from datasette.app import Datasette
 from sqlite_utils.cli import cli as sqlite_utils_command
 
-from etl.database import resolve_url
+from etl.db.database import resolve_url
 
 
 def sqlite_path(url: str) -> Path:

@@ -34,9 +34,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
 import etl
-from etl.database import resolve_url
-from etl.records import Rejection, RunSummary
-from etl.schema import (
+from etl.db.database import resolve_url
+from etl.db.schema import (
     article_images,
     article_topics,
     articles,
@@ -49,6 +48,7 @@ from etl.schema import (
     source_files,
     topics,
 )
+from etl.records import Rejection, RunSummary
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -318,7 +318,7 @@ def assert_loaded(url: str, summary: RunSummary, key: str, tag: str) -> dict[str
 
 # --- a database's contents ----------------------------------------------------------------
 
-# The tables that record runs, not what the files say: every other table of etl.schema
+# The tables that record runs, not what the files say: every other table of etl.db.schema
 # is an entity table, and is compared column by column (a table added later too).
 LEDGER_TABLES = frozenset(
     {
@@ -355,7 +355,7 @@ def compared(table: Table, column: Column[Any], *, with_sources: bool = True) ->
 
 def referenced_table(column: Column[Any]) -> Table | None:
     """The entity table a column holds ids of: its foreign key's, else ``X_id`` -> ``Xs``
-    (``articles.source_id`` has no foreign key; see etl.schema)."""
+    (``articles.source_id`` has no foreign key; see etl.db.schema)."""
     for key in column.foreign_keys:
         target: Table = key.column.table
         return target
@@ -379,7 +379,7 @@ def entity_tables(*, with_sources: bool = True) -> list[Table]:
 
 
 def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
-    """Every entity table of etl.schema, column by column, with surrogate ids replaced
+    """Every entity table of etl.db.schema, column by column, with surrogate ids replaced
     by natural keys (article URL, provider domain, topic slug, image URL, source name)
     and rows sorted; ``snapshot["columns"]`` names each table's columns.
 

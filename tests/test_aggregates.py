@@ -1,8 +1,8 @@
 """Every column equals a fresh load: providers' names and logos, topics' names and images'
-sizes follow the files that exist now, after any history (etl.aggregates).
+sizes follow the files that exist now, after any history (etl.load.aggregates).
 
 Each history runs on every backend and ends compared, table by table and column by
-column (tests.helpers.live_snapshot, derived from etl.schema), with a fresh load of
+column (tests.helpers.live_snapshot, derived from etl.db.schema), with a fresh load of
 the final files. The values the history started from are chosen so that the old rule
 ("the smallest or largest value ever seen while the row exists") would keep them.
 """
@@ -22,7 +22,7 @@ import yaml
 from sqlalchemy import select
 
 from etl import run
-from etl.schema import articles, images, providers, topics
+from etl.db.schema import articles, images, providers, topics
 from tests.helpers import fetch, live_snapshot, make_doc, render, url_for, write_tree
 
 SHARED = "shared.example.com"
@@ -199,7 +199,7 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
 ) -> None:
     """One file of 20 edited: the entities recomputed are that file's (and its link's
     stub's provider), not the 21 providers, 21 topics and 40 images of the load."""
-    from etl import aggregates
+    from etl.load import aggregates
 
     site = tmp_path / "site"
     write_tree(site, {f"_news/{i}.md": render(make_doc(f"one{i}")) for i in range(20)})
@@ -211,7 +211,7 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
         original(conn, touched, now)
         recomputed.update(touched)
 
-    monkeypatch.setattr("etl.aggregates.recompute", spy)  # the end of the run calls it once
+    monkeypatch.setattr("etl.load.aggregates.recompute", spy)  # the end of the run calls it once
     edited = make_doc("one0")
     edited["title"] = "Edited"
     write_tree(site, {"_news/0.md": render(edited)})
@@ -312,7 +312,7 @@ def test_an_upgraded_database_is_exact_after_its_next_run(
     cleared the stamps) and, under the new rules, writes them exact."""
     from alembic.script import ScriptDirectory
 
-    from etl import database
+    from etl.db import database
 
     site = tmp_path / "site"
     write_tree(

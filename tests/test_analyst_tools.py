@@ -22,8 +22,8 @@ from click.testing import CliRunner
 from datasette.cli import cli as datasette_cli
 
 import etl
-from etl import database, datasette_metadata, dictionary
-from etl.views import VIEWS
+from etl.db import database, datasette_metadata, dictionary
+from etl.db.views import VIEWS
 from tests.analyst_clients import (
     datasette_get,
     datasette_name,

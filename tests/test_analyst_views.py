@@ -19,11 +19,12 @@ from alembic.migration import MigrationContext
 from alembic.operations import Operations
 from sqlalchemy import Engine, inspect, text
 
-from etl import comments, database, run, views
-from etl.extract import split_front_matter
-from etl.schema import metadata, topics
-from etl.transform import canonical_url
-from etl.views import VIEWS
+from etl import run
+from etl.db import comments, database, views
+from etl.db.schema import metadata, topics
+from etl.db.views import VIEWS
+from etl.extract.extract import split_front_matter
+from etl.transform.transform import canonical_url
 from tests.helpers import ROOT, SEEDS
 
 MIGRATIONS = ROOT / "etl" / "migrations"
@@ -202,7 +203,7 @@ def test_mariadb_comments_leave_every_column_definition_as_it_was(mariadb_url: s
 
 
 def test_views_return_what_etl_views_defines(db_url: str, engine: Engine) -> None:
-    """The views the migrations made (frozen SQL) equal etl.views' current SELECTs."""
+    """The views the migrations made (frozen SQL) equal etl.db.views' current SELECTs."""
     run([SEEDS], db_url)
     for view in VIEWS:
         stored = _rows(engine, f"SELECT * FROM {view.name}")
@@ -309,7 +310,7 @@ def test_sqlite_batch_migration_can_rebuild_a_table_a_view_reads(tmp_path: Path)
             [
                 sys.executable,
                 "-c",
-                "import sys\nfrom alembic import command\nfrom etl import database\n"
+                "import sys\nfrom alembic import command\nfrom etl.db import database\n"
                 "config = database.alembic_config(url=sys.argv[1])\n"
                 "config.set_main_option('script_location', sys.argv[2])\n"
                 "command.upgrade(config, 'head')\n",

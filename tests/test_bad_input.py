@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from etl.db.schema import article_topics, articles, images, providers, related_articles, topics
 from etl.records import RunSummary
-from etl.schema import article_topics, articles, images, providers, related_articles, topics
 from tests.helpers import (
     article_row,
     assert_loaded,

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from etl import database, run
-from etl.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
-from etl.workers import POOL_FILES, chunk_sizes, plan_chunks
+from etl import run
+from etl.db import database
+from etl.db.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
+from etl.runner.workers import POOL_FILES, chunk_sizes, plan_chunks
 from tests.helpers import ROOT, SEEDS, connect, fetch, make_database, run_etl, snapshot, start_etl
 
 DATA_TABLES = (
@@ -285,13 +286,13 @@ def test_the_command_freezes_its_imports_and_leaves_the_collector_on() -> None:
 
 def test_package_api_is_imported_on_first_use() -> None:
     import etl
-    import etl.pipeline
+    import etl.runner.pipeline
 
-    assert etl.run is etl.pipeline.run and etl.RunSummary is etl.pipeline.RunSummary
+    assert etl.run is etl.runner.pipeline.run and etl.RunSummary is etl.runner.pipeline.RunSummary
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         etl.nope  # noqa: B018
     # In a fresh interpreter, `import etl` alone still reaches the modules.
-    code = "import etl; print(etl.schema.articles.name, etl.pipeline.run is etl.run)"
+    code = "import etl; print(etl.db.schema.articles.name, etl.runner.pipeline.run is etl.run)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
@@ -400,7 +401,7 @@ def test_worker_generations_load_what_one_process_loads(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Small generations: files are handed to three successive sets of worker processes."""
-    monkeypatch.setattr("etl.workers.POOL_FILES", 30)
+    monkeypatch.setattr("etl.runner.workers.POOL_FILES", 30)
     source = tmp_path / "news"
     for copy in "abcd":
         shutil.copytree(SEEDS, source / copy)

@@ -19,10 +19,11 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, select, text, update
 
-from etl import CursorTooOld, changes, database, run
-from etl.database import ConfigurationError, resolve_url
-from etl.feed import Change, compact, latest_cursor
-from etl.schema import SEARCH_TRIGGERS, articles, etl_runs
+from etl import CursorTooOld, changes, run
+from etl.db import database
+from etl.db.database import ConfigurationError, resolve_url
+from etl.db.schema import SEARCH_TRIGGERS, articles, etl_runs
+from etl.query.feed import Change, compact, latest_cursor
 from tests.helpers import SEEDS, run_etl, start_etl
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
@@ -171,7 +172,7 @@ def test_a_change_of_topics_alone_is_recorded(db_url: str, tmp_path: Path) -> No
 def test_limit_and_paging(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     run([SEEDS], sqlite_url)
     everything = list(changes(sqlite_url))
-    monkeypatch.setattr("etl.feed.PAGE", 7)
+    monkeypatch.setattr("etl.query.feed.PAGE", 7)
     assert list(changes(sqlite_url)) == everything
     assert list(changes(sqlite_url, limit=10)) == everything[:10]
     assert list(changes(sqlite_url, since=everything[9].cursor, limit=3)) == everything[10:13]

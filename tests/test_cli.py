@@ -14,8 +14,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from etl import database
-from etl.schema import SCHEMA_REVISION
+from etl.db import database
+from etl.db.schema import SCHEMA_REVISION
 from tests.helpers import SEEDS, connect, run_etl, start_etl
 
 

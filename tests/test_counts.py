@@ -24,9 +24,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 import etl
+from etl.db.schema import article_changes, etl_runs
+from etl.load.tally import ABSENT, FULL, STUB, TOMBSTONE, transition
 from etl.records import COUNTER_NAMES, RunSummary
-from etl.schema import article_changes, etl_runs
-from etl.tally import ABSENT, FULL, STUB, TOMBSTONE, transition
 from tests.helpers import (
     CLI_TIMEOUT,
     Held,

@@ -6,9 +6,9 @@ import json
 import re
 import subprocess
 
-from etl import dictionary
-from etl.schema import metadata
-from etl.views import VIEWS
+from etl.db import dictionary
+from etl.db.schema import metadata
+from etl.db.views import VIEWS
 from tests.helpers import ROOT, run_etl
 
 DOC = ROOT / "docs" / "schema.md"
@@ -25,7 +25,7 @@ def test_every_table_and_column_has_a_description() -> None:
         for column in table.columns
         if not (column.comment or "").strip()
     ]
-    assert missing == [], f"add comment=... in etl/schema.py for: {', '.join(missing)}"
+    assert missing == [], f"add comment=... in etl/db/schema.py for: {', '.join(missing)}"
 
 
 def test_every_view_and_view_column_has_a_description() -> None:
@@ -36,7 +36,7 @@ def test_every_view_and_view_column_has_a_description() -> None:
         for column in view.columns
         if not column.description.strip()
     ]
-    assert missing == [], f"describe in etl/views.py: {', '.join(missing)}"
+    assert missing == [], f"describe in etl/db/views.py: {', '.join(missing)}"
     names = [view.name for view in VIEWS]
     assert len(set(names)) == len(names) and not set(names) & set(metadata.tables)
     for view in VIEWS:

@@ -172,7 +172,7 @@ def test_top_level_help_lists_every_exit_code() -> None:
 
 
 def test_article_overview_columns_are_all_in_the_readme_table() -> None:
-    from etl.views import VIEWS
+    from etl.db.views import VIEWS
 
     rows = {match[1]: match[2] for match in re.finditer(r"^\| `(\w+)` \| (.*) \|$", README, re.M)}
     assert "article_overview" in rows, "the README's views table has no article_overview row"

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from etl.failures import is_configuration_error
+from etl.runner.failures import is_configuration_error
 from tests.helpers import (
     MARIADB_URL,
     POSTGRES_URL,

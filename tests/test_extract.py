@@ -1,7 +1,7 @@
-"""Table-driven tests of etl.extract: discovery, limits, decoding, front-matter and safe YAML.
+"""Tests of etl.extract.extract: discovery, limits, decoding, front-matter and safe YAML.
 
 YAML cases run twice where it matters: once as written (the fast yaml_rs path) and once
-with an excerpt line that makes etl.extract take its strict PyYAML path, so both parsers
+with an excerpt line that makes etl.extract.extract take its strict PyYAML path, so both parsers
 are held to the same rules.
 """
 
@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from etl.extract import (
-    discover,
+from etl.extract.extract import (
     extract,
     may_use_tags_or_aliases,
     read_bytes,
     split_front_matter,
 )
+from etl.extract.sources import SourceSpec, discover_source
 from etl.records import DocumentError, RawDocument, SourceFile
 
 # A realistic excerpt (" *i" starts a token) that sends a document down the strict path.
@@ -500,38 +500,46 @@ def tree(tmp_path: Path) -> Path:
     return root
 
 
+def _plain(root: Path, *scopes: str) -> SourceSpec:
+    """A plain tree (no site root) the run covers at ``scopes``."""
+    return SourceSpec("tree", str(root), site=False, scopes=scopes)
+
+
 @pytest.mark.parametrize(
-    ("arguments", "keys"),
+    ("scopes", "keys"),
     [
         pytest.param(
-            ["."],
+            [""],
             ["a.markdown", "b.md", "other/f.md", "sub/c.md", "sub/deeper/d.markdown"],
             id="root",
         ),
-        pytest.param(["sub"], ["c.md", "deeper/d.markdown"], id="subdirectory"),
-        pytest.param(["sub/deeper"], ["d.markdown"], id="deeper"),
-        pytest.param(["sub/c.md"], ["c.md"], id="file"),
-        pytest.param(["sub/deeper/d.markdown"], ["d.markdown"], id="markdown-file"),
-        pytest.param(["b.md", "sub"], ["b.md", "c.md", "deeper/d.markdown"], id="file-and-dir"),
-        pytest.param(["sub", "b.md"], ["b.md", "c.md", "deeper/d.markdown"], id="sorted"),
+        pytest.param(["sub/"], ["sub/c.md", "sub/deeper/d.markdown"], id="subdirectory"),
+        pytest.param(["sub/deeper/"], ["sub/deeper/d.markdown"], id="deeper"),
+        pytest.param(["sub/c.md"], ["sub/c.md"], id="file"),
+        pytest.param(["sub/deeper/d.markdown"], ["sub/deeper/d.markdown"], id="markdown-file"),
+        pytest.param(
+            ["b.md", "sub/"], ["b.md", "sub/c.md", "sub/deeper/d.markdown"], id="file-and-dir"
+        ),
+        pytest.param(["sub/", "b.md"], ["b.md", "sub/c.md", "sub/deeper/d.markdown"], id="sorted"),
         pytest.param(["b.md", "b.md"], ["b.md"], id="same-file-twice"),
-        pytest.param(["empty"], [], id="no-documents"),
+        pytest.param(["empty/"], [], id="no-documents"),
+        pytest.param(["missing/"], [], id="missing-directory"),
         pytest.param([], [], id="nothing"),
     ],
 )
-def test_discover(arguments: list[str], keys: list[str], tree: Path) -> None:
-    found = discover([tree / argument for argument in arguments])
+def test_discover_source(scopes: list[str], keys: list[str], tree: Path) -> None:
+    found = discover_source(_plain(tree, *scopes))
     assert [source.key for source in found] == keys
     for source in found:
         assert Path(source.path).is_file()  # TREE has no directory named like a document
-        assert Path(source.path).name == source.key.rsplit("/", 1)[-1]
+        assert Path(source.path) == tree / source.key
 
 
 def test_discover_keys_do_not_depend_on_where_the_tree_is(tree: Path, tmp_path: Path) -> None:
     copy = tmp_path / "elsewhere" / "mounted"
     copy.parent.mkdir()
     tree.rename(copy)
-    assert [s.key for s in discover([copy])] == [
+    assert [s.key for s in discover_source(_plain(copy, ""))] == [
         "a.markdown",
         "b.md",
         "other/f.md",
@@ -540,36 +548,20 @@ def test_discover_keys_do_not_depend_on_where_the_tree_is(tree: Path, tmp_path: 
     ]
 
 
-def test_discover_accepts_str_paths(tree: Path) -> None:
-    assert [s.key for s in discover([str(tree / "sub")])] == ["c.md", "deeper/d.markdown"]
-
-
-@pytest.mark.parametrize(
-    "argument",
-    [
-        pytest.param("missing", id="missing-dir"),
-        pytest.param("missing.md", id="missing-file"),
-        pytest.param("sub/missing/c.md", id="missing-parent"),
-    ],
-)
-def test_discover_missing_path(argument: str, tree: Path) -> None:
-    with pytest.raises(FileNotFoundError):
-        discover([tree / "b.md", tree / argument])
-
-
 def test_discover_lists_directories_named_like_documents(tree: Path) -> None:
     # Issue 4: a directory among the inputs is reported (rejected by name), and its
     # documents are still found.
     (tree / "folder.md").mkdir()
     (tree / "folder.md" / "g.md").write_text("---\ntitle: g\n---\n")
-    keys = [source.key for source in discover([tree])]
+    found = discover_source(_plain(tree, ""))
+    keys = [source.key for source in found]
     assert "folder.md" in keys
     assert "folder.md/g.md" in keys
-    folder = next(s for s in discover([tree]) if s.key == "folder.md")
+    folder = next(s for s in found if s.key == "folder.md")
     with pytest.raises(DocumentError, match="directory"):
         extract(folder)
 
 
 def test_discovered_files_extract(tree: Path) -> None:
-    for source in discover([tree]):
+    for source in discover_source(_plain(tree, "")):
         assert extract(source).front_matter == {"title": source.key}

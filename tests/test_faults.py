@@ -26,10 +26,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 import etl
-from etl.database import DatabaseUnavailable
-from etl.extract import file_stamp
-from etl.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
-from etl.workers import plan_chunks
+from etl.db.database import DatabaseUnavailable
+from etl.db.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
+from etl.extract.extract import file_stamp
+from etl.runner.workers import plan_chunks
 from tests.helpers import (
     CLI_TIMEOUT,
     SEEDS,
@@ -382,7 +382,7 @@ def test_worker_process_dies_mid_run(
     for path in sorted(corpus.root.glob("*.md"))[:240]:
         (root / path.name).symlink_to(path)
     victim = sorted(p.name for p in root.iterdir())[victim_index]
-    real = etl.workers.process_file
+    real = etl.runner.workers.process_file
     if slow_submit:  # file_stamp runs in the parent, as it builds each chunk's tasks
         stamp = file_stamp
 
@@ -390,15 +390,15 @@ def test_worker_process_dies_mid_run(
             time.sleep(0.02)
             return stamp(path)
 
-        monkeypatch.setattr(etl.pipeline, "file_stamp", slow_stamp)
+        monkeypatch.setattr(etl.runner.pipeline, "file_stamp", slow_stamp)
 
-    def dies_on_victim(task: etl.workers.Task) -> Any:
+    def dies_on_victim(task: etl.runner.workers.Task) -> Any:
         if task.source.key == victim:
             os._exit(9)  # no clean-up, no exception: as SIGKILL would
         return real(task)
 
     # Workers are forked, so they run the patched function.
-    monkeypatch.setattr(etl.workers, "process_file", dies_on_victim)
+    monkeypatch.setattr(etl.runner.workers, "process_file", dies_on_victim)
     with pytest.raises(etl.RunAborted, match="worker process died"):
         etl.run([root], db_url, workers=2, batch_size=20)
     monkeypatch.undo()

@@ -26,8 +26,8 @@ from sqlalchemy.engine import make_url
 
 import etl
 from etl.cli import main
+from etl.db.schema import articles, etl_runs, rejected_documents
 from etl.records import RunSummary
-from etl.schema import articles, etl_runs, rejected_documents
 from tests.helpers import (
     article_row,
     assert_loaded,
@@ -566,7 +566,7 @@ def test_password_absent_from_summary_logs_and_tables(pg_url: str, tmp_path: Pat
 def test_password_absent_when_run_aborts(tmp_path: Path) -> None:
     """The API's exception for an unreachable database carries no password either."""
     (tmp_path / "a.md").write_bytes(render(make_doc(token())))
-    with pytest.raises(etl.database.DatabaseUnavailable) as caught:
+    with pytest.raises(etl.db.database.DatabaseUnavailable) as caught:
         etl.run([tmp_path / "a.md"], f"postgresql://postgres:{PASSWORD}@127.0.0.1:1/x")
     assert PASSWORD not in str(caught.value)
     assert PASSWORD not in repr(caught.value.args)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from etl import logs
+from etl.runner import logs
 from tests.helpers import make_doc, render, run_etl, token, write_tree
 
 

@@ -1,4 +1,4 @@
-"""The schema comes from Alembic migrations, and they match etl.schema on every backend."""
+"""The schema comes from Alembic migrations, and they match etl.db.schema on every backend."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from sqlalchemy import inspect, text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.schema import CreateTable
 
-from etl import database, run
-from etl.schema import MYSQL_TABLE_OPTIONS, include_name, metadata, with_mysql_table_options
+from etl import run
+from etl.db import database
+from etl.db.schema import MYSQL_TABLE_OPTIONS, include_name, metadata, with_mysql_table_options
 from tests.helpers import ROOT, SEEDS, as_of, run_etl, snapshot
 
 

@@ -29,22 +29,21 @@ from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
 import etl
-from etl import database, ledger
 from etl.cli import main as cli_main
-from etl.schema import etl_runs, rejected_documents
-from tests.helpers import ROOT, SEEDS, etl_env, loaded_articles, make_database, run_etl, snapshot
+from etl.db import database
+from etl.db.schema import etl_runs, rejected_documents
+from etl.ledger import ledger
+from tests.helpers import (
+    ROOT,
+    SEEDS,
+    loaded_articles,
+    make_database,
+    run_etl,
+    snapshot,
+    start_etl,
+)
 
 CLI_TIMEOUT = 300
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    return etl_env(extra)
-
-
-def etl_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, exe: list[str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return run_etl(*args, cwd=cwd, env=env, exe=exe)
 
 
 def ledger_rows(url: str) -> tuple[int, int]:
@@ -85,9 +84,16 @@ def table_names(url: str) -> set[str]:
 
 @pytest.mark.slow
 def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path) -> None:
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources,
+    # and a test writes only under its temporary directory.
+    source = tmp_path / "source"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(ROOT / "etl", source / "etl", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
     dist = tmp_path / "dist"
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,
@@ -134,7 +140,7 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     shutil.copytree(SEEDS, news)
 
     def etl_(*args: str) -> subprocess.CompletedProcess[str]:
-        return etl_cli(*args, cwd=elsewhere, exe=exe)
+        return run_etl(*args, cwd=elsewhere, exe=exe)
 
     result = etl_("run")
     assert result.returncode == 2, result.stderr
@@ -146,7 +152,7 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     assert "19 articles inserted" in result.stdout
     assert "succeeded" in etl_("runs").stdout
     assert etl_("rejects").stdout.strip() == "no rejected documents"
-    assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
+    assert etl_("db", "current").stdout.strip() == f"{etl.db.schema.SCHEMA_REVISION} (head)"
     history = etl_("db", "history")
     assert history.returncode == 0 and "0001  initial schema" in history.stdout
     offline = etl_("db", "upgrade", "--sql", "--from", "base")
@@ -158,7 +164,7 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     assert not_etl.returncode == 2 and "not an etl database" in not_etl.stderr
     upgrade = etl_("db", "upgrade")
     assert upgrade.returncode == 0, upgrade.stderr
-    assert etl_("db", "current").stdout.strip() == f"{etl.schema.SCHEMA_REVISION} (head)"
+    assert etl_("db", "current").stdout.strip() == f"{etl.db.schema.SCHEMA_REVISION} (head)"
     for result in (history, offline, downgrade, upgrade):
         assert "Traceback" not in result.stderr
 
@@ -200,7 +206,7 @@ def corpus_reference(
             place = tmp_path_factory.mktemp(f"reference-{backend}")
             databases.append(make_database(backend, place))
             url = next(databases[-1])
-            result = etl_cli("run", str(corpus_news), "--database-url", url, cwd=place)
+            result = run_etl("run", str(corpus_news), "--database-url", url, cwd=place)
             assert result.returncode == 0, result.stderr[-2000:]
             cache[backend] = snapshot(url)
         return cache[backend]
@@ -232,10 +238,12 @@ def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
     databases = make_database(backend, tmp_path)
     url = next(databases)
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "etl", "run", str(corpus_news), "--database-url", url],
+        proc = start_etl(
+            "run",
+            str(corpus_news),
+            "--database-url",
+            url,
             cwd=tmp_path,
-            env=clean_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -269,7 +277,7 @@ def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
         assert row.error == f"interrupted by {name}"
         assert row.finished_at is not None
 
-        result = etl_cli("run", str(corpus_news), "--database-url", url, cwd=tmp_path)
+        result = run_etl("run", str(corpus_news), "--database-url", url, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         after = snapshot(url)
         for table in expected:
@@ -282,7 +290,7 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """
         import os, signal, time
-        from etl.interrupts import stop_on_signals
+        from etl.runner.interrupts import stop_on_signals
         from etl.records import RunInterrupted
 
         with stop_on_signals():
@@ -421,11 +429,11 @@ def test_dry_run_from_the_command_line(db_url: str, tmp_path: Path) -> None:
     _edit_tree(tree)
     before, ledger_before = snapshot(db_url), ledger_rows(db_url)
     args = ("run", str(tree), "--database-url", db_url, "--prune")
-    dry = etl_cli(*args, "--dry-run", cwd=tmp_path)
+    dry = run_etl(*args, "--dry-run", cwd=tmp_path)
     assert dry.returncode == 1, dry.stderr  # a document is rejected, as in the real run
     assert "dry run: nothing written" in dry.stdout
     assert snapshot(db_url) == before and ledger_rows(db_url) == ledger_before
-    real = etl_cli(*args, cwd=tmp_path)
+    real = run_etl(*args, cwd=tmp_path)
     assert dry.stdout.split(" [")[0] == real.stdout.split(" [")[0]  # the same counts
 
 
@@ -468,16 +476,16 @@ def test_every_run_option_reads_an_etl_environment_variable() -> None:
 
 
 def test_run_is_configured_from_the_environment(sqlite_url: str, tmp_path: Path) -> None:
-    env = clean_env(
-        ETL_PATHS=f"{SEEDS}",
-        ETL_DATABASE_URL=sqlite_url,
-        ETL_JSON="1",
-        ETL_DRY_RUN="1",
-        ETL_SHARD="0/2",
-        ETL_BATCH_SIZE="3",
-        ETL_WORKERS="1",
-    )
-    result = etl_cli("run", cwd=tmp_path, env=env)
+    env = {
+        "ETL_PATHS": f"{SEEDS}",
+        "ETL_DATABASE_URL": sqlite_url,
+        "ETL_JSON": "1",
+        "ETL_DRY_RUN": "1",
+        "ETL_SHARD": "0/2",
+        "ETL_BATCH_SIZE": "3",
+        "ETL_WORKERS": "1",
+    }
+    result = run_etl("run", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["dry_run"] is True
@@ -487,12 +495,12 @@ def test_run_is_configured_from_the_environment(sqlite_url: str, tmp_path: Path)
 
 def test_verbosity_flags_work_after_the_subcommand(sqlite_url: str, tmp_path: Path) -> None:
     args = ("run", str(SEEDS), "--database-url", sqlite_url, "--workers", "1")
-    verbose = etl_cli("-q", *args, "-vv", cwd=tmp_path)  # -q, then -vv: INFO
+    verbose = run_etl("-q", *args, "-vv", cwd=tmp_path)  # -q, then -vv: INFO
     assert verbose.returncode == 0, verbose.stderr
     assert "INFO alembic" in verbose.stderr  # the migrations of a new database
-    quiet = etl_cli(*args, "-q", "-q", "-q", "--full-refresh", cwd=tmp_path)
+    quiet = run_etl(*args, "-q", "-q", "-q", "--full-refresh", cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
-    assert etl_cli("runs", "--database-url", sqlite_url, "-v", cwd=tmp_path).returncode == 0
+    assert run_etl("runs", "--database-url", sqlite_url, "-v", cwd=tmp_path).returncode == 0
 
 
 @pytest.fixture
@@ -514,7 +522,7 @@ def test_an_unreachable_database_fails_within_the_connect_timeout(
     # Far beyond the 2 s timeout: without one, the command would hang until killed here.
     for command in (("run", str(SEEDS)), ("runs",), ("db", "current")):
         try:
-            result = etl_cli(*command, *args, cwd=tmp_path)
+            result = run_etl(*command, *args, cwd=tmp_path)
         except subprocess.TimeoutExpired:
             pytest.fail(f"etl {command[0]} hung on an unanswering server")
         assert result.returncode == 3, result.stderr
@@ -527,10 +535,10 @@ def test_an_unreachable_database_fails_within_the_connect_timeout(
 def test_ledger_commands_on_a_missing_sqlite_file_create_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'missing.sqlite3'}"
     for command in (("runs",), ("rejects",), ("rejects", "3"), ("db", "downgrade", "base")):
-        result = etl_cli(*command, "--database-url", url, cwd=tmp_path)
+        result = run_etl(*command, "--database-url", url, cwd=tmp_path)
         assert result.returncode == 2, (command, result.stderr)
         assert "not an etl database, run `etl db upgrade`" in result.stderr.replace(":", ",")
-    current = etl_cli("db", "current", "--database-url", url, cwd=tmp_path)
+    current = run_etl("db", "current", "--database-url", url, cwd=tmp_path)
     assert current.returncode == 0 and current.stdout.startswith("none")
     assert not list(tmp_path.iterdir())
 
@@ -540,7 +548,7 @@ def test_ledger_commands_on_a_database_without_the_schema(db_url: str, tmp_path:
     if path is not None:
         path.touch()  # an empty file
     for command in (("runs",), ("rejects",)):
-        result = etl_cli(*command, "--database-url", db_url, cwd=tmp_path)
+        result = run_etl(*command, "--database-url", db_url, cwd=tmp_path)
         assert result.returncode == 2, result.stderr
         assert "is not an etl database: run `etl db upgrade`" in result.stderr
     with pytest.raises(database.NotAnEtlDatabase):
@@ -549,9 +557,9 @@ def test_ledger_commands_on_a_database_without_the_schema(db_url: str, tmp_path:
 
 def test_unknown_run_and_no_rejections(sqlite_url: str, tmp_path: Path) -> None:
     etl.run([SEEDS], sqlite_url)
-    unknown = etl_cli("rejects", "999", "--database-url", sqlite_url, cwd=tmp_path)
+    unknown = run_etl("rejects", "999", "--database-url", sqlite_url, cwd=tmp_path)
     assert unknown.returncode == 2 and "no run 999" in unknown.stderr
-    none = etl_cli("rejects", "--database-url", sqlite_url, cwd=tmp_path)
+    none = run_etl("rejects", "--database-url", sqlite_url, cwd=tmp_path)
     assert (none.returncode, none.stdout) == (0, "no rejected documents\n")
     assert etl.rejections(database_url=sqlite_url) == []
     (run,) = etl.runs(sqlite_url)
@@ -570,13 +578,9 @@ def test_every_option_has_help_and_the_command_list_is_not_truncated() -> None:
     for path, param in walk(cli_main, "etl"):
         if isinstance(param, click.Option):
             assert param.help, f"{path} {param.opts[0]} has no help text"
-    listing = subprocess.run(
-        [sys.executable, "-m", "etl", "--help"],
-        capture_output=True,
-        text=True,
-        env=clean_env(COLUMNS="80"),
-        check=True,
-    ).stdout
+    result = run_etl("--help", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    listing = result.stdout
     commands = listing.split("Commands:")[1]
     assert "..." not in commands
     for name, command in cli_main.commands.items():

@@ -15,9 +15,9 @@ import pytest
 import yaml_rs
 
 from etl import run
-from etl.extract import split_front_matter
+from etl.extract.extract import split_front_matter
 from etl.records import winner_key
-from etl.transform import canonical_url, normalize_domain, topic_slug
+from etl.transform.transform import canonical_url, normalize_domain, topic_slug
 from tests.helpers import SEEDS, counts, make_database, records, snapshot
 
 
@@ -174,7 +174,7 @@ def test_stubs_rebuilt_in_small_blocks_equal_one_block(
     """Stubs are rebuilt (and deleted) a block at a time; block size changes nothing."""
     reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
     run([SEEDS], reference, workers=1)
-    monkeypatch.setattr("etl.load.STUB_BLOCK", 3)
+    monkeypatch.setattr("etl.load.load.STUB_BLOCK", 3)
     summary = run([SEEDS], db_url, workers=1)
     assert summary.stubs_created > 3 * 10  # many blocks
     assert snapshot(db_url) == snapshot(reference)

@@ -23,9 +23,9 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from etl.extract import extract, parse_yaml
+from etl.extract.extract import extract, parse_yaml
 from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument
-from etl.transform import transform
+from etl.transform.transform import transform
 from tests.helpers import SEEDS, dump_yaml
 
 SOURCE = SourceFile(".", "doc.md")

@@ -22,10 +22,16 @@ import yaml_rs
 from sqlalchemy import Engine, text
 
 import etl
-from etl import database, datasette_metadata, run
-from etl.extract import split_front_matter
+from etl import run
+from etl.db import database, datasette_metadata
+from etl.extract.extract import split_front_matter
 from etl.records import winner_key
-from etl.transform import canonical_url, normalize_domain, normalize_provider_name, topic_slug
+from etl.transform.transform import (
+    canonical_url,
+    normalize_domain,
+    normalize_provider_name,
+    topic_slug,
+)
 from tests.analyst_clients import datasette_name, datasette_search, sqlite_path, sqlite_utils_search
 from tests.helpers import ROOT, run_etl
 

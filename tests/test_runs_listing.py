@@ -13,14 +13,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from etl.run_history import run_sources
-from etl.schema import etl_runs
+from etl.db.schema import etl_runs
+from etl.ledger.run_history import run_sources
 from tests.helpers import fetch, make_doc, render, run_etl, token, write_tree
 
 # A process that starts a run and then waits, as a run does while it loads.
 _START_RUN = """
 import sys, time
-from etl import database, ledger
+from etl.db import database
+from etl.ledger import ledger
 engine = database.make_engine(sys.argv[1])
 conn = engine.connect()
 print(ledger.start_run(conn, {"paths": [], "sources": [sys.argv[2]]}), flush=True)

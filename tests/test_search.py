@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 import etl
-from etl import database
-from etl.database import ConfigurationError, NotAnEtlDatabase
-from etl.fulltext import POSTGRESQL_DOCUMENT, SearchResult, words
-from etl.schema import SEARCH_COLUMNS, SEARCH_INDEXES, SEARCH_TABLES, SEARCH_TRIGGERS
+from etl.db import database
+from etl.db.database import ConfigurationError, NotAnEtlDatabase
+from etl.db.schema import SEARCH_COLUMNS, SEARCH_INDEXES, SEARCH_TABLES, SEARCH_TRIGGERS
+from etl.query.fulltext import POSTGRESQL_DOCUMENT, SearchResult, words
 from tests.helpers import make_doc, render, run_etl, run_files, token, url_for
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 import etl
 from etl import run
+from etl.db.schema import images, providers, source_topics
+from etl.extract.site_data import SiteUrls, absolute_url, data_value, site_urls
 from etl.records import DocumentError
-from etl.schema import images, providers, source_topics
-from etl.site_data import SiteUrls, absolute_url, data_value, site_urls
-from etl.taxonomy import read_taxonomy
+from etl.transform.taxonomy import read_taxonomy
 from tests.helpers import (
     dump_yaml,
     fetch,
@@ -228,7 +228,7 @@ def test_a_changed_baseurl_is_applied_by_the_next_run(
         raise AssertionError("the taxonomy was read again")
 
     with monkeypatch.context() as patched:  # unchanged: no taxonomy file is read
-        patched.setattr(etl.taxonomy, "read_taxonomy", fail)
+        patched.setattr(etl.transform.taxonomy, "read_taxonomy", fail)
         assert run([site], db_url, workers=1, source="powerapps").files_skipped_unchanged == 1
     write_tree(site, {"_config.yml": config_file(title_suffix="another setting")})
     again = run([site], db_url, workers=1, source="powerapps")

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import func, select
 
 from etl import run
-from etl.database import ConfigurationError
-from etl.schema import articles, etl_runs, source_files, sources
-from etl.sources import SourceError, SourceSpec, default_name, discover_source, in_scope
-from etl.sources import plan_sources as plan
+from etl.db.database import ConfigurationError
+from etl.db.schema import articles, etl_runs, source_files, sources
+from etl.extract.sources import SourceError, SourceSpec, default_name, discover_source, in_scope
+from etl.extract.sources import plan_sources as plan
 from tests.helpers import (
     Held,
     as_of,
@@ -436,7 +436,7 @@ def test_state_from_before_sources_is_adopted_by_the_first_source(
     """Files recorded before migration 0005 belong to the `legacy` source; the first run
     whose source is new adopts it and writes nothing. (It reads every file once: 0011
     clears the stored stamps so that each row takes what its file says.)"""
-    from etl import database
+    from etl.db import database
 
     site = tmp_path / "site"
     write_tree(site, {f"_news/{i}.md": doc(f"l{i}") for i in range(3)})
@@ -458,8 +458,8 @@ def test_state_from_before_sources_is_adopted_by_the_first_source(
 def test_downgrading_sources_keeps_every_row(db_url: str, tmp_path: Path) -> None:
     """Migration 0005 and back: SQLite must not copy a parent table (ON DELETE CASCADE
     would empty its children), every backend keeps the runs' rejected documents."""
-    from etl import database
-    from etl.schema import rejected_documents
+    from etl.db import database
+    from etl.db.schema import rejected_documents
 
     site = tmp_path / "site"
     write_tree(site, {"_news/good.md": doc("g"), "_news/bad.md": b"---\ntitle: [\n---\n"})

@@ -16,8 +16,7 @@ from sqlalchemy import select
 
 import etl
 from etl import run
-from etl.records import DocumentError, TaxonomyTopic, TopicRecord
-from etl.schema import (
+from etl.db.schema import (
     images,
     provider_images,
     providers,
@@ -27,7 +26,8 @@ from etl.schema import (
     sources,
     topics,
 )
-from etl.taxonomy import check_topics, organization_entry, read_taxonomy, topic_entry
+from etl.records import DocumentError, TaxonomyTopic, TopicRecord
+from etl.transform.taxonomy import check_topics, organization_entry, read_taxonomy, topic_entry
 from tests.helpers import (
     dump_yaml,
     fetch,
@@ -289,7 +289,7 @@ def test_an_unchanged_taxonomy_is_not_read_again(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the taxonomy was read again")
 
-    monkeypatch.setattr(etl.taxonomy, "read_taxonomy", fail)
+    monkeypatch.setattr(etl.transform.taxonomy, "read_taxonomy", fail)
     summary = run([site], db_url, workers=1)
     assert summary.files_skipped_unchanged == 2
     monkeypatch.undo()
@@ -483,7 +483,7 @@ def test_taxonomy_files_read_again_unchanged_write_nothing(db_url: str, tmp_path
 
 
 def test_downgrade_and_upgrade_read_the_taxonomy_again(db_url: str, tmp_path: Path) -> None:
-    from etl import database
+    from etl.db import database
 
     site = make_site(tmp_path / "azure")
     run([site], db_url, workers=1, source="azure")

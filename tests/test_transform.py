@@ -1,4 +1,4 @@
-"""Table-driven tests of every normalization rule in etl.transform (and the models behind it).
+"""Table-driven tests of every rule in etl.transform.transform (and the models behind it).
 
 Each rule is a table of cases; the last part checks the rules against facts measured on
 the shared corpus, with the expected counts derived from the raw YAML (not from etl code).
@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 import yaml_rs
 
-from etl.extract import discover, extract
+from etl.extract.extract import extract
+from etl.extract.sources import SourceSpec, discover_source
 from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument, winner_key
-from etl.transform import (
+from etl.transform.transform import (
     canonical_url,
     normalize_domain,
     normalize_provider_name,
@@ -605,7 +606,7 @@ def test_related_published_at(value: Any, expected: datetime) -> None:
 
 
 # The same dates as YAML text, through extract + transform. Each also runs with an
-# excerpt that makes etl.extract take its strict (PyYAML) path instead of yaml_rs.
+# excerpt that makes etl.extract.extract take its strict (PyYAML) path instead of yaml_rs.
 STRICT_PATH_LINE = "excerpt: This is *important* news\n"
 PATHS = [pytest.param("", id="fast"), pytest.param(STRICT_PATH_LINE, id="strict")]
 
@@ -955,7 +956,7 @@ def corpus_raw(corpus_news: Path) -> dict[str, dict[str, Any]]:
 def corpus_transformed(corpus_news: Path) -> dict[str, TransformedDocument]:
     result: dict[str, TransformedDocument] = {}
     rejected = {}
-    for source in discover([corpus_news]):
+    for source in discover_source(SourceSpec("corpus", str(corpus_news), False, ("",))):
         try:
             result[source.key] = transform(extract(source))
         except DocumentError as exc:

@@ -1,4 +1,4 @@
-"""The fast YAML path (yaml_rs, via etl.extract.parse_yaml) against PyYAML's CSafeLoader.
+"""The fast YAML path (yaml_rs, via etl.extract.extract.parse_yaml) against PyYAML's CSafeLoader.
 
 The corpus test is the proof the faster parser is safe for the project's data: every
 corpus document parses to identical values of identical types. The small tables show
@@ -17,8 +17,8 @@ import pytest
 import yaml
 import yaml_rs
 
-import etl.extract
-from etl.extract import (
+import etl.extract.extract
+from etl.extract.extract import (
     decode,
     may_use_tags_or_aliases,
     parse_yaml,
@@ -70,7 +70,7 @@ def outcome(parse: Any, text: str) -> tuple[str, Any]:
 
 
 def test_fast_parser_is_installed() -> None:
-    assert etl.extract.fast_parser() is not None
+    assert etl.extract.extract.fast_parser() is not None
 
 
 AGREE = [

@@ -1,10 +1,13 @@
-"""The ``etl`` command: a thin click layer over the API (``etl.pipeline``, ``etl.ledger``,
-``etl.database``): options, environment variables, output and exit codes.
+"""The ``etl`` command: a thin click layer over the API (``etl.runner.pipeline``,
+``etl.ledger.ledger``, ``etl.db.database``): options, environment variables, output and exit codes.
 
 Modules: ``options`` (the options every command shares, defined once), ``common``
 (exit codes, errors, engines for commands that only read), ``group`` (``etl``),
 ``run_command``, ``read_commands`` (runs, rejects, search, schema),
 ``changes_command``, ``db_commands``.
+
+May import: ``etl.runner``, ``etl.query``, ``etl.load``, ``etl.ledger``, ``etl.transform``,
+``etl.extract``, ``etl.db``, ``etl.records``.
 
 Exit codes (documented in the README):
 0 success; 1 finished, but some documents were rejected; 2 usage or

@@ -22,12 +22,12 @@ from etl.cli.common import (
 )
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
-from etl.database import require_existing_file
-from etl.interrupts import stop_on_signals
+from etl.db.database import require_existing_file
 from etl.records import RunInterrupted
+from etl.runner.interrupts import stop_on_signals
 
 if TYPE_CHECKING:
-    from etl.feed import Change
+    from etl.query.feed import Change
 
 # Options that only make sense when reading the feed (not with --latest or --compact).
 _READING = ("since", "limit", "follow", "poll_interval")
@@ -90,7 +90,7 @@ def changes(
     With --json, one JSON object per line. --follow stops on SIGINT (exit 130) or
     SIGTERM (exit 143).
     """
-    from etl import feed
+    from etl.query import feed
 
     _check(click.get_current_context(), latest, compact, keep)
     options = settings()

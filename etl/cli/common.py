@@ -14,9 +14,10 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from etl import database, logs
-from etl.database import ConfigurationError, DatabaseUnavailable
-from etl.failures import database_failure
+from etl.db import database
+from etl.db.database import ConfigurationError, DatabaseUnavailable
+from etl.runner import logs
+from etl.runner.failures import database_failure
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL, EXIT_RESYNC = 0, 1, 2, 3, 4
 EXIT_SIGINT = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl-C

@@ -7,10 +7,10 @@ import sys
 import click
 from sqlalchemy import Engine
 
-from etl import database, migrating
 from etl.cli.common import EXIT_USAGE, HINT, fail, guarded, with_engine
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
+from etl.db import database, migrating
 
 
 def _current(database_url: str | None, connect_timeout: float) -> str | None:

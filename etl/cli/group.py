@@ -8,9 +8,9 @@ from typing import Any, NoReturn
 
 import click
 
-from etl import logs
 from etl.cli.common import EXIT_OK, EXIT_SIGINT, fail
 from etl.cli.options import group_options, settings
+from etl.runner import logs
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from etl import database, logs
+from etl.db import database
+from etl.runner import logs
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,7 +1,7 @@
 """Commands that only read: ``etl runs``, ``etl rejects``, ``etl search``, ``etl schema``.
 
 None of them creates a database file: an SQLite file that does not exist is reported
-as such (``etl.database.require_existing_file``).
+as such (``etl.db.database.require_existing_file``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from typing import Any
 import click
 from sqlalchemy import Engine, text
 
-from etl import fulltext, ledger, run_history
 from etl.cli.common import dumps, with_engine
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
+from etl.ledger import ledger, run_history
+from etl.query import fulltext
 
 
 def _format_run(row: dict[str, Any]) -> str:
@@ -64,7 +65,9 @@ def runs(limit: int, sources: tuple[str, ...], statuses: tuple[str, ...]) -> Non
     rows = with_engine(
         options.database_url,
         options.connect_timeout,
-        lambda engine: ledger.runs(limit=limit, sources=sources, statuses=statuses, engine=engine),
+        lambda engine: run_history.runs(
+            limit=limit, sources=sources, statuses=statuses, engine=engine
+        ),
         read_only=True,
     )
     if options.as_json:
@@ -127,11 +130,11 @@ def schema(datasette_metadata: bool, database_name: str) -> None:
     if as_json and datasette_metadata:
         raise click.UsageError("--json and --datasette-metadata exclude each other")
     if datasette_metadata:
-        from etl import datasette_metadata as datasette  # only this option needs it
+        from etl.db import datasette_metadata as datasette  # only this option needs it
 
         click.echo(datasette.to_json(database_name), nl=False)
         return
-    from etl import dictionary  # only this command needs it
+    from etl.db import dictionary  # only this command needs it
 
     click.echo(dictionary.to_json() if as_json else dictionary.markdown(), nl=False)
 

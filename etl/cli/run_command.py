@@ -10,7 +10,6 @@ import click
 from click.core import ParameterSource
 from sqlalchemy.exc import SQLAlchemyError
 
-from etl import pipeline
 from etl.cli.common import (
     EXIT_FATAL,
     EXIT_OK,
@@ -23,9 +22,10 @@ from etl.cli.common import (
 )
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
-from etl.database import ConfigurationError, DatabaseUnavailable
-from etl.extract import DEFAULT_MAX_FILE_BYTES
+from etl.db.database import ConfigurationError, DatabaseUnavailable
+from etl.extract.extract import DEFAULT_MAX_FILE_BYTES
 from etl.records import RunInterrupted
+from etl.runner import pipeline
 
 F = TypeVar("F", bound=Callable[..., Any])
 

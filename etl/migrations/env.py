@@ -1,4 +1,4 @@
-"""Alembic environment: migrations run against the tables in ``etl.schema``.
+"""Alembic environment: migrations run against the tables in ``etl.db.schema``.
 
 The engine comes from ``etl db``/``etl run`` (config.attributes["engine"]), else from
 ``-x url=...``, ``sqlalchemy.url``, ``$ETL_DATABASE_URL`` or the SQLite default.
@@ -13,8 +13,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from etl.database import make_engine, resolve_url
-from etl.schema import include_name, with_mysql_table_options
+from etl.db.database import make_engine, resolve_url
+from etl.db.schema import include_name, with_mysql_table_options
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("engine") is None:
@@ -46,7 +46,7 @@ def _configure(**kwargs: Any) -> None:
         render_as_batch=True,
         compare_type=True,
         compare_server_default=False,
-        include_name=include_name,  # the search index is not modelled in etl.schema
+        include_name=include_name,  # the search index is not modelled in etl.db.schema
         **kwargs,
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import etl.schema
+import etl.db.schema
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -23,8 +23,8 @@ def upgrade() -> None:
     op.create_table(
         "etl_runs",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("started_at", etl.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", etl.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("started_at", etl.db.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", etl.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("arguments", sa.JSON(), nullable=True),
         sa.Column("files_seen", sa.Integer(), server_default="0", nullable=False),
@@ -54,13 +54,13 @@ def upgrade() -> None:
         sa.Column("height", sa.Integer(), nullable=True),
         sa.Column(
             "created_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
@@ -77,13 +77,13 @@ def upgrade() -> None:
         sa.Column("named_by_document", sa.Boolean(), server_default="0", nullable=False),
         sa.Column(
             "created_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
@@ -99,13 +99,13 @@ def upgrade() -> None:
         sa.Column("name", sa.Text(), nullable=False),
         sa.Column(
             "created_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
@@ -127,7 +127,7 @@ def upgrade() -> None:
         sa.Column("body", sa.Text(), nullable=True),
         sa.Column("category", sa.Text(), nullable=True),
         sa.Column("type", sa.Text(), nullable=True),
-        sa.Column("published_at", etl.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("published_at", etl.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("quality", sa.BigInteger(), nullable=True),
         sa.Column("heat", sa.BigInteger(), nullable=True),
         sa.Column("is_published", sa.Boolean(), nullable=True),
@@ -141,13 +141,13 @@ def upgrade() -> None:
         sa.Column("fingerprint", sa.String(length=64), nullable=True),
         sa.Column(
             "created_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
         sa.Column(
             "updated_at",
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         ),
@@ -195,7 +195,7 @@ def upgrade() -> None:
         sa.Column("line", sa.Integer(), nullable=True),
         sa.Column("column", sa.Integer(), nullable=True),
         sa.Column("content_hash", sa.String(length=64), nullable=True),
-        sa.Column("rejected_at", etl.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("rejected_at", etl.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["etl_runs.id"],
@@ -260,7 +260,7 @@ def upgrade() -> None:
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("snippet_title", sa.Text(), nullable=True),
         sa.Column("snippet_excerpt", sa.Text(), nullable=True),
-        sa.Column("snippet_published_at", etl.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("snippet_published_at", etl.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("snippet_web_url", sa.Text(), nullable=True),
         sa.Column("snippet_provider_domain", sa.String(length=255), nullable=True),
         sa.Column("snippet_provider_name", sa.Text(), nullable=True),
@@ -295,8 +295,8 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("article_id", sa.Integer(), nullable=True),
         sa.Column("canonical_url", sa.Text(), nullable=True),
-        sa.Column("published_at", etl.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("loaded_at", etl.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", etl.db.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("loaded_at", etl.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["article_id"],

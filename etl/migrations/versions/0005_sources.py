@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-import etl.schema
+import etl.db.schema
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -35,7 +35,7 @@ def _timestamps() -> list[sa.Column[Any]]:
     return [
         sa.Column(
             name,
-            etl.schema.UTCDateTime(timezone=True),
+            etl.db.schema.UTCDateTime(timezone=True),
             server_default=sa.func.now(),
             nullable=False,
         )
@@ -54,8 +54,8 @@ def _source_files(key: list[str]) -> sa.Table:
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("article_id", sa.Integer(), nullable=True),
         sa.Column("canonical_url", sa.Text(), nullable=True),
-        sa.Column("published_at", etl.schema.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("loaded_at", etl.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("published_at", etl.db.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("loaded_at", etl.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("size", sa.BigInteger(), nullable=True),
         sa.Column("mtime_ns", sa.BigInteger(), nullable=True),

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import etl.schema
+import etl.db.schema
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -92,7 +92,7 @@ def upgrade() -> None:
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("is_stub", sa.Boolean(), nullable=False),
         sa.Column("run_id", sa.Integer(), nullable=True),
-        sa.Column("committed_at", etl.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("committed_at", etl.db.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("cursor", name=op.f("pk_article_changes")),
         sqlite_autoincrement=True,
         mysql_charset="utf8mb4",
@@ -102,7 +102,7 @@ def upgrade() -> None:
         "change_feed_state",
         sa.Column("id", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("compacted_through", sa.BigInteger(), server_default="0", nullable=False),
-        sa.Column("compacted_at", etl.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("compacted_at", etl.db.schema.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_change_feed_state")),
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",

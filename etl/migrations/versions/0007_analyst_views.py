@@ -2,24 +2,24 @@
 
 Views: article_overview, provider_article_counts, topic_monthly_counts,
 most_linked_articles, stubs_pending, removed_articles. Their SQL is frozen here as of
-this revision (etl/views.py holds the current definitions; a test checks the views
+this revision (etl/db/views.py holds the current definitions; a test checks the views
 this chain creates return what those define). Comments: COMMENT ON on PostgreSQL
 (views included), COMMENT on MariaDB (which has no view comments), none on SQLite;
-their text is the descriptions in etl.schema and etl.views.
+their text is the descriptions in etl.db.schema and etl.db.views.
 
 Revision ID: 0007
 Revises: 0006
 Create Date: 2026-12-02 04:00:00
 """
 
-# ruff: noqa: E501 - the frozen view SQL keeps its lines as etl/views.py renders them
+# ruff: noqa: E501 - the frozen view SQL keeps its lines as etl/db/views.py renders them
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-from etl.comments import drop_comments, set_comments, set_view_comments
+from etl.db.comments import drop_comments, set_comments, set_view_comments
 
 revision: str = "0007"
 down_revision: str | None = "0006"

@@ -16,9 +16,9 @@
   they are written, and compares the query's words byte for byte. InnoDB creates one
   FULLTEXT index per ALTER.
 
-None of these is modelled in etl.schema (each backend's is a different kind of
-object); ``etl.schema.SEARCH_TABLES`` and ``SEARCH_INDEXES`` name them for Alembic's
-autogenerate. The statements are frozen here as of this revision (etl/fulltext.py
+None of these is modelled in etl.db.schema (each backend's is a different kind of
+object); ``etl.db.schema.SEARCH_TABLES`` and ``SEARCH_INDEXES`` name them for Alembic's
+autogenerate. The statements are frozen here as of this revision (etl/query/fulltext.py
 holds the queries; its PostgreSQL expression must stay the one indexed here).
 
 A later migration that rebuilds ``articles`` on SQLite by a table copy (batch mode)

@@ -2,7 +2,7 @@
 
 - ``etl_run_articles`` and ``etl_run_links`` are dropped: they held, for the end of a
   run, the state of what it changed, and the counts are now made by each transaction
-  from the rows it touches (etl.tally). Scratch rows left by running runs mean nothing
+  from the rows it touches (etl.load.tally). Scratch rows left by running runs mean nothing
   to the new code, so nothing is kept.
 - The descriptions of ``etl_runs`` and its counters say what they count now.
 
@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from etl.comments import set_comments
+from etl.db.comments import set_comments
 
 revision: str = "0012"
 down_revision: str | None = "0011"
@@ -30,7 +30,7 @@ depends_on: str | Sequence[str] | None = None
 MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 # The descriptions of etl_runs and its counters as of revision 0009 (the new ones are
-# etl/schema.py's).
+# etl/db/schema.py's).
 OLD_DESCRIPTIONS = {
     "articles_inserted": (
         "Net: full articles after the run that were not before it (new, a stub filled, or a "

@@ -1,0 +1,391 @@
+"""Database connections and migrations: URLs, engines, Alembic.
+
+Owns how a database URL becomes a working engine on each backend (driver choice,
+SQLite pragmas and write locking, utf8mb4 on MariaDB, connect timeouts), password
+redaction, SQLite files (never created by a command that only reads, removed when a
+failed run leaves one empty), whether a database holds the schema at all, and the
+Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sqlite3
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from etl.db.schema import SCHEMA_REVISION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: a run against an up-to-date database
+# never needs it, and importing it is a third of the start-up time of a re-run.
+
+DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
+ENV_VAR = "ETL_DATABASE_URL"
+# Seconds to wait for a PostgreSQL or MariaDB server to accept a connection (and finish
+# its handshake): a host that drops packets fails the job instead of hanging it.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Shipped inside the package, so a wheel install can create and upgrade the schema.
+MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
+
+
+class ConfigurationError(Exception):
+    """A usage or configuration problem (exit code 2)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or used (exit code 3)."""
+
+
+class NotAnEtlDatabase(ConfigurationError):
+    """The database exists (or not) but holds no news-etl schema (exit code 2)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__(f"{where} is not an etl database: run `etl db upgrade`")
+
+
+def resolve_url(url: str | URL | None = None) -> URL:
+    """The URL to use: the argument, else ``$ETL_DATABASE_URL``, else the SQLite default.
+
+    ``postgresql://`` and ``mysql://``/``mariadb://`` without a driver get the
+    drivers this project ships (psycopg 3, PyMySQL with utf8mb4).
+    """
+    raw = url or os.environ.get(ENV_VAR) or DEFAULT_DATABASE_URL
+    try:
+        parsed = make_url(raw)
+        parsed.port  # noqa: B018 - a non-numeric port raises here, not at connect time
+    except (ArgumentError, ValueError) as exc:
+        # The message names the problem, never the URL (it may hold a password).
+        raise ConfigurationError(
+            f"not a valid database URL ({type(exc).__name__}); "
+            "expected for example postgresql://user@host:5432/dbname"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    elif parsed.drivername in ("mysql", "mariadb"):
+        parsed = parsed.set(drivername=f"{parsed.drivername}+pymysql")
+    if parsed.get_backend_name() in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+    return parsed
+
+
+def redact(url: URL | str) -> str:
+    """The URL as it may appear in logs: never with its password."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<unparseable database URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an error, without the SQL parameters (data) SQLAlchemy appends."""
+    if isinstance(exc, KeyboardInterrupt) and str(exc):  # RunInterrupted: "interrupted by ..."
+        return str(exc)
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        message = str(exc.orig).strip()
+        first = message.splitlines()[0] if message else ""
+        return f"{type(exc.orig).__name__}: {first}".rstrip(": ")
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def make_engine(
+    url: str | URL | None = None,
+    *,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    read_only: bool = False,
+) -> Engine:
+    """An engine for ``url``; ``connect_timeout`` seconds (None: no limit) for a server
+    to accept a connection. SQLite has none: it waits up to 300 s for a write lock.
+    ``read_only``: for readers such as the change feed; on SQLite their transactions are
+    not ``BEGIN IMMEDIATE``, so they never wait for the writer lock."""
+    resolved = resolve_url(url)
+    backend = resolved.get_backend_name()
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if connect_timeout is not None and connect_timeout <= 0:
+        raise ConfigurationError(f"the connect timeout must be positive, not {connect_timeout}")
+    if backend == "sqlite":
+        options["connect_args"] = {"timeout": 300}
+    elif backend in ("mysql", "mariadb"):
+        options["pool_recycle"] = 3600
+        if connect_timeout is not None and "connect_timeout" not in resolved.query:
+            # PyMySQL's connect_timeout covers the TCP connect only; the server's greeting
+            # is read under read_timeout, which _configure_mysql lifts once connected.
+            seconds = max(1, round(connect_timeout))
+            options["connect_args"] = {"connect_timeout": seconds, "read_timeout": seconds}
+    elif (
+        backend == "postgresql"
+        and connect_timeout is not None
+        and "connect_timeout" not in resolved.query
+    ):
+        # libpq counts whole seconds (and treats 1 as 2).
+        options["connect_args"] = {"connect_timeout": max(2, round(connect_timeout))}
+    try:
+        engine = create_engine(resolved, **options)
+    except ArgumentError as exc:
+        raise ConfigurationError(f"cannot use database URL {redact(resolved)}: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise ConfigurationError(
+            f"no driver for {redact(resolved)}: {exc.name} is not installed"
+        ) from None
+    if backend == "sqlite":
+        _configure_sqlite(engine, writer=not read_only)
+    elif "read_timeout" in options.get("connect_args", {}):
+        _configure_mysql(engine)
+    return engine
+
+
+def _configure_mysql(engine: Engine) -> None:
+    """Once connected, no read timeout: a statement may wait long for the writer lock."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection._read_timeout = None  # PyMySQL's, used from the next read on
+        sock = getattr(dbapi_connection, "_sock", None)
+        if sock is not None:
+            sock.settimeout(None)
+            dbapi_connection._current_timeout = None
+
+
+def sqlite_file(url: str | URL | None) -> Path | None:
+    """The file of an SQLite database URL; None for servers and in-memory databases."""
+    resolved = resolve_url(url)
+    if resolved.get_backend_name() != "sqlite" or is_in_memory_sqlite(resolved):
+        return None
+    database = resolved.database or ""
+    if database.startswith("file:"):  # a URI filename (?uri=true)
+        database = database[len("file:") :].partition("?")[0]
+    return Path(database)
+
+
+def require_existing_file(url: str | URL | None) -> None:
+    """For commands that only read: an SQLite file that does not exist is not created."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise NotAnEtlDatabase(f"{path}: no such file, so it")
+
+
+def discard_if_empty(path: Path | None) -> None:
+    """Remove an SQLite file (and its -wal, -shm) that holds no table at all.
+
+    For a file this process created: a run or command that failed before the schema
+    was created (or a dry run) leaves no empty database behind.
+    """
+    if path is None or not path.exists():
+        return
+    try:
+        if path.stat().st_size:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as conn:
+                if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+                    return
+    except (OSError, sqlite3.Error):
+        return  # not ours to judge: leave it
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm", f"{path.name}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            (path.parent / name).unlink()
+
+
+def require_etl_schema(conn: Connection) -> None:
+    """Raise ``NotAnEtlDatabase`` unless the ledger tables exist."""
+    if not inspect(conn).has_table("etl_runs"):
+        raise NotAnEtlDatabase(f"database {redact(conn.engine.url)}")
+
+
+def is_in_memory_sqlite(url: URL) -> bool:
+    """An SQLite database that lives in one connection's memory: no file, no sharing."""
+    if url.get_backend_name() != "sqlite":
+        return False
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _configure_sqlite(engine: Engine, *, writer: bool = True) -> None:
+    """Foreign keys on, WAL, and BEGIN IMMEDIATE so concurrent writers queue, not fail."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let SQLAlchemy emit BEGIN itself
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if not is_in_memory_sqlite(engine.url):
+            # WAL is a property of the file: when a concurrent run holds the lock
+            # while switching it, that run sets it for us; don't fail the connection.
+            with contextlib.suppress(sqlite3.OperationalError):
+                cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    if not writer:
+        return  # each statement reads on its own (WAL: readers never block writers)
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- migrations -------------------------------------------------------------------
+
+
+def alembic_config(engine: Engine | None = None, url: str | URL | None = None) -> Config:
+    from alembic.config import Config
+
+    if not (MIGRATIONS_DIR / "env.py").exists():
+        raise ConfigurationError(
+            f"Alembic migrations not found at {MIGRATIONS_DIR}: the installation is incomplete; "
+            "reinstall news-etl"
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if url is not None:
+        config.set_main_option(
+            "sqlalchemy.url",
+            resolve_url(url).render_as_string(hide_password=False).replace("%", "%%"),
+        )
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str | None:
+    """The newest migration on disk (``etl.db.schema.SCHEMA_REVISION`` must equal it)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at; None for a database without the schema."""
+    with engine.connect() as conn:
+        return _read_revision(conn)
+
+
+def _read_revision(conn: Connection, commit: bool = True) -> str | None:
+    # What Alembic's MigrationContext reads, without importing Alembic.
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if commit:
+        conn.commit()
+    if len(versions) > 1:
+        raise ConfigurationError(f"alembic_version holds several revisions: {sorted(versions)}")
+    return versions[0] if versions else None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(alembic_config(engine), revision)
+
+
+def upgrade_sql(url: str | URL | None, revision: str = "head") -> str:
+    """The SQL ``upgrade`` would run (Alembic offline mode), for DBAs who apply it by hand."""
+    from alembic import command
+
+    config = alembic_config(url=url)
+    buffer = io.StringIO()
+    config.output_buffer = buffer
+    with redirect_stdout(buffer):
+        command.upgrade(config, revision, sql=True)
+    return buffer.getvalue()
+
+
+def history() -> list[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    return [f"{rev.revision}  {rev.doc or ''}".rstrip() for rev in script.walk_revisions()]
+
+
+MIGRATION_LOCK_ID = 7_351_120_405
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade to head if the database is behind (the default of ``etl run``).
+
+    Under a server-wide lock, so that runs starting together on an empty
+    database do not both create the tables.
+    """
+    if current_revision(engine) == SCHEMA_REVISION:
+        return
+    from alembic import command
+
+    head = head_revision()
+    backend = engine.dialect.name
+    with engine.connect() as conn:
+        key: int | str = MIGRATION_LOCK_ID
+        if backend == "postgresql":
+            lock, unlock = "SELECT pg_advisory_lock(:id)", "SELECT pg_advisory_unlock(:id)"
+        elif backend in ("mysql", "mariadb"):  # named locks are server-wide: add the database
+            lock, unlock = "SELECT GET_LOCK(:id, 600)", "SELECT RELEASE_LOCK(:id)"
+            key = f"news_etl_migrate:{engine.url.database}"
+        else:  # SQLite: migrations run in a BEGIN IMMEDIATE transaction already
+            lock = unlock = ""
+        if lock:
+            conn.execute(text(lock), {"id": key})
+            conn.commit()
+        try:
+            if _read_revision(conn) != head:
+                conn.commit()
+                config = alembic_config(engine)
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+                conn.commit()
+        finally:
+            if unlock and not conn.invalidated:
+                conn.execute(text(unlock), {"id": key})
+                conn.commit()
+
+
+def prepare_in_transaction(conn: Connection, migrate: bool) -> None:
+    """A dry run's schema check, inside its transaction (which is rolled back).
+
+    A database behind the code is upgraded inside the transaction where DDL is
+    transactional (PostgreSQL, SQLite), so the upgrade vanishes with the rest; MariaDB
+    commits DDL, so a dry run there needs a current schema.
+    """
+    current = _read_revision(conn, commit=False)
+    if current == SCHEMA_REVISION:
+        return
+    where = redact(conn.engine.url)
+    if not migrate:
+        raise ConfigurationError(
+            f"database {where} is at revision {current or 'none'}, the code needs "
+            f"{SCHEMA_REVISION}: run `etl db upgrade` (or drop --no-migrate)"
+        )
+    if conn.dialect.name not in ("postgresql", "sqlite"):
+        raise ConfigurationError(
+            f"database {where} is at revision {current or 'none'}, the code needs "
+            f"{SCHEMA_REVISION}, and {conn.dialect.name} cannot roll a schema upgrade back: "
+            "run `etl db upgrade` before a dry run"
+        )
+    from alembic import command
+
+    config = alembic_config(conn.engine)
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+
+
+def require_schema(engine: Engine) -> None:
+    """With ``--no-migrate``: refuse to run against a database that is not at head."""
+    current, head = current_revision(engine), SCHEMA_REVISION
+    if current != head:
+        raise ConfigurationError(
+            f"database {redact(engine.url)} is at revision {current or 'none'}, the code needs "
+            f"{head}: run `etl db upgrade` (or drop --no-migrate)"
+        )

@@ -1,0 +1,174 @@
+"""Sources: which named tree each PATH of a run belongs to, and which files it holds.
+
+A *source* is a named tree of documents with a root directory: a Jekyll site
+checkout (a directory with ``_news/``, whose ``_data/`` holds its taxonomy) or any
+directory of Markdown files. A file is keyed by its path relative to its source's
+root, so a run over a subdirectory finds the same keys as a run over the whole
+tree, and a checkout that moves (same name, new root) keeps its state.
+
+Pure planning over the file system, no database: :func:`plan_sources` turns the
+run's PATHs (and the sources the database already knows) into :class:`SourceSpec`
+values; :func:`discover_source` lists a source's documents; :func:`in_scope` says
+whether a recorded key lies under what this run looked at (what ``--prune`` may
+consider).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from etl.extract.extract import scan
+from etl.records import SourceFile
+
+NEWS_DIR = "_news"
+DATA_DIR = "_data"
+NAME_LIMIT = 255  # sources.name is VARCHAR(255)
+LEGACY = "legacy"  # the source migration 0005 gives state recorded before sources existed
+
+
+class SourceError(ValueError):
+    """PATHs that cannot form the sources asked for (a usage error)."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source of a run: its name, its root, and the parts of it the run covers."""
+
+    name: str
+    root: str
+    site: bool  # a Jekyll site root: only _news/ holds documents
+    # Keys under these prefixes (relative to the root) are what the run looks at: ""
+    # (everything), "dir/" (a directory), or a file's own key.
+    scopes: tuple[str, ...]
+
+
+def is_site_root(path: Path) -> bool:
+    return (path / NEWS_DIR).is_dir()
+
+
+def root_of(path: Path) -> Path:
+    """The root of the tree ``path`` belongs to: the nearest directory at or above it
+    that is a Jekyll site root, else ``path`` itself (a directory) or its folder."""
+    resolved = path.resolve()
+    start = resolved if resolved.is_dir() else resolved.parent
+    for candidate in (start, *start.parents):
+        if is_site_root(candidate):
+            return candidate
+    return start
+
+
+def default_name(root: str) -> str:
+    """The name of a source given without ``--source``: its resolved root path, so two
+    different roots are never the same source (shortened past 255 characters)."""
+    if len(root) <= NAME_LIMIT:
+        return root
+    digest = hashlib.sha256(root.encode()).hexdigest()[:16]
+    return f"{root[: NAME_LIMIT - 20]}...{digest}"
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _scope(path: Path, root: Path) -> str:
+    if path == root:
+        return ""
+    relative = path.relative_to(root).as_posix()
+    return relative + "/" if path.is_dir() else relative
+
+
+def plan_sources(
+    paths: Sequence[Path], name: str | None, known: Mapping[str, str]
+) -> list[SourceSpec]:
+    """The sources a run covers.
+
+    ``known`` maps the names of the sources the database has to their roots. With
+    ``name`` (``--source``) every PATH belongs to that source: its recorded root when
+    they all lie under it, else the one root they share (the source moved). Without
+    it, each PATH belongs to the source of its root: the known source with that root,
+    else a new one named by :func:`default_name`. Raises ``FileNotFoundError`` for a
+    missing PATH and :class:`SourceError` for PATHs that do not share a root.
+    """
+    resolved = []
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory")
+        resolved.append(path.resolve())
+    groups: dict[Path, list[Path]] = {}
+    if name is not None:
+        if not name.strip() or len(name) > NAME_LIMIT:
+            raise SourceError(f"--source must be 1 to {NAME_LIMIT} characters, not {name!r}")
+        stored = known.get(name)
+        if stored and all(_under(p, Path(stored)) for p in resolved):
+            root = Path(stored)
+        else:
+            roots = {root_of(p) for p in resolved}
+            if len(roots) > 1:
+                listed = ", ".join(sorted(map(str, roots)))
+                raise SourceError(
+                    f"the PATHs of source {name!r} lie in different trees ({listed}): "
+                    "run each tree as its own source"
+                )
+            root = roots.pop()
+        groups[root] = resolved
+        names = {root: name}
+    else:
+        for path in resolved:
+            groups.setdefault(root_of(path), []).append(path)
+        by_root: dict[str, list[str]] = {}
+        for known_name, known_root in known.items():
+            by_root.setdefault(known_root, []).append(known_name)
+        names = {}
+        for root in groups:
+            same = sorted(by_root.get(str(root), []))
+            names[root] = same[0] if same else default_name(str(root))
+    specs = []
+    for root, members in groups.items():
+        site = is_site_root(root)
+        scopes = {_scope(p, root) for p in members}
+        if "" in scopes:
+            scopes = {""}
+        specs.append(SourceSpec(names[root], str(root), site, tuple(sorted(scopes))))
+    return sorted(specs, key=lambda spec: spec.name)
+
+
+def in_scope(key: str, spec: SourceSpec) -> bool:
+    """Whether ``key`` lies in what the run looked at of ``spec`` (and can be a document)."""
+    if spec.site and not key.startswith(NEWS_DIR + "/"):
+        return False
+    if key.startswith(DATA_DIR + "/"):  # Jekyll's data files, in any tree: never a document
+        return False
+    return any(
+        scope == "" or key == scope or (scope.endswith("/") and key.startswith(scope))
+        for scope in spec.scopes
+    )
+
+
+def discover_source(spec: SourceSpec) -> list[SourceFile]:
+    """The documents under the run's scopes of ``spec``, sorted by key, each once.
+
+    At a site root only ``_news/`` holds documents; nothing under a root's ``_data/``
+    (a site's taxonomy) ever is one, in a site or not.
+    """
+    found: dict[str, SourceFile] = {}
+    for scope in spec.scopes:
+        if spec.site and scope == "":
+            directory, prefix = os.path.join(spec.root, NEWS_DIR), NEWS_DIR + "/"
+        elif scope == "" or scope.endswith("/"):
+            directory, prefix = os.path.join(spec.root, scope), scope
+        else:  # a file given directly, whatever its suffix
+            if in_scope(scope, spec) or not spec.site:
+                found.setdefault(scope, SourceFile(spec.root, scope, spec.name))
+            continue
+        if os.path.isdir(directory):
+            scan(spec.root, directory, prefix, found, spec.name)
+    return [found[key] for key in sorted(found) if in_scope(key, spec)]
+
+
+def discover_all(specs: Iterable[SourceSpec]) -> list[SourceFile]:
+    """Every source's documents, sorted by (source, key)."""
+    return [file for spec in specs for file in discover_source(spec)]

@@ -1,0 +1,260 @@
+"""The change feed's reader side: changes since a cursor, following, compaction.
+
+Owns reading ``article_changes`` (written only by the database triggers of
+migration 0006, whoever changes ``articles``), the too-old-cursor check against
+``change_feed_state``, waiting for new changes (``LISTEN news_etl`` on
+PostgreSQL, polling elsewhere) and compaction. Cursors are assigned under the
+writer lock, so "everything after cursor C" read again with the largest cursor
+received gives every change exactly once, in commit order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, inspect, select, update
+from sqlalchemy.engine import URL
+
+from etl.db import database
+from etl.db.database import ConfigurationError
+from etl.db.schema import article_changes, change_feed_state
+from etl.db.sql import writer_transaction
+
+PAGE = 1000  # changes read per query
+LISTEN_TIMEOUT = 30.0  # PostgreSQL --follow: poll anyway after this long without NOTIFY
+CHANNEL = "news_etl"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One committed change to an article. ``op`` is the article's state after it:
+    ``upsert`` (the row exists and is not removed), ``remove`` (``is_removed`` is
+    true) or ``delete`` (the row is gone)."""
+
+    cursor: int
+    op: str
+    article_id: int
+    url: str
+    is_stub: bool
+    run_id: int | None
+    committed_at: datetime  # UTC, the database's clock when the change was written
+
+    def to_dict(self) -> dict[str, Any]:
+        """The change as ``etl changes --json`` prints it (``committed_at`` in ISO 8601, UTC)."""
+        return {
+            "cursor": self.cursor,
+            "op": self.op,
+            "article_id": self.article_id,
+            "url": self.url,
+            "is_stub": self.is_stub,
+            "run_id": self.run_id,
+            "committed_at": self.committed_at.isoformat(),
+        }
+
+
+class CursorTooOld(Exception):
+    """The cursor is older than the change log kept: entries after it were compacted away.
+
+    The consumer must resynchronise: take ``latest_cursor()``, reload its copy from
+    the tables, then follow from that cursor.
+    """
+
+    def __init__(self, since: int, compacted_through: int) -> None:
+        super().__init__(
+            f"cursor {since} is older than the change log kept (entries up to "
+            f"{compacted_through} were compacted): resynchronise from the tables, then "
+            "follow from the cursor `etl changes --latest` prints"
+        )
+        self.since = since
+        self.compacted_through = compacted_through
+
+
+@dataclass(frozen=True, slots=True)
+class Compaction:
+    removed: int  # entries deleted by this compaction
+    compacted_through: int  # consumers need a cursor at least this large
+
+
+def changes(
+    database_url: str | URL | None = None,
+    *,
+    since: int = 0,
+    limit: int | None = None,
+    follow: bool = False,
+    poll_interval: float = 1.0,
+    engine: Engine | None = None,
+) -> Iterator[Change]:
+    """The changes after cursor ``since``, oldest first.
+
+    Stops after ``limit`` changes, or when none are left unless ``follow``: then it
+    waits for new ones (NOTIFY on PostgreSQL, a query every ``poll_interval``
+    seconds elsewhere) until the caller stops iterating. Raises ``CursorTooOld``
+    when entries after ``since`` were compacted, ``ConfigurationError`` when the
+    database has no change feed.
+    """
+    if since < 0 or (limit is not None and limit < 1) or poll_interval <= 0:
+        raise ConfigurationError("since must be >= 0, limit >= 1 and poll_interval > 0")
+    owns_engine = engine is None
+    if engine is None:
+        database.require_existing_file(database_url)  # reading creates no SQLite file
+    engine = engine or database.make_engine(database_url, read_only=True)
+    listener: _Listener | None = None
+    try:
+        _require_feed(engine)
+        if follow and engine.dialect.name == "postgresql":
+            listener = _Listener(engine)  # before the first read: no NOTIFY falls in between
+        left = limit
+        while True:
+            page = PAGE if left is None else min(PAGE, left)
+            rows = _read(engine, since, page)
+            for change in rows:
+                yield change
+                since = change.cursor
+            if left is not None:
+                left -= len(rows)
+                if left <= 0:
+                    return
+            if len(rows) == page:
+                continue
+            if not follow:
+                return
+            if listener is not None:
+                listener.wait(LISTEN_TIMEOUT)
+            else:
+                time.sleep(poll_interval)
+    finally:
+        if listener is not None:
+            listener.close()
+        if owns_engine:
+            engine.dispose()
+
+
+def _read(engine: Engine, since: int, page: int) -> list[Change]:
+    c = article_changes.c
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(article_changes).where(c.cursor > since).order_by(c.cursor).limit(page)
+        ).all()
+        # Read after the rows: a compaction that took rows this query should have
+        # seen is committed, so its watermark shows here.
+        through = _compacted_through(conn)
+        conn.rollback()
+    if since < through:
+        raise CursorTooOld(since, through)
+    return [
+        Change(
+            r.cursor,
+            r.op,
+            r.article_id,
+            r.url,
+            bool(r.is_stub),
+            r.run_id,
+            r.committed_at,
+        )
+        for r in rows
+    ]
+
+
+def _compacted_through(conn: Connection) -> int:
+    value = conn.execute(
+        select(change_feed_state.c.compacted_through).where(change_feed_state.c.id == 1)
+    ).scalar()
+    return int(value or 0)
+
+
+def latest_cursor(database_url: str | URL | None = None, *, engine: Engine | None = None) -> int:
+    """The newest cursor handed out (0 if none): where a consumer that has just
+    reloaded its copy from the tables starts following."""
+    owns_engine = engine is None
+    if engine is None:
+        database.require_existing_file(database_url)  # reading creates no SQLite file
+    engine = engine or database.make_engine(database_url, read_only=True)
+    try:
+        _require_feed(engine)
+        with engine.connect() as conn:
+            newest = conn.execute(select(func.max(article_changes.c.cursor))).scalar()
+            through = _compacted_through(conn)
+            conn.rollback()
+        return max(int(newest or 0), through)
+    finally:
+        if owns_engine:
+            engine.dispose()
+
+
+def compact(
+    database_url: str | URL | None = None,
+    *,
+    keep: timedelta,
+    engine: Engine | None = None,
+) -> Compaction:
+    """Delete the changes committed more than ``keep`` ago and record the watermark.
+
+    Entries go oldest first, so what remains is every change after the watermark;
+    cursors keep growing (sequences and AUTOINCREMENT never hand a cursor out twice),
+    even when every entry is deleted.
+    """
+    if keep < timedelta(0):
+        raise ConfigurationError("keep must not be negative")
+    owns_engine = engine is None
+    engine = engine or database.make_engine(database_url)
+    c = article_changes.c
+    try:
+        _require_feed(engine)
+        now = datetime.now(UTC)
+        with engine.connect() as conn:
+            # Outside the writer lock: entries this old no longer change.
+            through = conn.execute(
+                select(func.max(c.cursor)).where(c.committed_at < now - keep)
+            ).scalar()
+            conn.rollback()
+            if through is None:
+                return Compaction(0, _compacted_through(conn))
+            with writer_transaction(conn):
+                removed = conn.execute(delete(article_changes).where(c.cursor <= through)).rowcount
+                conn.execute(
+                    update(change_feed_state)
+                    .where(
+                        change_feed_state.c.id == 1,
+                        change_feed_state.c.compacted_through < through,
+                    )
+                    .values(compacted_through=through, compacted_at=now)
+                )
+                through = max(through, _compacted_through(conn))
+            return Compaction(removed, through)
+    finally:
+        if owns_engine:
+            engine.dispose()
+
+
+def _require_feed(engine: Engine) -> None:
+    with engine.connect() as conn:
+        present = inspect(conn).has_table(article_changes.name)
+        conn.rollback()
+    if not present:
+        raise ConfigurationError(
+            f"database {database.redact(engine.url)} has no change feed (schema revision "
+            f"{database.current_revision(engine) or 'none'}): run `etl db upgrade` or `etl run`"
+        )
+
+
+class _Listener:
+    """A PostgreSQL connection of its own that ``LISTEN``s on ``news_etl``."""
+
+    def __init__(self, engine: Engine) -> None:
+        import psycopg
+
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.conn = psycopg.connect(dsn, autocommit=True)
+        self.conn.execute(f"LISTEN {CHANNEL}")
+
+    def wait(self, timeout: float) -> None:
+        """Return at the next notification (and any queued with it), or after ``timeout`` s."""
+        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+            pass
+
+    def close(self) -> None:
+        self.conn.close()

@@ -1,0 +1,20 @@
+"""Runner: a run from paths to a summary; the API behind ``etl run``.
+
+Owns the pipeline (``pipeline``: plan, shards, prune, taxonomy, the run's end), the
+process pool and its batches (``workers``), signals during a run (``interrupts``),
+logging (``logs``, ``run_log``) and the error a failed run reports (``failures``).
+Named ``runner``, not ``run``: ``etl.run`` is the API's function.
+
+May import: ``etl.extract``, ``etl.transform``, ``etl.load``, ``etl.ledger``, ``etl.db``,
+``etl.records``.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from etl import import_submodule
+
+
+def __getattr__(name: str) -> ModuleType:
+    return import_submodule(__name__, name)

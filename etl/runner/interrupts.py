@@ -1,0 +1,62 @@
+"""Stopping a run on SIGTERM or SIGINT, as schedulers and shells expect.
+
+Owns the signal handlers a run installs for its duration (:func:`stop_on_signals`):
+the first SIGTERM or SIGINT ends the worker processes (``etl.runner.workers.stop_workers``)
+and raises :class:`~etl.records.RunInterrupted` in the main thread, so the open batch
+rolls back and the run records itself as ``interrupted``; a second signal ends the
+process at once, exit code 128 + the signal. The previous handlers come back when
+the run ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from etl.records import RunInterrupted
+from etl.runner.workers import stop_workers
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@contextmanager
+def stop_on_signals(enabled: bool = True) -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into ``RunInterrupted`` while the block runs.
+
+    A no-op outside the main thread (Python delivers signals there only) or when
+    not ``enabled`` (a caller that handles signals itself).
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    owner = os.getpid()
+    first: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if os.getpid() != owner:
+            # A worker forked before its initializer reset the handlers: SIGINT is the
+            # main process's to handle; SIGTERM ends the worker, as by default.
+            if signum == signal.SIGTERM:
+                os._exit(128 + signum)
+            return
+        if first:
+            # Second signal: no clean-up, now. The run row stays `running`; the next
+            # run sees its process is gone and records it as interrupted.
+            stop_workers(signal.SIGKILL)
+            name = signal.Signals(signum).name
+            os.write(2, f"etl: second signal ({name}): exiting at once\n".encode())
+            os._exit(128 + signum)
+        first.append(signum)
+        stop_workers(signal.SIGTERM)
+        raise RunInterrupted(signum)
+
+    previous = {signum: signal.signal(signum, handler) for signum in SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, action in previous.items():
+            signal.signal(signum, action)
