@@ -8,23 +8,19 @@ from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
-from sqlalchemy.exc import SQLAlchemyError
 
 from etl.cli.common import (
     EXIT_FATAL,
     EXIT_OK,
     EXIT_REJECTED,
-    EXIT_USAGE,
     dumps,
     fail,
-    fail_database,
-    fail_if_alembic,
+    guarded,
 )
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
-from etl.db.database import ConfigurationError, DatabaseUnavailable
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES
-from etl.records import RunInterrupted
+from etl.records import RunInterrupted, RunSummary
 from etl.runner import pipeline
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -159,23 +155,31 @@ def run(
     options = settings()
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(show and options.verbosity >= 0)  # -q: no bar either
+
+    def load() -> RunSummary:
+        try:
+            return pipeline.run(
+                list(paths) or None,
+                options.database_url,
+                source=source,
+                full_refresh=full_refresh,
+                prune=prune,
+                max_prune=max_prune,
+                shard=shard,
+                workers=workers,
+                batch_size=batch_size,
+                max_file_bytes=max_file_size,
+                migrate=not no_migrate,
+                progress=bar,
+                dry_run=dry_run,
+                connect_timeout=options.connect_timeout,
+            )
+        except pipeline.RunAborted as exc:  # a worker died: a re-run may heal it
+            fail(str(exc), EXIT_FATAL)
+
     try:
-        summary = pipeline.run(
-            list(paths) or None,
-            options.database_url,
-            source=source,
-            full_refresh=full_refresh,
-            prune=prune,
-            max_prune=max_prune,
-            shard=shard,
-            workers=workers,
-            batch_size=batch_size,
-            max_file_bytes=max_file_size,
-            migrate=not no_migrate,
-            progress=bar,
-            dry_run=dry_run,
-            connect_timeout=options.connect_timeout,
-        )
+        # Configuration, Alembic and database errors: the one ladder every command uses.
+        summary = guarded(load, options.database_url)
     except RunInterrupted as exc:
         bar.close()
         done = exc.summary
@@ -183,15 +187,6 @@ def run(
         if dry_run:
             run_note = "; dry run: nothing written"
         fail(f"stopped by {exc.signal_name}{run_note}", exc.exit_code)
-    except ConfigurationError as exc:
-        fail(str(exc), EXIT_USAGE)
-    except (DatabaseUnavailable, pipeline.RunAborted) as exc:
-        fail(str(exc), EXIT_FATAL)
-    except SQLAlchemyError as exc:
-        fail_database(options.database_url, exc)
-    except Exception as exc:
-        fail_if_alembic(exc)
-        raise
     finally:
         bar.close()
     # Each rejected document was logged as it was rejected (`etl rejects` lists them).
