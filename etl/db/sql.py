@@ -3,11 +3,9 @@
 Owns how many rows are written at once on each backend: dialect upserts
 (``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``), PostgreSQL COPY (binary where the
 columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
-under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and the
-database-wide writer lock every data write runs under (PostgreSQL advisory lock,
-MariaDB ``GET_LOCK``, SQLite ``BEGIN IMMEDIATE``): concurrent runs queue their
-writes instead of deadlocking, and commits happen in one order. Inside a transaction
-already open (a dry run, :func:`rolled_back`) every transaction becomes a savepoint.
+under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and
+:func:`transaction` (a savepoint inside a transaction already open). The transactions
+that write the news under the writer lock are ``etl.db.writer``'s (re-exported here).
 """
 
 from __future__ import annotations
@@ -26,10 +24,15 @@ from sqlalchemy import (
     delete,
     or_,
     select,
-    text,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
+
+# Re-exported (the `as` form) for the callers that import them from here: is_mysql is
+# etl.db.locks', the transactions that write the news are etl.db.writer's.
+from etl.db.locks import is_mysql as is_mysql
+from etl.db.writer import rolled_back as rolled_back
+from etl.db.writer import writer_transaction as writer_transaction
 
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
 
@@ -37,15 +40,7 @@ STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see up
 
 ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
 
-LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
-
-MYSQL_LOCK_NAME = "news_etl_writer"
-
 Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
-
-
-def is_mysql(conn: Connection) -> bool:
-    return conn.dialect.name in ("mysql", "mariadb")
 
 
 def upsert(
@@ -278,111 +273,3 @@ def transaction(conn: Connection) -> Iterator[None]:
     """A transaction, or a savepoint inside the one already open (a dry run's)."""
     with conn.begin_nested() if conn.in_transaction() else conn.begin():
         yield
-
-
-@contextmanager
-def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[None]:
-    """A transaction holding the database-wide writer lock, its changes tagged ``run_id``.
-
-    Inside a transaction already open (a dry run is one transaction), a SAVEPOINT:
-    a batch that fails rolls back alone and is retried document by document, as in
-    a real run. The lock is then the enclosing transaction's (see :func:`rolled_back`).
-
-    The change feed's triggers (migration 0006) record every change to ``articles``;
-    cursors taken while the lock is held follow commit order. ``run_id`` reaches them
-    through a transaction setting (PostgreSQL), a session variable (MariaDB), or,
-    on SQLite, whose triggers cannot read per-connection state, an update of this
-    transaction's own entries before commit (none when nothing changed).
-    """
-    if conn.in_transaction():
-        with conn.begin_nested(), _feed_run_id(conn, run_id):
-            yield
-        return
-    if not is_mysql(conn):
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-            with _feed_run_id(conn, run_id):
-                yield
-        return
-    # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
-    try:
-        with conn.begin():
-            _mysql_get_writer_lock(conn)
-            with _feed_run_id(conn, run_id):
-                yield
-    finally:
-        if not conn.invalidated and not conn.closed:
-            _mysql_release_writer_lock(conn)
-            conn.commit()
-
-
-@contextmanager
-def _feed_run_id(conn: Connection, run_id: int | None) -> Iterator[None]:
-    """Tag the change-feed entries this transaction makes with ``run_id``."""
-    if run_id is None:
-        yield
-        return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(text("SELECT set_config('etl.run_id', :run, true)"), {"run": str(run_id)})
-        yield
-        return
-    if dialect != "sqlite":  # MariaDB: a session variable, cleared with the lock
-        conn.execute(text("SET @etl_run_id = :run"), {"run": run_id})
-        yield
-        return
-    # SQLite: the newest cursor handed out so far (AUTOINCREMENT keeps it).
-    before = conn.execute(
-        text("SELECT seq FROM sqlite_sequence WHERE name = 'article_changes'")
-    ).scalar()
-    yield
-    conn.execute(
-        text('UPDATE article_changes SET run_id = :run WHERE "cursor" > :before'),
-        {"run": run_id, "before": before or 0},
-    )
-
-
-def _mysql_lock_name(conn: Connection) -> str:
-    # Lock names are server-wide, so the name carries the database.
-    return f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
-
-
-def _mysql_get_writer_lock(conn: Connection) -> None:
-    got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": _mysql_lock_name(conn)})
-    if got.scalar() != 1:
-        raise TimeoutError("timed out waiting for another news-etl run to finish writing")
-
-
-def _mysql_release_writer_lock(conn: Connection) -> None:
-    # The session variable goes too: later writes on this session are not this run's.
-    conn.execute(
-        text("SELECT RELEASE_LOCK(:name), @etl_run_id := NULL"), {"name": _mysql_lock_name(conn)}
-    )
-
-
-@contextmanager
-def rolled_back(conn: Connection) -> Iterator[None]:
-    """One transaction holding the writer lock throughout, rolled back at the end.
-
-    What a dry run runs in: every write inside (savepoints, see
-    :func:`writer_transaction`) vanishes with the rollback. The lock is taken first
-    and held to the end (SQLite: ``BEGIN IMMEDIATE``), so that the uncommitted rows
-    never make another run's writes wait on them while it waits for ours.
-    """
-    mysql = is_mysql(conn)
-    try:
-        with conn.begin() as outer:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-            elif mysql:
-                _mysql_get_writer_lock(conn)
-            try:
-                yield
-            finally:
-                if outer.is_active:
-                    outer.rollback()
-    finally:
-        if mysql and not conn.invalidated and not conn.closed:
-            _mysql_release_writer_lock(conn)
-            conn.rollback()

@@ -10,7 +10,6 @@ quick check) and the prune of files that disappeared; and reading rejections bac
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -27,20 +26,21 @@ from sqlalchemy import (
     desc,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.db import database
 from etl.db.database import ConfigurationError, describe_error
+from etl.db.locks import LockAction, run_lease
 from etl.db.schema import (
     etl_runs,
     rejected_documents,
     source_files,
     sources,
 )
-from etl.db.sql import in_conditions, is_mysql, transaction, upsert, writer_transaction
+from etl.db.sql import in_conditions, transaction, upsert
+from etl.db.writer import writer_transaction
 from etl.extract.sources import LEGACY, SourceSpec
 from etl.records import (
     COUNTER_NAMES,
@@ -80,7 +80,7 @@ def start_run(conn: Connection, arguments: dict[str, Any], counts: Counts | None
         assert key is not None
         run_id = int(key[0])
         # Taken before the row is committed: no other run sees it `running` unlocked.
-        _lease(conn, run_id, "take")
+        _lease(conn, run_id, LockAction.TAKE)
         return run_id
 
 
@@ -360,48 +360,16 @@ def record_rejects(
 
 # --- liveness: runs left `running` by a process that was killed --------------------------
 
-# PostgreSQL: session advisory locks (key space, run id); the two-key form never meets
-# the single bigint keys of the writer and migration locks.
-_RUN_LOCK_SPACE = 735_112
 
-
-def _mysql_run_lock(conn: Connection, run_id: int) -> str:
-    name = f"news_etl_run:{conn.engine.url.database}:{run_id}"
-    if len(name) > 64:  # MariaDB's limit for lock names
-        digest = hashlib.sha256(str(conn.engine.url.database).encode()).hexdigest()[:16]
-        name = f"news_etl_run:{digest}:{run_id}"
-    return name
-
-
-def _lease(conn: Connection, run_id: int, action: str) -> bool | None:
+def _lease(conn: Connection, run_id: int, action: LockAction) -> bool | None:
     """Take, release or probe (True: nobody holds it) a run's liveness lock.
 
-    A session lock held by the run's own connection: it vanishes with the process or
-    its connection, on whatever machine the run was, which is what tells a run that
-    is still working from one that was killed. SQLite has none (host and pid instead).
+    A session lock held by the run's own connection (``etl.db.locks.run_lease``): it
+    vanishes with the process or its connection, on whatever machine the run was, which
+    is what tells a run that is still working from one that was killed. SQLite has none
+    (host and pid instead).
     """
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        function = {
-            "take": "pg_advisory_lock",
-            "release": "pg_advisory_unlock",
-            "probe": "pg_try_advisory_lock",
-        }[action]
-        params = {"space": _RUN_LOCK_SPACE, "id": run_id}
-        got = conn.execute(text(f"SELECT {function}(:space, :id)"), params).scalar()
-        if action == "probe" and got:
-            conn.execute(text("SELECT pg_advisory_unlock(:space, :id)"), params)
-        return bool(got) if action == "probe" else None
-    if is_mysql(conn):
-        name = _mysql_run_lock(conn, run_id)
-        statement = {
-            "take": "SELECT GET_LOCK(:name, 0)",
-            "release": "SELECT RELEASE_LOCK(:name)",
-            "probe": "SELECT IS_FREE_LOCK(:name)",
-        }[action]
-        got = conn.execute(text(statement), {"name": name}).scalar()
-        return got == 1 if action == "probe" else None
-    return None
+    return run_lease(conn, run_id, action)
 
 
 def end_lease(conn: Connection, run_id: int | None) -> None:
@@ -410,7 +378,7 @@ def end_lease(conn: Connection, run_id: int | None) -> None:
         return
     try:
         with transaction(conn):
-            _lease(conn, run_id, "release")
+            _lease(conn, run_id, LockAction.RELEASE)
     except SQLAlchemyError as exc:
         log.warning("could not release the lock of run %s: %s", run_id, describe_error(exc))
 
@@ -436,7 +404,7 @@ def run_is_gone(conn: Connection, run_id: int, arguments: Mapping[str, Any] | No
     process (recorded in ``arguments``) is gone; elsewhere nobody holds its lock."""
     if conn.dialect.name == "sqlite":
         return _process_gone((arguments or {}).get("process"))
-    return bool(_lease(conn, run_id, "probe"))
+    return bool(_lease(conn, run_id, LockAction.PROBE))
 
 
 def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
@@ -494,16 +462,6 @@ def list_rejections(
     return run_id, [dict(row._mapping) for row in conn.execute(query)]
 
 
-def reading_engine(
-    database_url: str | None, engine: Engine | None, connect_timeout: float | None
-) -> tuple[Engine, bool]:
-    """The engine a read uses, and whether the caller owns (and disposes of) it."""
-    if engine is not None:
-        return engine, False
-    database.require_existing_file(database_url)  # reading creates no SQLite file
-    return database.make_engine(database_url, connect_timeout=connect_timeout), True
-
-
 def rejections(
     run_id: int | None = None,
     database_url: str | None = None,
@@ -516,10 +474,10 @@ def rejections(
     Raises ``ConfigurationError`` for an unknown run id, ``NotAnEtlDatabase`` for a
     database without the schema.
     """
-    engine, owned = reading_engine(database_url, engine, connect_timeout)
-    try:
-        with engine.connect() as conn:
-            return list_rejections(conn, run_id)[1]
-    finally:
-        if owned:
-            engine.dispose()
+    with (
+        database.engine_for(
+            database_url, engine, connect_timeout=connect_timeout, existing=True
+        ) as reader,
+        reader.connect() as conn,
+    ):
+        return list_rejections(conn, run_id)[1]

@@ -3,8 +3,8 @@ status, duration, counts and error, filtered by source and status.
 
 A run left ``running`` whose process is gone (SIGKILL, the OOM killer, a machine that
 stopped) is reported as ``abandoned`` as soon as that can be known, without writing
-anything: on PostgreSQL and MariaDB its liveness lock is free (``etl.ledger.ledger._lease``);
-on SQLite its process no longer exists on this host. The next run records it as
+anything (``etl.ledger.ledger.run_is_gone``): on PostgreSQL and MariaDB its liveness lock
+is free; on SQLite its process no longer exists on this host. The next run records it as
 ``interrupted`` (``etl.ledger.ledger.mark_abandoned_runs``).
 """
 
@@ -108,10 +108,10 @@ def runs(
     Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
     schema, SQLAlchemy errors when the database cannot be reached.
     """
-    engine, owned = ledger.reading_engine(database_url, engine, connect_timeout)
-    try:
-        with engine.connect() as conn:
-            return list_runs(conn, limit, sources=sources, statuses=statuses)
-    finally:
-        if owned:
-            engine.dispose()
+    with (
+        database.engine_for(
+            database_url, engine, connect_timeout=connect_timeout, existing=True
+        ) as reader,
+        reader.connect() as conn,
+    ):
+        return list_runs(conn, limit, sources=sources, statuses=statuses)
