@@ -15,7 +15,7 @@
   at the host and process id instead).
 
 MariaDB's lock names are server-wide, so each carries the database's name, or a hash of
-it when the name would pass MariaDB's 64 characters. PostgreSQL's advisory lock keys
+it when the name would pass 64 characters. PostgreSQL's advisory lock keys
 are arbitrary constants; the lease's two-key form never meets the single keys of the
 other two. Which lock to take when is the callers' (the writer, the ledger's lease
 policy, ``etl.db.database``); this module only knows how.
@@ -38,6 +38,7 @@ RUN_LOCK_SPACE = 735_112  # PostgreSQL: the lease is the two-key lock (space, ru
 WRITER_LOCK_NAME = "news_etl_writer"
 MIGRATION_LOCK_NAME = "news_etl_migrate"
 RUN_LOCK_NAME = "news_etl_run"
+# MySQL (5.7+) refuses longer lock names; MariaDB 10.11 accepts them: stay within both.
 MYSQL_LOCK_NAME_LIMIT = 64
 
 WRITER_LOCK_WAIT = 600  # seconds MariaDB waits for the writer lock
@@ -56,7 +57,7 @@ def is_mysql(conn: Connection) -> bool:
 
 def mysql_lock_name(prefix: str, database: str | None, *suffix: object) -> str:
     """A MariaDB lock name: ``prefix:database[:suffix...]``, with a hash of the database
-    name in its place when the whole would pass MariaDB's limit of 64 characters."""
+    name in its place when the whole would pass ``MYSQL_LOCK_NAME_LIMIT``."""
     rest = [str(part) for part in suffix]
     name = ":".join([prefix, str(database), *rest])
     if len(name) > MYSQL_LOCK_NAME_LIMIT:
@@ -82,7 +83,7 @@ def begin_immediate(engine: Engine) -> None:
 
 
 def writer_lock(conn: Connection, action: LockAction, *, also: str = "") -> None:
-    """Take or release the writer lock, in the transaction ``conn`` has open.
+    """Take the writer lock in the transaction ``conn`` has open, or release it after.
 
     Releasing does something only on MariaDB, whose lock outlives the transaction;
     ``also``: more expressions for the releasing ``SELECT`` (one round trip instead of
