@@ -1,4 +1,5 @@
-"""Shared fixtures: the extracted shared corpus and fresh databases on every backend.
+"""Shared fixtures: the extracted shared corpus, fresh databases on every backend, and
+the snapshot of a clean run to compare an interrupted one with.
 
 Test modules import helpers from ``tests.helpers``, never from here.
 
@@ -13,12 +14,21 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import BACKENDS, ROOT, make_database, unavailable
+from tests.helpers import (
+    BACKENDS,
+    ROOT,
+    ReferenceSnapshot,
+    make_database,
+    run_etl,
+    snapshot,
+    unavailable,
+)
 
 CORPUS_TARBALL = Path(
     os.environ.get("ETL_TEST_CORPUS", ROOT.parent / "shared" / "corpus" / "azure-news.tar.xz")
@@ -89,6 +99,30 @@ def mariadb_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def reference_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceSnapshot]:
+    """``reference_snapshot(root, backend, *options)``: the snapshot (sources included)
+    of one clean, uninterrupted ``etl run ROOT OPTIONS`` into a fresh database on
+    ``backend``; made once per module, its databases dropped after the module."""
+    cache: dict[tuple[Path, str, tuple[str, ...]], dict[str, Any]] = {}
+    databases: list[Generator[str]] = []
+
+    def get(root: Path, backend: str, *options: str) -> dict[str, Any]:
+        key = (root, backend, options)
+        if key not in cache:
+            place = tmp_path_factory.mktemp(f"reference-{backend}")
+            databases.append(make_database(backend, place))
+            url = next(databases[-1])
+            result = run_etl("run", str(root), "--database-url", url, *options, cwd=place)
+            assert result.returncode == 0, result.stderr[-2000:]
+            cache[key] = snapshot(url, with_sources=True)
+        return cache[key]
+
+    yield get
+    for database in databases:
+        database.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

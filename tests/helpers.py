@@ -2,7 +2,8 @@
 
 - paths of the repository and its seed documents;
 - test databases: a fresh one per backend (``make_database``), a connection to one
-  (``connect``, ``fetch``), and its contents as plain, id-free data (``snapshot``);
+  (``connect``, ``fetch``), and its contents as plain, id-free data (``snapshot``;
+  ``ReferenceSnapshot`` is the type of conftest's fixture of a clean run's snapshot);
 - YAML: ``dump_yaml``, which never writes anchors or aliases (the pipeline refuses them);
 - the ``etl`` command in a fresh interpreter (``run_etl``, ``start_etl``);
 - documents made from the seed with a unique token, and the checks that one was
@@ -23,7 +24,7 @@ from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pytest
 import yaml
@@ -425,6 +426,13 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
                 )
             data[table.name] = sorted(rows, key=_row_order)
         return data
+
+
+class ReferenceSnapshot(Protocol):
+    """The type of conftest's ``reference_snapshot`` fixture: the :func:`snapshot` of a
+    clean ``etl run ROOT OPTIONS`` into a fresh database on ``backend``."""
+
+    def __call__(self, root: Path, backend: str, *options: str) -> dict[str, Any]: ...
 
 
 def records(data: dict[str, Any], table: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from etl.ledger import ledger
 from tests.helpers import (
     ROOT,
     SEEDS,
+    ReferenceSnapshot,
     loaded_articles,
     make_database,
     run_etl,
@@ -193,29 +194,6 @@ def _articles_loaded(url: str) -> int:
     return loaded_articles(url) or 0
 
 
-@pytest.fixture(scope="module")
-def corpus_reference(
-    corpus_news: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], dict[str, Any]]]:
-    """``reference(backend)``: the snapshot after one uninterrupted corpus load (cached)."""
-    cache: dict[str, dict[str, Any]] = {}
-    databases: list[Generator[str]] = []
-
-    def get(backend: str) -> dict[str, Any]:
-        if backend not in cache:
-            place = tmp_path_factory.mktemp(f"reference-{backend}")
-            databases.append(make_database(backend, place))
-            url = next(databases[-1])
-            result = run_etl("run", str(corpus_news), "--database-url", url, cwd=place)
-            assert result.returncode == 0, result.stderr[-2000:]
-            cache[backend] = snapshot(url)
-        return cache[backend]
-
-    yield get
-    for databases_ in databases:
-        databases_.close()
-
-
 @pytest.mark.corpus
 @pytest.mark.parametrize(
     ("backend", "signum", "code"),
@@ -231,10 +209,10 @@ def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
     signum: int,
     code: int,
     corpus_news: Path,
-    corpus_reference: Callable[[str], dict[str, Any]],
+    reference_snapshot: ReferenceSnapshot,
     tmp_path: Path,
 ) -> None:
-    expected = corpus_reference(backend)
+    expected = reference_snapshot(corpus_news, backend)
     databases = make_database(backend, tmp_path)
     url = next(databases)
     try:
