@@ -7,7 +7,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,13 +20,13 @@ from etl.db.schema import SCHEMA_REVISION, articles, etl_runs, rejected_document
 from etl.records import RunSummary
 from etl.runner.workers import chunk_sizes, plan_chunks
 from tests.helpers import (
-    ROOT,
     SEEDS,
     connect,
     fetch,
     make_database,
     net_change,
     run_etl,
+    run_python,
     snapshot,
     start_etl,
 )
@@ -276,9 +275,7 @@ def command_then(argv: list[str], report: str) -> list[str]:
         "except SystemExit as exc:\n"
         f"    {report}\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    result = run_python(code, timeout=60)
     assert result.stdout, result
     return result.stdout.splitlines()
 
@@ -307,9 +304,7 @@ def test_package_api_is_imported_on_first_use() -> None:
         etl.nope  # noqa: B018
     # In a fresh interpreter, `import etl` alone still reaches the modules.
     code = "import etl; print(etl.db.schema.articles.name, etl.runner.pipeline.run is etl.run)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    result = run_python(code, timeout=60)
     assert result.stdout.split() == ["articles", "True"], result.stderr
 
 

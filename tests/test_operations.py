@@ -40,8 +40,10 @@ from tests.helpers import (
     loaded_articles,
     make_database,
     run_etl,
+    run_python,
     snapshot,
     start_etl,
+    start_python,
 )
 
 CLI_TIMEOUT = 300
@@ -282,9 +284,7 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
                 print("clean-up finished")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    result = run_python(script, timeout=60)
     assert result.returncode == 130, result.stderr
     assert result.stdout == "first\n"
     assert "second signal (SIGINT): exiting at once" in result.stderr
@@ -308,7 +308,7 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: s
             alive_id = ledger.start_run(alive, {"paths": []})
             if engine.dialect.name == "sqlite":
                 # SQLite tells by host and process id: make the first run a dead process's.
-                gone = subprocess.Popen([sys.executable, "-c", "pass"])
+                gone = start_python("pass")
                 gone.wait()
                 with engine.begin() as conn:
                     conn.execute(
