@@ -3,7 +3,8 @@
 Owns how many rows are written at once on each backend: dialect upserts
 (``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``), PostgreSQL COPY (binary where the
 columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
-under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and the
+under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), MariaDB bulk
+inserts from one JSON document (``JSON_TABLE``), and the
 database-wide writer lock every data write runs under (PostgreSQL advisory lock,
 MariaDB ``GET_LOCK``, SQLite ``BEGIN IMMEDIATE``): concurrent runs queue their
 writes instead of deadlocking, and commits happen in one order. Inside a transaction
@@ -12,11 +13,14 @@ already open (a dry run, :func:`rolled_back`) every transaction becomes a savepo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     MetaData,
@@ -31,6 +35,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 
+JSON_ROWS_FROM = 32  # rows from which a MariaDB bulk insert goes through JSON_TABLE
+JSON_ROWS_PER_STATEMENT = 2000  # ~1 MB of JSON: well under max_allowed_packet (16 MB)
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
 
 STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
@@ -175,6 +181,9 @@ def bulk_insert(
     if dialect.name == "postgresql":
         _copy_rows(conn, table, columns, rows)
         return
+    if is_mysql(conn) and len(rows) >= JSON_ROWS_FROM:
+        _insert_from_json(conn, table, columns, rows)
+        return
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -183,6 +192,44 @@ def bulk_insert(
         f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
         [tuple(row) for row in rows],
     )
+
+
+def _insert_from_json(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """MariaDB: INSERT ... SELECT from JSON_TABLE over the rows as one JSON array.
+
+    PyMySQL quotes and escapes every value of an executemany in Python, which was
+    two thirds of a full load's time under the writer lock; ``json.dumps`` formats
+    the same rows in C, and the driver then escapes one string. Every value travels
+    as text and is converted by the INSERT itself, so the column types and strict
+    mode refuse what they refuse from a plain INSERT (too long, out of range).
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    flags = [isinstance(table.c[name].type, Boolean) for name in columns]
+    paths = ", ".join(f"c{i} LONGTEXT PATH '$[{i}]'" for i in range(len(columns)))
+    picks = ", ".join(f"jt.c{i}" for i in range(len(columns)))
+    statement = (
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {picks} "
+        f"FROM JSON_TABLE(%s, '$[*]' COLUMNS({paths})) AS jt"
+    )
+    if any(flags):
+        for row in rows:
+            for index, flag in enumerate(flags):
+                if flag and row[index] is not None:
+                    row[index] = int(row[index])
+    for part in chunks(rows, JSON_ROWS_PER_STATEMENT):
+        payload = json.dumps(part, ensure_ascii=False, default=_json_value)
+        conn.exec_driver_sql(statement, (payload,))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot insert a {type(value).__name__} value")
 
 
 # PostgreSQL type -> the psycopg type whose binary form it writes for that column's

@@ -28,6 +28,8 @@ from etl.db.database import (
     ConfigurationError,
     describe_error,
 )
+from etl.db.integrity import validate_keys
+from etl.db.schema import related_articles
 from etl.db.sql import rolled_back, transaction, writer_transaction
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
 from etl.extract.sources import (
@@ -476,3 +478,5 @@ def _finish(
         refresh_stubs(conn, now, tally)
         recompute_pending(conn, now)  # every entity the run's writes touched, once
         delete_orphans(conn)
+    with transaction(conn):  # keys a bulk insert left NOT VALID (this run's or a stopped one's)
+        validate_keys(conn, [related_articles])
