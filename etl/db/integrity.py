@@ -152,7 +152,5 @@ def validate_keys(conn: Connection, tables: Sequence[Table]) -> list[str]:
         {"tables": [table.name for table in tables]},
     ).all()
     for table_name, name in pending:
-        conn.exec_driver_sql(
-            f"ALTER TABLE {quote(table_name)} VALIDATE CONSTRAINT {quote(name)}"
-        )
+        conn.exec_driver_sql(f"ALTER TABLE {quote(table_name)} VALIDATE CONSTRAINT {quote(name)}")
     return [name for _, name in pending]
