@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    column,
     delete,
     or_,
     select,
@@ -90,6 +91,16 @@ def upsert(
         mysql_stmt = mysql_insert(table)
         pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
         stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
+        if len(rows) >= JSON_ROWS_FROM:  # see _insert_from_json
+            names = list(rows[0])
+            values = [[row[name] for name in names] for row in rows]
+            _bind_values(conn, table, names, values)
+            for part in _json_selects(table, names, values):
+                source = text(part).columns(*(column(name) for name in names))
+                json_stmt = mysql_insert(table).from_select(names, source)
+                json_pairs = setter(table, json_stmt.inserted) if setter else pairs
+                conn.execute(json_stmt.on_duplicate_key_update(json_pairs))
+            return
     else:
         # Both dialects' Insert have .excluded and .on_conflict_*(); mypy sees two types.
         if conn.dialect.name == "postgresql":
@@ -166,19 +177,7 @@ def bulk_insert(
     if not rows:
         return
     dialect = conn.dialect
-    for index, name in enumerate(columns):
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            # Snippet dates repeat across thousands of links: convert each value once.
-            converted: dict[Any, Any] = {}
-            for row in rows:
-                value = row[index]
-                try:
-                    row[index] = converted[value]
-                except KeyError:
-                    row[index] = converted[value] = process(value)
-                except TypeError:  # unhashable (JSON): convert every time
-                    row[index] = process(value)
+    _bind_values(conn, table, columns, rows)
     if dialect.name == "postgresql":
         _copy_rows(conn, table, columns, rows)
         return
@@ -195,6 +194,26 @@ def bulk_insert(
     )
 
 
+def _bind_values(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """Convert ``rows`` in place with the column types' own bind processors."""
+    dialect = conn.dialect
+    for index, name in enumerate(columns):
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            # Snippet dates repeat across thousands of links: convert each value once.
+            converted: dict[Any, Any] = {}
+            for row in rows:
+                value = row[index]
+                try:
+                    row[index] = converted[value]
+                except KeyError:
+                    row[index] = converted[value] = process(value)
+                except TypeError:  # unhashable (JSON): convert every time
+                    row[index] = process(value)
+
+
 def _insert_from_json(
     conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
 ) -> None:
@@ -209,6 +228,13 @@ def _insert_from_json(
     """
     quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
+    for part in _json_selects(table, columns, rows):
+        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) {part}")
+
+
+def _json_selects(table: Table, columns: Sequence[str], rows: list[list[Any]]) -> Iterator[str]:
+    """SELECTs of ``rows`` (bind-processed) from JSON_TABLE, at most
+    ``JSON_ROWS_PER_STATEMENT`` each; the lists are converted in place."""
     paths = ", ".join(f"c{i} LONGTEXT PATH '$[{i}]'" for i in range(len(columns)))
     picks = ", ".join(f"jt.c{i}" for i in range(len(columns)))
     for index, name in enumerate(columns):
@@ -220,9 +246,8 @@ def _insert_from_json(
             _convert_column(rows, index, _datetime_text)
     for part in chunks(rows, JSON_ROWS_PER_STATEMENT):
         payload = json.dumps(part, ensure_ascii=False).encode().hex()
-        conn.exec_driver_sql(
-            f"INSERT INTO {quote(table.name)} ({names}) SELECT {picks} "
-            f"FROM JSON_TABLE(CONVERT(X'{payload}' USING utf8mb4), "
+        yield (
+            f"SELECT {picks} FROM JSON_TABLE(CONVERT(X'{payload}' USING utf8mb4), "
             f"'$[*]' COLUMNS({paths})) AS jt"
         )
 
