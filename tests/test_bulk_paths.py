@@ -18,10 +18,19 @@ import pytest
 from sqlalchemy import Connection, create_engine, delete, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from etl import run
 from etl.db import database, integrity, sql
 from etl.db.schema import article_images, articles, images, related_articles
 from etl.load.load import LINK_COLUMNS
-from tests.helpers import make_database
+from tests.helpers import (
+    connect,
+    live_snapshot,
+    make_database,
+    make_doc,
+    render,
+    url_for,
+    write_tree,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 
@@ -196,8 +205,7 @@ def test_mariadb_json_inserts_store_what_executemany_stores(
         conn.execute(insert(images), [{"url": f"https://example.com/{i}.png"} for i in TRICKY])
     image_ids = [row[0] for row in _all(conn, select(images.c.id).order_by(images.c.id))]
     rows: list[list[Any]] = [
-        [ids[0], image_ids[position], position, title, [True, False, None][position % 3]]
-        + [2**31 - 1, 0]
+        [ids[0], image_ids[position], position, title, [True, False, None][position % 3], 7, 0]
         for position, title in enumerate(TRICKY)
     ]
     monkeypatch.setattr(sql, "JSON_ROWS_FROM", 10**9)
@@ -224,3 +232,40 @@ def test_mariadb_json_inserts_refuse_what_the_column_refuses(
         errors.append(getattr(caught.value.orig, "args", (None,))[0])
     assert errors[0] == errors[1]  # the same MariaDB error code either way
     assert _all(conn, select(related_articles.c.article_id)) == []
+
+
+def _linked_doc(index: int, count: int, version: int) -> bytes:
+    """Document ``index`` of ``count``, linking to every other one and to two stubs."""
+    front = make_doc(f"bulk{index}")
+    front["title"] = f"Bulk «{index}» 'v{version}' \\ \"quoted\" 🎉"
+    template = front["related"][0]
+    related = []
+    for other in [*(i for i in range(count) if i != index), f"stub{index % 3}", "stub-x"]:
+        entry = dict(template)
+        entry["webUrl"] = url_for(f"bulk{other}")
+        entry["title"] = f"Link to {other} (v{version})"
+        related.append(entry)
+    front["related"] = related
+    return render(front)
+
+
+@pytest.mark.parametrize("server_url", SERVERS, indirect=True)
+def test_a_history_through_the_bulk_paths_equals_a_fresh_load(
+    server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 1)
+    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 1)
+    site = tmp_path / "site"
+    count = 12
+    write_tree(site, {f"d{i}.md": _linked_doc(i, count, 1) for i in range(count)})
+    run([site], server_url, workers=1)
+    # Edit some, delete some (their links go, their URLs become stubs), add one.
+    changes: dict[str, bytes | None] = {f"d{i}.md": _linked_doc(i, count, 2) for i in (0, 5)}
+    changes.update({"d3.md": None, "d7.md": None, "d12.md": _linked_doc(12, count, 1)})
+    write_tree(site, changes)
+    run([site], server_url, workers=1, prune=True)
+    reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    run([site], reference, workers=1)
+    assert live_snapshot(server_url) == live_snapshot(reference)
+    with connect(server_url) as conn:
+        assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # validated at the end
