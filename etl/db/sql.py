@@ -31,6 +31,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 
+from etl.db import timing
+
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
 
 STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
@@ -173,7 +175,8 @@ def bulk_insert(
                 except TypeError:  # unhashable (JSON): convert every time
                     row[index] = process(value)
     if dialect.name == "postgresql":
-        _copy_rows(conn, table, columns, rows)
+        with timing.statement(table.name):  # the driver's cursor: no SQLAlchemy events
+            _copy_rows(conn, table, columns, rows)
         return
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
@@ -299,16 +302,18 @@ def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[
             yield
         return
     if not is_mysql(conn):
-        with conn.begin():
+        with timing.writer_lock() as locked, conn.begin():  # SQLite: BEGIN IMMEDIATE
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+            locked()
             with _feed_run_id(conn, run_id):
                 yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
     try:
-        with conn.begin():
+        with timing.writer_lock() as locked, conn.begin():
             _mysql_get_writer_lock(conn)
+            locked()
             with _feed_run_id(conn, run_id):
                 yield
     finally:
