@@ -73,6 +73,7 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
 DB_PREFIX = "bench_"
 TOOLS = ("etl", "dlt", "sqlite-utils")
 BACKENDS = ("postgresql", "sqlite")
+BASE_TOOL = "news-etl base"  # --base: the base commit's news-etl
 MB = 1024 * 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,7 +95,9 @@ def rewrite_urls(raw: bytes, replica: int) -> bytes:
 
 
 def extract_corpus(source: Path, target: Path) -> Path:
-    """The directory of the corpus's ``*.md`` news documents, extracted under ``target``."""
+    """The corpus's site root (the directory with ``_news/`` and ``_data/``) extracted
+    under ``target``; a directory given as ``source`` is used as it is (a site root, or
+    a plain directory of ``*.md`` documents)."""
     if source.is_dir():
         return source
     with tarfile.open(source) as archive:
@@ -105,12 +108,32 @@ def extract_corpus(source: Path, target: Path) -> Path:
     candidates = [target / "_news", *sorted(target.glob("*/_news"))]
     for candidate in candidates:
         if candidate.is_dir():
-            return candidate
+            return candidate.parent
     raise SystemExit(f"no _news/ directory in {source}")
 
 
-def build_replicas(base: Path, target: Path, copies: int) -> int:
-    """Write ``copies`` replicas of ``base``'s documents into ``target``; the file count."""
+def news_dir(root: Path) -> Path:
+    """Where a corpus's documents are: a site root's ``_news/``, else the directory."""
+    return root / "_news" if (root / "_news").is_dir() else root
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """A copy of ``source`` made of hard links (``cp -al``): instant, and every file
+    keeps its mtime, so news-etl sees the copy's files as unchanged on a re-run."""
+    shutil.copytree(source, target, copy_function=os.link)
+
+
+def build_replicas(root: Path, target: Path, copies: int) -> int:
+    """Write ``copies`` replicas of the documents of corpus ``root`` into the site root
+    ``target`` (its taxonomy linked as it is); the file count."""
+    base = news_dir(root)
+    for name in ("_data", "_config.yml"):
+        if (root / name).is_dir():
+            link_tree(root / name, target / name)
+        elif (root / name).is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            os.link(root / name, target / name)
+    target = target / "_news"
     target.mkdir(parents=True)
     count = 0
     for path in sorted(base.glob("*.md")):
@@ -120,6 +143,30 @@ def build_replicas(base: Path, target: Path, copies: int) -> int:
             (target / f"r{replica}-{path.name}").write_bytes(rewrite_urls(raw, replica))
         count += copies
     return count
+
+
+ETL_RUNS = ("full", "re-run", "1% edit")
+EDIT_RUN = ETL_RUNS[2]
+EDIT_SHARE = 0.01
+TITLE_LINE = re.compile(rb"^(title:[ \t]*)([\"']?)", re.MULTILINE)
+
+
+def edit_titles(directory: Path, share: float) -> int:
+    """Edit the title of ``share`` of the documents in ``directory`` (every 1/share-th,
+    in name order); returns how many. Each file is replaced, not written in place:
+    the corpus copies are hard links to the extracted files."""
+    paths = sorted(directory.glob("*.md"))
+    step = max(1, round(1 / share))
+    edited = 0
+    for path in paths[::step]:
+        raw = path.read_bytes()
+        new = TITLE_LINE.sub(rb"\1\2edited ", raw, count=1)
+        if new == raw:
+            continue
+        path.unlink()
+        path.write_bytes(new)
+        edited += 1
+    return edited
 
 
 # --- process-tree memory ------------------------------------------------------------
@@ -275,9 +322,16 @@ class Measurement:
     def key(self) -> tuple[str, str]:
         return (self.tool, self.backend)
 
+    @property
+    def phases(self) -> dict[str, Any]:
+        """news-etl's own ``timings`` (etl run --json): where the run's time went."""
+        timings: dict[str, Any] = self.summary.get("timings") or {}
+        return timings
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["docs_per_second"] = round(self.docs_per_second, 1)
+        data["timings"] = self.phases
         return data
 
 
@@ -647,6 +701,37 @@ def worker_main(argv: Sequence[str]) -> int:
     return 0
 
 
+# --- a base commit to compare with (--base) -----------------------------------------
+
+
+def prepare_base(commit: str, target: Path) -> tuple[Path, str, float]:
+    """A git worktree of ``commit`` at ``target`` with a venv of its own (``pip install
+    -e``, so its dependencies are the ones it declares): its ``etl``, the commit's short
+    hash, the seconds it took."""
+    started = time.perf_counter()
+
+    def call(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"--base {commit}: {' '.join(command)} failed:\n{done.stderr}")
+        return done.stdout.strip()
+
+    short = call("git", "-C", str(REPO), "rev-parse", "--short", f"{commit}^{{commit}}")
+    call("git", "-C", str(REPO), "worktree", "add", "--detach", str(target), short)
+    call(sys.executable, "-m", "venv", str(target / ".venv"))
+    call(str(target / ".venv" / "bin" / "pip"), "install", "-q", "-e", str(target))
+    return target / ".venv" / "bin" / "etl", short, time.perf_counter() - started
+
+
+def remove_base(target: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "remove", "--force", str(target)],
+        capture_output=True,
+        check=False,
+    )
+    subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True, check=False)
+
+
 # --- the benchmark -------------------------------------------------------------------
 
 
@@ -669,6 +754,9 @@ class Bench:
         self.results: list[Measurement] = []
         self.notes: list[str] = []
         self.timings: dict[str, float] = {}
+        self.base_etl: Path | None = None  # --base: the base commit's etl executable
+        self.base_commit = ""
+        self.edited = 0  # documents whose title the "1% edit" run edited
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -688,28 +776,54 @@ class Bench:
     # etl ---------------------------------------------------------------------------
 
     def etl(self, backend: str, size: int, directory: Path, count: int, rerun: bool) -> None:
+        """news-etl's runs, ``--repeat`` rounds of each; with ``--base``, the base commit's
+        ``etl`` and this tree's alternately (which goes first alternates too), each
+        round on a fresh database and a fresh hard-link copy of the corpus."""
         corpus = f"{size}x"
-        runs = ["full", "re-run"] if rerun else ["full"]
-        tries: dict[str, list[Measurement]] = {run: [] for run in runs}
-        for _ in range(self.args.repeat):
-            url = self.databases.fresh(backend, f"etl_{backend}_{corpus}")
-            command = [str(self.args.etl), "run", str(directory), "--database-url", url, "--json"]
-            command += ["--no-progress", *self.args.etl_arg]
-            for run in runs:
-                settle(self.databases)
-                result = measure(
-                    command,
-                    Measurement("news-etl", backend, corpus, run, count),
-                    interval=self.args.poll_interval,
-                    log_dir=self.logs,
-                    pss_interval=self.args.pss_interval,
-                )
-                tries[run].append(result)
-                if result.error:
-                    self.record(result)
-                    return
+        runs = list(ETL_RUNS if rerun else ETL_RUNS[:1])
+        variants = [("news-etl", self.args.etl)]
+        if self.base_etl is not None:
+            variants.insert(0, (BASE_TOOL, self.base_etl))
+        tries: dict[tuple[str, str], list[Measurement]] = {}
+        for round_ in range(self.args.repeat):
+            for tool, etl in variants if round_ % 2 == 0 else variants[::-1]:
+                for result in self.etl_round(tool, etl, backend, corpus, directory, count, runs):
+                    tries.setdefault((tool, result.run), []).append(result)
+                    if result.error:
+                        self.record(result)
+                        return
+        for (_, _), measured in tries.items():
+            self.record(median_of(measured))
+
+    def etl_round(
+        self,
+        tool: str,
+        etl: Path,
+        backend: str,
+        corpus: str,
+        directory: Path,
+        count: int,
+        runs: Sequence[str],
+    ) -> Iterator[Measurement]:
+        """One fresh load of a copy of ``directory``, then the re-runs in ``runs``."""
+        copy = self.workdir / "loaded" / directory.name
+        shutil.rmtree(copy.parent, ignore_errors=True)
+        link_tree(directory, copy)
+        url = self.databases.fresh(backend, f"etl_{backend}_{corpus}_{tool}")
+        command = [str(etl), "run", str(copy), "--database-url", url, "--json"]
+        command += ["--no-progress", *self.args.etl_arg]
         for run in runs:
-            self.record(median_of(tries[run]))
+            if run == EDIT_RUN:
+                edited = edit_titles(news_dir(copy), EDIT_SHARE)
+                self.edited = max(self.edited, edited)
+            settle(self.databases)
+            yield measure(
+                command,
+                Measurement(tool, backend, corpus, run, count),
+                interval=self.args.poll_interval,
+                log_dir=self.logs,
+                pss_interval=self.args.pss_interval,
+            )
 
     # dlt / sqlite-utils ------------------------------------------------------------
 
@@ -752,6 +866,12 @@ class Bench:
             tools.remove("etl")
         if "etl" in tools:
             self.note(compile_etl(self.args.etl))
+        if "etl" in tools and self.args.base:
+            self.base_etl, self.base_commit, seconds = prepare_base(
+                self.args.base, self.workdir / "base"
+            )
+            self.note(f"base {self.args.base} = {self.base_commit}, installed in {seconds:.0f} s")
+            self.note(compile_etl(self.base_etl))
         found = (
             probe_python(self.args.dlt_python)
             if ("dlt" in tools or "sqlite-utils" in tools)
@@ -782,7 +902,7 @@ class Bench:
         plan = self.available(plan)
         started = time.perf_counter()
         base = extract_corpus(self.args.corpus, self.workdir / "corpus")
-        count = sum(1 for _ in base.glob("*.md"))
+        count = sum(1 for _ in news_dir(base).glob("*.md"))
         self.timings["extract corpus"] = time.perf_counter() - started
         corpora: dict[int, tuple[Path, int]] = {}
         for size in plan.sizes:
@@ -790,7 +910,7 @@ class Bench:
                 corpora[size] = (base, count)
                 continue
             started = time.perf_counter()
-            target = self.workdir / f"corpus-{size}x" / "_news"
+            target = self.workdir / f"corpus-{size}x"
             corpora[size] = (target, build_replicas(base, target, size))
             self.timings[f"build {size}x corpus"] = time.perf_counter() - started
         for tool in plan.tools:
@@ -809,10 +929,16 @@ class Bench:
                     if tool == "etl":
                         self.etl(backend, size, directory, documents_count, rerun)
                     else:
+                        # The comparison tools load the documents (dlt has no taxonomy).
+                        directory = news_dir(directory)
                         self.worker(tool, backend, size, directory, documents_count, rerun)
                 self.timings[f"{tool} {backend}"] = time.perf_counter() - started
         if not self.args.keep_databases:
             self.databases.drop_all()
+
+    def close(self) -> None:
+        if self.base_etl is not None and not self.args.keep:
+            remove_base(self.workdir / "base")
 
     # report ------------------------------------------------------------------------
 
@@ -846,14 +972,16 @@ class Bench:
         for tool, backend in pairs:
             for corpus in corpora:
                 full = self.find(tool, backend, corpus, "full")
-                again = self.find(tool, backend, corpus, "re-run")
-                if full and again:
-                    out.append(
-                        (
-                            f"{tool} {backend} {corpus}: re-run / full-load time",
-                            again.wall_seconds / full.wall_seconds,
+                for run in ETL_RUNS[1:]:
+                    again = self.find(tool, backend, corpus, run)
+                    if full and again:
+                        out.append(
+                            (
+                                f"{tool} {backend} {corpus}: {run} / full-load time",
+                                again.wall_seconds / full.wall_seconds,
+                            )
                         )
-                    )
+        out += self.head_base()
         for tool, backend in pairs:
             small = self.find(tool, backend, corpora[0], "full") if corpora else None
             for corpus in corpora[1:]:
@@ -873,10 +1001,57 @@ class Bench:
                     )
         return out
 
+    def head_base(self) -> list[tuple[str, float]]:
+        """--base: this tree's median time over the base commit's, per run."""
+        out: list[tuple[str, float]] = []
+        for base in self.results:
+            if base.tool != BASE_TOOL or base.error:
+                continue
+            head = self.find("news-etl", base.backend, base.corpus, base.run)
+            if head and base.wall_seconds:
+                out.append(
+                    (
+                        f"news-etl head / base {self.base_commit} time, {base.backend} "
+                        f"{base.corpus} {base.run}",
+                        head.wall_seconds / base.wall_seconds,
+                    )
+                )
+        return out
+
+    def phase_lines(self) -> list[str]:
+        """news-etl's own timings of each median run: where its time went."""
+        lines: list[str] = []
+        for r in self.results:
+            t = r.phases
+            if not t or r.error:
+                continue
+            kinds = t.get("lock_kinds", {})
+            outside = t.get("lock", 0.0) - sum(kinds.values())
+            top = ", ".join(f"{name} {value:.2f}" for name, value in list(kinds.items())[:6])
+            lines.append(
+                f"  {r.tool:<14}{r.backend:<11}{r.corpus:>4} {r.run:<8}"
+                f"{t.get('startup', 0):>8.2f}{t.get('load', 0):>7.2f}{t.get('finish', 0):>7.2f}"
+                f"{t.get('fill', 0):>7.2f}{t.get('wait', 0):>7.2f}{t.get('lock', 0):>7.2f}"
+                f"  {top}; not in statements {outside:.2f}"
+            )
+        if not lines:
+            return []
+        header = (
+            f"  {'tool':<14}{'backend':<11}{'size':>4} {'run':<8}{'startup':>8}{'load':>7}"
+            f"{'finish':>7}{'fill':>7}{'wait':>7}{'lock':>7}  lock by statement kind"
+        )
+        return [
+            "",
+            "phases (s; fill: CPU-s, wait and lock: summed over the processes):",
+            header,
+            *lines,
+        ]
+
     def table(self) -> str:
         header = (
             f"{'tool':<13}{'backend':<11}{'corpus':>6} {'run':<7}{'documents':>10}"
-            f"{'wall s':>9}{'docs/s':>9}{'CPU s':>8}{'RSS tree MB':>13}{'RSS 1-proc MB':>15}"
+            f"{'wall s':>9}{'docs/s':>9}{'CPU s':>8}{'PSS MB':>8}{'RSS tree MB':>13}"
+            f"{'RSS 1-proc MB':>15}"
             f"{'load1':>7}  outcome"
         )
         lines = [header, "-" * (len(header) + 40)]
@@ -890,9 +1065,10 @@ class Bench:
             lines.append(
                 f"{r.tool:<13}{r.backend:<11}{r.corpus:>6} {r.run:<7}{r.documents:>10}"
                 f"{r.wall_seconds:>9.1f}{r.docs_per_second:>9.0f}{r.cpu_seconds:>8.1f}"
-                f"{r.rss_sum_mb:>13.0f}"
+                f"{r.pss_sum_mb:>8.0f}{r.rss_sum_mb:>13.0f}"
                 f"{r.rss_max_mb:>15.0f}{r.load_average[0]:>7.2f}  {r.outcome}"
             )
+        lines += self.phase_lines()
         ratios = self.ratios()
         if ratios:
             lines += ["", "ratios:"]
@@ -916,6 +1092,8 @@ class Bench:
             },
             "comparison_python": {"path": self.args.dlt_python, **getattr(self, "probe", {})},
             "notes": self.notes,
+            "base": {"commit": self.base_commit} if self.base_etl else None,
+            "edited_documents": self.edited,
             "timings": {name: round(value, 2) for name, value in self.timings.items()},
             "results": [result.to_dict() for result in self.results],
             "ratios": {name: round(value, 3) for name, value in self.ratios()},
@@ -958,7 +1136,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--corpus",
         type=Path,
         default=DEFAULT_CORPUS,
-        help="the corpus .tar.xz, or a directory of *.md [%(default)s]",
+        help="the corpus .tar.xz (a site root: _news/, _data/), or a directory: a site root, "
+        "or a plain directory of *.md [%(default)s]",
     )
     parser.add_argument(
         "--sizes", type=csv_ints, default=[1, 10], help="corpus sizes as replication factors [1,10]"
@@ -1037,6 +1216,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         default=0.5,
         help="seconds between PSS samples (smaps_rollup costs CPU); 0: none [%(default)s]",
     )
+    parser.add_argument(
+        "--base",
+        metavar="COMMIT",
+        help="also run news-etl at COMMIT (a git worktree with its own venv), alternating "
+        "with this tree round by round, and report head / base",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--json-out", type=Path, help="also write the JSON report to this file")
     return parser.parse_args(argv)
@@ -1066,6 +1251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         bench.run(plan)
     finally:
+        bench.close()
         if args.keep:
             print(f"# kept {workdir}", file=sys.stderr)
         elif any(result.error for result in bench.results):
