@@ -4,16 +4,20 @@ This is a benchmark, not a test: it asserts nothing, it measures and prints.
 
 What it does, in one run:
 
-1. Builds the corpora in a temporary directory: ``1x`` is the shared corpus's
-   ``_news/*.md``; ``Nx`` is those documents replicated N times, replica ``r > 0``
+1. Builds the corpora in a temporary directory: ``1x`` is the shared corpus's site
+   root (``_news/*.md`` and the taxonomy in ``_data/``); ``Nx`` is a site root with the
+   same ``_data/`` and its documents replicated N times, replica ``r > 0``
    written as ``r<r>-<name>`` with every ``webUrl``, ``originalUrl``,
    ``ampWebUrl`` and ``cdnAmpWebUrl`` value (front matter and ``related``
    entries alike) rewritten by a plain text replacement on the raw file that
    inserts a path segment after the host (``https://host/path`` ->
    ``https://host/r3/path``), so that links stay consistent inside a replica.
-2. Runs ``etl run DIR --database-url URL --json`` as a subprocess, each time into
-   a fresh database, on PostgreSQL and on SQLite, for every size; then an
-   unchanged re-run over the same directory (by default for 1x only).
+2. Runs ``etl run ROOT --database-url URL --json`` as a subprocess, each time into
+   a fresh database and on a fresh hard-link copy of the corpus, on PostgreSQL and
+   on SQLite, for every size; then an unchanged re-run over the same directory and,
+   after the titles of 1% of the documents are edited, a third run (by default for
+   1x only). With ``--base COMMIT``, the same runs of COMMIT's news-etl (a git
+   worktree with its own venv) alternate with this tree's, round by round.
 3. When a Python with dlt is given (``--dlt-python``), runs dlt the same way: a
    ``@dlt.resource(write_disposition="merge", primary_key="webUrl")`` yielding
    each document's front matter parsed with PyYAML's ``CSafeLoader``, into
@@ -21,17 +25,21 @@ What it does, in one run:
    SQLAlchemy is installed beside dlt), full load and unchanged re-run; and
    sqlite-utils (``upsert_all`` and ``extract`` of the providers) into SQLite.
    Tools that are not installed are skipped with a message.
-4. Prints one row per run (wall seconds, documents/second, peak RSS) and the
-   ratios: comparison tool / news-etl full load, re-run / full load, Nx / 1x
-   time and peak RSS.
+4. Prints one row per run (wall seconds, documents/second, peak PSS and RSS),
+   news-etl's own phase timings of each run (``timings`` in its ``--json``:
+   start-up, load, finish, parsing CPU, the writer lock waited for and held and its
+   statements by kind), the head / base medians with ``--base``, and the ratios:
+   comparison tool / news-etl full load, re-run and 1% edit / full load, Nx / 1x
+   time and peak RSS, head / base.
 
 Wall time is measured around the whole subprocess (interpreter start-up and
 imports included). Peak RSS is sampled every ``--poll-interval`` seconds from
 ``/proc/<pid>/status`` over the subprocess's whole process tree (news-etl parses
 in forked worker processes): the table shows the peak of the tree's summed
 VmRSS (which counts pages shared between processes once per process) and the
-peak of the largest single process; ``--json`` adds the summed PSS (shared pages
-divided among their sharers) and the kernel's ``ru_maxrss`` from ``os.wait4``.
+peak of the largest single process, and the peak of the summed PSS (shared pages
+divided among their sharers, from ``smaps_rollup``, every ``--pss-interval``);
+``--json`` adds the kernel's ``ru_maxrss`` from ``os.wait4``.
 The database server's own memory (PostgreSQL backends) is not included.
 
 Usage (from the repository root)::
@@ -41,6 +49,7 @@ Usage (from the repository root)::
     /tmp/benchvenv/bin/pip install 'dlt[postgres]' sqlalchemy sqlite-utils pyyaml
     .venv/bin/python bench/run.py --dlt-python /tmp/benchvenv/bin/python
     .venv/bin/python bench/run.py --only etl --sizes 1 --json
+    .venv/bin/python bench/run.py --only etl --sizes 1 --base main   # this tree vs main
 
 The same file is also the comparison tools' worker (``run.py worker ...``), run
 by ``--dlt-python``; only the standard library is imported at module level.
@@ -766,7 +775,7 @@ class Bench:
         self.results.append(result)
         status = result.error or f"{result.wall_seconds:.1f}s"
         print(
-            f"  {result.tool:<12} {result.backend:<10} {result.corpus:>4} {result.run:<6} "
+            f"  {result.tool:<14} {result.backend:<10} {result.corpus:>4} {result.run:<8} "
             f"{status}  rss(tree)={result.rss_sum_mb:.0f}MB",
             file=sys.stderr,
             flush=True,
@@ -1018,6 +1027,29 @@ class Bench:
                 )
         return out
 
+    def head_base_lines(self) -> list[str]:
+        """--base: the medians side by side, with every round's time."""
+        lines = []
+        for base in self.results:
+            head = self.find("news-etl", base.backend, base.corpus, base.run)
+            if base.tool != BASE_TOOL or base.error or not head or not base.wall_seconds:
+                continue
+            lines.append(
+                f"  {base.backend:<11}{base.corpus:>4} {base.run:<9}{base.wall_seconds:>8.2f}"
+                f"{head.wall_seconds:>8.2f}{head.wall_seconds / base.wall_seconds:>8.2f}"
+                f"  base {base.repeats}, head {head.repeats}"
+            )
+        if not lines:
+            return []
+        return [
+            "",
+            f"head / base {self.base_commit} (median wall s of {self.args.repeat} alternating "
+            "rounds):",
+            f"  {'backend':<11}{'size':>4} {'run':<9}{'base':>8}{'head':>8}{'ratio':>8}"
+            "  every round",
+            *lines,
+        ]
+
     def phase_lines(self) -> list[str]:
         """news-etl's own timings of each median run: where its time went."""
         lines: list[str] = []
@@ -1049,7 +1081,7 @@ class Bench:
 
     def table(self) -> str:
         header = (
-            f"{'tool':<13}{'backend':<11}{'corpus':>6} {'run':<7}{'documents':>10}"
+            f"{'tool':<15}{'backend':<11}{'corpus':>6} {'run':<9}{'documents':>10}"
             f"{'wall s':>9}{'docs/s':>9}{'CPU s':>8}{'PSS MB':>8}{'RSS tree MB':>13}"
             f"{'RSS 1-proc MB':>15}"
             f"{'load1':>7}  outcome"
@@ -1058,17 +1090,18 @@ class Bench:
         for r in self.results:
             if r.error:
                 lines.append(
-                    f"{r.tool:<13}{r.backend:<11}{r.corpus:>6} {r.run:<7}{r.documents:>10}"
+                    f"{r.tool:<15}{r.backend:<11}{r.corpus:>6} {r.run:<9}{r.documents:>10}"
                     f"  FAILED: {r.error}"
                 )
                 continue
             lines.append(
-                f"{r.tool:<13}{r.backend:<11}{r.corpus:>6} {r.run:<7}{r.documents:>10}"
+                f"{r.tool:<15}{r.backend:<11}{r.corpus:>6} {r.run:<9}{r.documents:>10}"
                 f"{r.wall_seconds:>9.1f}{r.docs_per_second:>9.0f}{r.cpu_seconds:>8.1f}"
                 f"{r.pss_sum_mb:>8.0f}{r.rss_sum_mb:>13.0f}"
                 f"{r.rss_max_mb:>15.0f}{r.load_average[0]:>7.2f}  {r.outcome}"
             )
         lines += self.phase_lines()
+        lines += self.head_base_lines()
         ratios = self.ratios()
         if ratios:
             lines += ["", "ratios:"]
