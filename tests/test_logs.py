@@ -116,6 +116,12 @@ def test_json_timings_add_up_the_workers_and_verbose_tells_them(tmp_path: Path) 
     assert f"held {timings['lock']:.3f} s" in line
     unchanged = run_etl("run", site, "--database-url", url, "--json")
     assert set(json.loads(unchanged.stdout)["timings"]) == TIMINGS  # nothing parsed
+    # A dry run holds the lock from its start to its end: it counts until the summary.
+    dry = run_etl("run", site, "--database-url", url, "--json", "--dry-run", "--full-refresh")
+    timings = json.loads(dry.stdout)["timings"]
+    kinds = timings["lock_kinds"]
+    assert timings["lock"] > 0 and timings["fill"] > 0
+    assert sum(kinds.values()) <= timings["lock"] + 0.0005 * len(kinds)
 
 
 @pytest.mark.parametrize(

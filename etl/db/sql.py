@@ -377,11 +377,12 @@ def rolled_back(conn: Connection) -> Iterator[None]:
     """
     mysql = is_mysql(conn)
     try:
-        with conn.begin() as outer:
+        with timing.writer_lock() as locked, conn.begin() as outer:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
             elif mysql:
                 _mysql_get_writer_lock(conn)
+            locked()
             try:
                 yield
             finally:

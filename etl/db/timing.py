@@ -34,6 +34,7 @@ _kinds: dict[str, float] = {}
 _held = False  # this process holds the writer lock: statements are timed only then
 _label: str | None = None  # what the caller says its statements are for (see labelled)
 _statement_started = 0.0
+_acquired = 0.0  # when this process took the writer lock it holds
 
 # A statement's first table: after INSERT INTO, UPDATE, DELETE FROM, FROM or COPY.
 _FIRST_TABLE = re.compile(r"\b(?:INTO|UPDATE|FROM|COPY)\s+[`\"]?(\w+)", re.IGNORECASE)
@@ -130,8 +131,10 @@ def add(name: str, seconds: float) -> None:
 
 
 def snapshot() -> dict[str, Any]:
-    """This process's timers so far, in seconds (``lock_kinds`` by kind)."""
-    return {**_totals, "lock_kinds": dict(_kinds)}
+    """This process's timers so far, in seconds (``lock_kinds`` by kind); a lock still
+    held (a dry run's, held to its end) counts until now."""
+    held = clock() - _acquired if _held else 0.0
+    return {**_totals, "lock": _totals["lock"] + held, "lock_kinds": dict(_kinds)}
 
 
 def report(startup: float, load: float, finish: float, workers: dict[str, Any]) -> dict[str, Any]:
@@ -157,25 +160,23 @@ def writer_lock() -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
     entered = clock()
-    acquired = entered
 
     def got() -> None:
-        global _held
-        nonlocal acquired
-        acquired = clock()
-        _totals["wait"] += acquired - entered
+        global _held, _acquired
+        _acquired = clock()
+        _totals["wait"] += _acquired - entered
         _held = True
 
     try:
         yield got
     finally:
-        _released(acquired)
+        _released()
 
 
-def _released(acquired: float) -> None:
+def _released() -> None:
     global _held
     if _held:
-        _totals["lock"] += clock() - acquired
+        _totals["lock"] += clock() - _acquired
         _held = False
 
 
