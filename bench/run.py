@@ -13,8 +13,8 @@ What it does, in one run:
    inserts a path segment after the host (``https://host/path`` ->
    ``https://host/r3/path``), so that links stay consistent inside a replica.
 2. Runs ``etl run ROOT --database-url URL --json`` as a subprocess, each time into
-   a fresh database and on a fresh hard-link copy of the corpus, on PostgreSQL and
-   on SQLite, for every size; then an unchanged re-run over the same directory and,
+   a fresh database and on a fresh hard-link copy of the corpus, on PostgreSQL,
+   SQLite and MariaDB, for every size; then an unchanged re-run over the same directory and,
    after the titles of 1% of the documents are edited, a third run (by default for
    1x only). With ``--base COMMIT``, the same runs of COMMIT's news-etl (a git
    worktree with its own venv) alternate with this tree's, round by round.
@@ -81,7 +81,8 @@ DEFAULT_ETL = REPO / ".venv" / "bin" / "etl"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
 DB_PREFIX = "bench_"
 TOOLS = ("etl", "dlt", "sqlite-utils")
-BACKENDS = ("postgresql", "sqlite")
+BACKENDS = ("postgresql", "sqlite", "mariadb")
+DEFAULT_MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
 BASE_TOOL = "news-etl base"  # --base: the base commit's news-etl
 MB = 1024 * 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -129,7 +130,14 @@ def news_dir(root: Path) -> Path:
 def link_tree(source: Path, target: Path) -> None:
     """A copy of ``source`` made of hard links (``cp -al``): instant, and every file
     keeps its mtime, so news-etl sees the copy's files as unchanged on a re-run."""
-    shutil.copytree(source, target, copy_function=os.link)
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system (a --corpus directory elsewhere)
+        shutil.copy2(source, target)  # keeps the mtime too
 
 
 def build_replicas(root: Path, target: Path, copies: int) -> int:
@@ -141,7 +149,7 @@ def build_replicas(root: Path, target: Path, copies: int) -> int:
             link_tree(root / name, target / name)
         elif (root / name).is_file():
             target.mkdir(parents=True, exist_ok=True)
-            os.link(root / name, target / name)
+            _link_or_copy(str(root / name), str(target / name))
     target = target / "_news"
     target.mkdir(parents=True)
     count = 0
@@ -443,12 +451,30 @@ def measure(
 
 
 class Databases:
-    """Creates fresh ``bench_*`` PostgreSQL databases and SQLite files."""
+    """Creates fresh ``bench_*`` PostgreSQL and MariaDB databases and SQLite files."""
 
-    def __init__(self, pg_base: str, sqlite_dir: Path) -> None:
+    def __init__(self, pg_base: str, sqlite_dir: Path, mariadb_base: str = DEFAULT_MARIADB):
         self.pg_base = pg_base.rstrip("/")
+        self.mariadb_base = mariadb_base.rstrip("/")
         self.sqlite_dir = sqlite_dir
         self.created: list[str] = []
+        self.created_mariadb: list[str] = []
+
+    def mariadb_admin(self, statement: str) -> None:
+        # news-etl's MariaDB driver, so in the venv that runs the bench.
+        import pymysql  # type: ignore[import-untyped]
+
+        rest = self.mariadb_base.split("://", 1)[1]
+        credentials, _, host = rest.rpartition("@")
+        user, _, password = credentials.partition(":")
+        hostname, _, port = host.partition(":")
+        with (
+            pymysql.connect(
+                host=hostname, port=int(port or 3306), user=user or "root", password=password
+            ) as connection,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
 
     def admin(self, statement: str) -> None:
         try:
@@ -471,6 +497,11 @@ class Databases:
             self.admin(f'CREATE DATABASE "{name}"')
             self.created.append(name)
             return f"{self.pg_base}/{name}"
+        if backend == "mariadb":
+            self.mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
+            self.mariadb_admin(f"CREATE DATABASE `{name}`")
+            self.created_mariadb.append(name)
+            return f"{self.mariadb_base}/{name}"
         path = self.sqlite_dir / f"{name}.sqlite3"
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -482,6 +513,20 @@ class Databases:
                 self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             except Exception as error:  # a benchmark's clean-up must not hide its results
                 print(f"could not drop {name}: {error}", file=sys.stderr)
+        for name in self.created_mariadb:
+            try:
+                self.mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
+            except Exception as error:
+                print(f"could not drop {name}: {error}", file=sys.stderr)
+
+
+def mariadb_available(base: str) -> str | None:
+    """None when MariaDB answers, else why not."""
+    try:
+        Databases(DEFAULT_PG, Path("."), base).mariadb_admin("SELECT 1")
+    except Exception as error:
+        return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return None
 
 
 def pg_available(pg_base: str) -> str | None:
@@ -498,7 +543,7 @@ def pg_available(pg_base: str) -> str | None:
 PROBE = """
 import importlib, json
 found = {}
-for name in ("dlt", "yaml", "sqlite_utils", "sqlalchemy", "psycopg2"):
+for name in ("dlt", "yaml", "sqlite_utils", "sqlalchemy", "psycopg2", "pymysql"):
     try:
         module = importlib.import_module(name)
     except Exception as error:
@@ -759,7 +804,7 @@ class Bench:
         self.workdir = workdir
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.databases = Databases(args.pg_url, workdir)
+        self.databases = Databases(args.pg_url, workdir, args.mariadb_url)
         self.results: list[Measurement] = []
         self.notes: list[str] = []
         self.timings: dict[str, float] = {}
@@ -870,6 +915,9 @@ class Bench:
         if "postgresql" in backends and (why := pg_available(self.args.pg_url)):
             self.note(f"PostgreSQL skipped: {why}")
             backends.remove("postgresql")
+        if "mariadb" in backends and (why := mariadb_available(self.args.mariadb_url)):
+            self.note(f"MariaDB skipped: {why}")
+            backends.remove("mariadb")
         if not self.args.etl.exists() and "etl" in tools:
             self.note(f"news-etl skipped: {self.args.etl} does not exist")
             tools.remove("etl")
@@ -925,6 +973,9 @@ class Bench:
         for tool in plan.tools:
             for backend in plan.backends:
                 if tool == "sqlite-utils" and backend != "sqlite":
+                    continue
+                if tool == "dlt" and backend == "mariadb" and not self.probe.get("pymysql"):
+                    self.note("dlt on MariaDB skipped: SQLAlchemy or PyMySQL missing beside dlt")
                     continue
                 if tool == "dlt" and backend == "sqlite" and not self.probe.get("sqlalchemy"):
                     self.note("dlt on SQLite skipped: SQLAlchemy is not installed beside dlt")
@@ -1206,7 +1257,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--backends",
         type=csv_choices(BACKENDS),
         default=list(BACKENDS),
-        help="postgresql,sqlite [both]",
+        help="postgresql,sqlite,mariadb [all]",
     )
     parser.add_argument(
         "--etl", type=Path, default=DEFAULT_ETL, help="the etl executable [%(default)s]"
@@ -1227,6 +1278,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--pg-url",
         default=DEFAULT_PG,
         help="PostgreSQL server URL without a database [%(default)s]",
+    )
+    parser.add_argument(
+        "--mariadb-url",
+        default=DEFAULT_MARIADB,
+        help="MariaDB server URL without a database [%(default)s]",
     )
     parser.add_argument(
         "--workdir", type=Path, help="where corpora and SQLite files go [a new temporary directory]"
