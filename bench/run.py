@@ -783,7 +783,6 @@ def remove_base(target: Path) -> None:
         capture_output=True,
         check=False,
     )
-    subprocess.run(["git", "-C", str(REPO), "worktree", "prune"], capture_output=True, check=False)
 
 
 # --- the benchmark -------------------------------------------------------------------
