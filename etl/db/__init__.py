@@ -2,8 +2,9 @@
 
 Owns the tables (``schema``), the analyst views (``views``), the descriptions of both
 (``comments``, ``dictionary``, ``datasette_metadata``), engines and the dialects'
-settings (``database``), the per-dialect SQL toolkit (``sql``) and Alembic
-upgrades (``migrating``; the migrations themselves are in ``etl/migrations``).
+settings (``database``), the per-dialect SQL toolkit (``sql``), the timers of where
+a run's time goes (``timing``) and Alembic upgrades (``migrating``; the migrations
+themselves are in ``etl/migrations``).
 
 May import: ``etl.records``.
 """

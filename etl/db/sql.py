@@ -37,6 +37,8 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 
+from etl.db import timing
+
 JSON_ROWS_FROM = 32  # rows from which a MariaDB bulk insert goes through JSON_TABLE
 JSON_ROWS_PER_STATEMENT = 2000  # ~1 MB of JSON: well under max_allowed_packet (16 MB)
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
@@ -179,7 +181,8 @@ def bulk_insert(
     dialect = conn.dialect
     _bind_values(conn, table, columns, rows)
     if dialect.name == "postgresql":
-        _copy_rows(conn, table, columns, rows)
+        with timing.statement(table.name):  # the driver's cursor: no SQLAlchemy events
+            _copy_rows(conn, table, columns, rows)
         return
     if is_mysql(conn) and len(rows) >= JSON_ROWS_FROM:
         _insert_from_json(conn, table, columns, rows)
@@ -380,16 +383,18 @@ def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[
             yield
         return
     if not is_mysql(conn):
-        with conn.begin():
+        with timing.writer_lock() as locked, conn.begin():  # SQLite: BEGIN IMMEDIATE
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
+            locked()
             with _feed_run_id(conn, run_id):
                 yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
     try:
-        with conn.begin():
+        with timing.writer_lock() as locked, conn.begin():
             _mysql_get_writer_lock(conn)
+            locked()
             with _feed_run_id(conn, run_id):
                 yield
     finally:
@@ -453,11 +458,12 @@ def rolled_back(conn: Connection) -> Iterator[None]:
     """
     mysql = is_mysql(conn)
     try:
-        with conn.begin() as outer:
+        with timing.writer_lock() as locked, conn.begin() as outer:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
             elif mysql:
                 _mysql_get_writer_lock(conn)
+            locked()
             try:
                 yield
             finally:

@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from etl.db import timing
 from etl.db.schema import articles, related_articles
 from etl.db.sql import in_conditions, writer_transaction
 from etl.ledger import ledger
@@ -186,7 +187,8 @@ def counted(conn: Connection, run_id: int | None, total: Counts, extra: Counts) 
     tally = Tally()
     with writer_transaction(conn, run_id):
         yield tally
-        counts = tally.count(conn)
-        counts.add(extra)
-        ledger.add_counts(conn, run_id, counts)
+        with timing.labelled("counts"):
+            counts = tally.count(conn)
+            counts.add(extra)
+            ledger.add_counts(conn, run_id, counts)
     total.add(counts)
