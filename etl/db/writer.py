@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, text
 
+from etl.db import timing
 from etl.db.locks import LockAction, is_mysql, writer_lock
 
 # MariaDB: the session variable the triggers read, cleared in the statement that
@@ -41,15 +42,17 @@ def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[
             yield
         return
     if not is_mysql(conn):
-        with conn.begin():
+        with timing.writer_lock() as locked, conn.begin():  # SQLite: BEGIN IMMEDIATE
             writer_lock(conn, LockAction.TAKE)
+            locked()
             with _feed_run_id(conn, run_id):
                 yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
     try:
-        with conn.begin():
+        with timing.writer_lock() as locked, conn.begin():
             writer_lock(conn, LockAction.TAKE)
+            locked()
             with _feed_run_id(conn, run_id):
                 yield
     finally:
@@ -69,8 +72,9 @@ def rolled_back(conn: Connection) -> Iterator[None]:
     """
     mysql = is_mysql(conn)
     try:
-        with conn.begin() as outer:
+        with timing.writer_lock() as locked, conn.begin() as outer:
             writer_lock(conn, LockAction.TAKE)
+            locked()
             try:
                 yield
             finally:

@@ -22,12 +22,14 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from etl.db import database
+from etl.db import database, timing
 from etl.db.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
     describe_error,
 )
+from etl.db.integrity import validate_keys
+from etl.db.schema import related_articles
 from etl.db.sql import rolled_back, transaction, writer_transaction
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
 from etl.extract.sources import (
@@ -55,15 +57,15 @@ from etl.records import (
 from etl.runner import logs
 from etl.runner.failures import run_failure
 from etl.runner.interrupts import stop_on_signals
-from etl.runner.run_log import describe_load, describe_plan
+from etl.runner.run_log import describe_load, describe_plan, describe_timings
 from etl.runner.workers import (
     DEFAULT_BATCH_SIZE,
     BatchLoader,
     LoadContext,
     Task,
     load_in_workers,
-    process_file,
     read_candidate,
+    timed_process_file,
 )
 from etl.transform import taxonomy
 
@@ -158,6 +160,7 @@ def run(
     run's row. It holds the writer lock throughout (on SQLite: the database's).
     """
     started = time.monotonic()
+    timing.reset()
     path_list = [Path(p) for p in (paths or default_paths())]
     shard_range = parse_shard(shard) if isinstance(shard, str) else shard
     if not 0 <= max_prune <= 1:
@@ -202,6 +205,7 @@ def run(
             context = LoadContext(summary.run_id, batch_size, max_file_bytes, source_ids)
             try:
                 _load_taxonomies(conn, specs, rows, summary, context, full_refresh)
+                loading = time.monotonic()  # the end of start-up: the first chunk goes out
                 _load_all(
                     conn,
                     todo,
@@ -212,6 +216,7 @@ def run(
                     1 if dry_run else workers,  # one connection, one transaction
                     progress,
                 )
+                loaded = time.monotonic()
                 _finish(conn, summary, gone, context)
                 summary.status = "partial" if summary.documents_rejected else "succeeded"
             except BaseException as exc:
@@ -224,6 +229,7 @@ def run(
                 raise
             _record_end(conn if dry_run else engine, summary, started)
             ledger.end_lease(conn, summary.run_id)
+            _record_timings(summary, started, loading, loaded)
     except DBAPIError as exc:
         failure = run_failure(summary.database, engine.url, exc)  # exit code 2 or 3
         if failure is None:
@@ -292,6 +298,12 @@ def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
 def _record_end(target: Engine | Connection, summary: RunSummary, started: float) -> None:
     summary.seconds = round(time.monotonic() - started, 3)
     ledger.record_run_end(target, summary)
+
+
+def _record_timings(summary: RunSummary, started: float, loading: float, loaded: float) -> None:
+    ends = (loading - started, loaded - loading, time.monotonic() - loaded)
+    summary.timings = timing.report(*ends, summary.timings)  # with its workers' timers
+    describe_timings(summary.timings)
 
 
 def _prepare(target: Engine | Connection, migrate: bool) -> None:
@@ -442,7 +454,7 @@ def _load_all(
         loader = BatchLoader(conn, summary, context)
         for file in todo:
             task = task_for(file)
-            loader.add(task, process_file(task))
+            loader.add(task, timed_process_file(task))
             if progress:
                 progress(1, total)
         loader.close()
@@ -473,6 +485,11 @@ def _finish(
                 tally=tally,
                 affected=affected,
             )
-        refresh_stubs(conn, now, tally)
-        recompute_pending(conn, now)  # every entity the run's writes touched, once
-        delete_orphans(conn)
+        with timing.labelled("stubs"):
+            refresh_stubs(conn, now, tally)
+        with timing.labelled("aggregates"):
+            recompute_pending(conn, now)  # every entity the run's writes touched, once
+        with timing.labelled("orphans"):
+            delete_orphans(conn)
+    with transaction(conn):  # keys a bulk insert left NOT VALID (this run's or a stopped one's)
+        validate_keys(conn, [related_articles])
