@@ -1,10 +1,8 @@
-"""The bulk write paths of a large load, against the per-row paths they replace.
+"""The bulk write path of a large load, against the per-row path it replaces.
 
 - Foreign keys checked once (etl.db.integrity): the keys are there and enforced after
   every outcome (commit, failure, a lock held elsewhere), and a row without its
   parent is refused as the per-row check would refuse it.
-- MariaDB's JSON_TABLE inserts (etl.db.sql): every value arrives as the driver's
-  executemany stores it, and what the column refuses is refused the same way.
 """
 
 from __future__ import annotations
@@ -15,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, delete, insert, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Connection, create_engine, insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from etl import run
-from etl.db import database, integrity, sql
-from etl.db.schema import article_images, articles, images, related_articles
+from etl.db import database, integrity
+from etl.db.schema import articles, related_articles
 from etl.load.load import LINK_COLUMNS
 from tests.helpers import (
     connect,
@@ -170,70 +168,6 @@ def test_a_reader_holding_the_tables_makes_the_insert_check_row_by_row(
     assert len(_all(conn, select(related_articles.c.article_id))) == 30
 
 
-def _roundtrip(conn: Connection, rows: list[list[Any]], json_path: bool) -> list[Any]:
-    columns = ("article_id", "image_id", "position", "title", "is_cached", "width", "height")
-    with conn.begin():
-        conn.execute(delete(article_images))
-        sql.bulk_insert(conn, article_images, columns, [list(row) for row in rows])
-        assert len(rows) >= sql.JSON_ROWS_FROM or not json_path
-    query = select(*(article_images.c[name] for name in columns)).order_by(
-        article_images.c.position
-    )
-    return [tuple(row) for row in _all(conn, query)]
-
-
-TRICKY = [
-    "plain",
-    "quotes ' and \" and `",
-    "back\\slash \\n \\' \\\\",
-    "line\nbreak\r\ttab",
-    "ünïcödé — 中文 — emoji 🎉",
-    "ctrl \x01\x1a end",
-    "",
-    None,
-    "% percent %s %(x)s",
-    "0x41 X'41'",
-]
-
-
-@pytest.mark.parametrize("server_url", [SERVERS[1]], indirect=True)
-def test_mariadb_json_inserts_store_what_executemany_stores(
-    conn: Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    ids = _articles(conn, 1)
-    with conn.begin():
-        conn.execute(insert(images), [{"url": f"https://example.com/{i}.png"} for i in TRICKY])
-    image_ids = [row[0] for row in _all(conn, select(images.c.id).order_by(images.c.id))]
-    rows: list[list[Any]] = [
-        [ids[0], image_ids[position], position, title, [True, False, None][position % 3], 7, 0]
-        for position, title in enumerate(TRICKY)
-    ]
-    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 10**9)
-    by_driver = _roundtrip(conn, rows, json_path=False)
-    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 1)
-    by_json = _roundtrip(conn, rows, json_path=True)
-    assert by_json == by_driver
-    assert [row[3] for row in by_json] == TRICKY
-
-
-@pytest.mark.parametrize("server_url", [SERVERS[1]], indirect=True)
-@pytest.mark.parametrize("column", ["snippet_provider_domain", "position"])
-def test_mariadb_json_inserts_refuse_what_the_column_refuses(
-    conn: Connection, monkeypatch: pytest.MonkeyPatch, column: str
-) -> None:
-    ids = _articles(conn, 2)
-    row = dict(zip(LINK_COLUMNS, _links(ids)[0], strict=True))
-    row[column] = {"snippet_provider_domain": "x" * 300, "position": 2**40}[column]
-    errors = []
-    for threshold in (10**9, 1):
-        monkeypatch.setattr(sql, "JSON_ROWS_FROM", threshold)
-        with pytest.raises(DBAPIError) as caught, conn.begin():
-            sql.bulk_insert(conn, related_articles, LINK_COLUMNS, [list(row.values())])
-        errors.append(getattr(caught.value.orig, "args", (None,))[0])
-    assert errors[0] == errors[1]  # the same MariaDB error code either way
-    assert _all(conn, select(related_articles.c.article_id)) == []
-
-
 def _linked_doc(index: int, count: int, version: int) -> bytes:
     """Document ``index`` of ``count``, linking to every other one and to two stubs."""
     front = make_doc(f"bulk{index}")
@@ -254,7 +188,6 @@ def test_a_history_through_the_bulk_paths_equals_a_fresh_load(
     server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 1)
-    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 1)
     site = tmp_path / "site"
     count = 12
     write_tree(site, {f"d{i}.md": _linked_doc(i, count, 1) for i in range(count)})

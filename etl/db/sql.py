@@ -3,34 +3,27 @@
 Owns how many rows are written at once on each backend: dialect upserts
 (``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``), PostgreSQL COPY (binary where the
 columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
-under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), MariaDB bulk
-inserts and upserts from one JSON document (``JSON_TABLE``), and
+under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and
 :func:`transaction` (a savepoint inside a transaction already open). The transactions
 that write the news under the writer lock are ``etl.db.writer``'s (re-exported here).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean,
     Column,
     Connection,
-    DateTime,
     MetaData,
     Table,
     any_,
     bindparam,
-    column,
     delete,
     or_,
     select,
-    text,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
@@ -43,8 +36,6 @@ from etl.db.locks import is_mysql as is_mysql
 from etl.db.writer import rolled_back as rolled_back
 from etl.db.writer import writer_transaction as writer_transaction
 
-JSON_ROWS_FROM = 32  # rows from which a MariaDB bulk insert goes through JSON_TABLE
-JSON_ROWS_PER_STATEMENT = 2000  # ~1 MB of JSON: well under max_allowed_packet (16 MB)
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
 
 STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
@@ -89,16 +80,6 @@ def upsert(
         mysql_stmt = mysql_insert(table)
         pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
         stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
-        if len(rows) >= JSON_ROWS_FROM:  # see _insert_from_json
-            names = list(rows[0])
-            values = [[row[name] for name in names] for row in rows]
-            _bind_values(conn, table, names, values)
-            for part in _json_selects(table, names, values):
-                source = text(part).columns(*(column(name) for name in names))
-                json_stmt = mysql_insert(table).from_select(names, source)
-                json_pairs = setter(table, json_stmt.inserted) if setter else pairs
-                conn.execute(json_stmt.on_duplicate_key_update(json_pairs))
-            return
     else:
         # Both dialects' Insert have .excluded and .on_conflict_*(); mypy sees two types.
         if conn.dialect.name == "postgresql":
@@ -180,9 +161,6 @@ def bulk_insert(
         with timing.statement(table.name):  # the driver's cursor: no SQLAlchemy events
             _copy_rows(conn, table, columns, rows)
         return
-    if is_mysql(conn) and len(rows) >= JSON_ROWS_FROM:
-        _insert_from_json(conn, table, columns, rows)
-        return
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -211,58 +189,6 @@ def _bind_values(
                     row[index] = converted[value] = process(value)
                 except TypeError:  # unhashable (JSON): convert every time
                     row[index] = process(value)
-
-
-def _insert_from_json(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
-) -> None:
-    """MariaDB: INSERT ... SELECT from JSON_TABLE over the rows as one JSON array.
-
-    PyMySQL quotes and escapes every value of an executemany in Python, which was
-    two thirds of a full load's time under the writer lock. Here ``json.dumps``
-    formats the rows in C and the document travels as a hexadecimal literal, which
-    needs no escaping at all. Every value arrives as text and is converted by the
-    INSERT itself, so the column types and strict mode refuse what they refuse from a
-    plain INSERT (too long, out of range).
-    """
-    quote = conn.dialect.identifier_preparer.quote
-    names = ", ".join(quote(name) for name in columns)
-    for part in _json_selects(table, columns, rows):
-        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) {part}")
-
-
-def _json_selects(table: Table, columns: Sequence[str], rows: list[list[Any]]) -> Iterator[str]:
-    """SELECTs of ``rows`` (bind-processed) from JSON_TABLE, at most
-    ``JSON_ROWS_PER_STATEMENT`` each; the lists are converted in place."""
-    paths = ", ".join(f"c{i} LONGTEXT PATH '$[{i}]'" for i in range(len(columns)))
-    picks = ", ".join(f"jt.c{i}" for i in range(len(columns)))
-    for index, name in enumerate(columns):
-        sql_type = table.c[name].type
-        sql_type = getattr(sql_type, "impl", sql_type)  # a TypeDecorator's stored type
-        if isinstance(sql_type, Boolean):
-            _convert_column(rows, index, int)
-        elif isinstance(sql_type, DateTime):
-            _convert_column(rows, index, _datetime_text)
-    for part in chunks(rows, JSON_ROWS_PER_STATEMENT):
-        payload = json.dumps(part, ensure_ascii=False).encode().hex()
-        yield (
-            f"SELECT {picks} FROM JSON_TABLE(CONVERT(X'{payload}' USING utf8mb4), "
-            f"'$[*]' COLUMNS({paths})) AS jt"
-        )
-
-
-def _convert_column(rows: list[list[Any]], index: int, convert: Callable[[Any], Any]) -> None:
-    converted: dict[Any, Any] = {None: None}  # values repeat: convert each once
-    for row in rows:
-        value = row[index]
-        try:
-            row[index] = converted[value]
-        except KeyError:
-            row[index] = converted[value] = convert(value)
-
-
-def _datetime_text(value: datetime) -> str:
-    return value.isoformat(" ")
 
 
 # PostgreSQL type -> the psycopg type whose binary form it writes for that column's
