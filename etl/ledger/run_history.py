@@ -3,8 +3,8 @@ status, duration, counts and error, filtered by source and status.
 
 A run left ``running`` whose process is gone (SIGKILL, the OOM killer, a machine that
 stopped) is reported as ``abandoned`` as soon as that can be known, without writing
-anything: on PostgreSQL and MariaDB its liveness lock is free (``etl.ledger.ledger._lease``);
-on SQLite its process no longer exists on this host. The next run records it as
+anything: on PostgreSQL and MariaDB its liveness lock is free; on SQLite its process no
+longer exists on this host (``etl.ledger.ledger.run_is_gone``). The next run records it as
 ``interrupted`` (``etl.ledger.ledger.mark_abandoned_runs``).
 """
 
@@ -18,10 +18,12 @@ from sqlalchemy import Connection, Engine, desc, select
 from etl.db import database
 from etl.db.schema import etl_runs
 from etl.ledger import ledger
+from etl.ledger.rejections import reading_engine
+from etl.records import RunStatus
 
-ABANDONED = "abandoned"
-STATUSES = ("running", "succeeded", "partial", "failed", "interrupted", ABANDONED)
-# The counts `etl runs` shows, in its column order (names of etl_runs' columns).
+# What `etl runs --status` accepts: plain strings (click matches an Enum by its name).
+STATUSES = tuple(status.value for status in RunStatus)
+# The counts `etl runs` shows, in its column order (of etl.records.COUNTER_NAMES).
 SHOWN_COUNTS = (
     "articles_inserted",
     "articles_updated",
@@ -46,8 +48,10 @@ def describe(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     """An ``etl_runs`` row with ``sources``, ``seconds`` and the status as it is now."""
     described = dict(row)
     described["sources"] = run_sources(row.get("arguments"))
-    if row["status"] == "running" and ledger.run_is_gone(conn, row["id"], row.get("arguments")):
-        described["status"] = ABANDONED
+    if row["status"] == RunStatus.RUNNING and ledger.run_is_gone(
+        conn, row["id"], row.get("arguments")
+    ):
+        described["status"] = RunStatus.ABANDONED.value
     started, finished = row.get("started_at"), row.get("finished_at")
     described["seconds"] = (
         round((finished - started).total_seconds(), 3) if started and finished else None
@@ -108,7 +112,7 @@ def runs(
     Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
     schema, SQLAlchemy errors when the database cannot be reached.
     """
-    engine, owned = ledger.reading_engine(database_url, engine, connect_timeout)
+    engine, owned = reading_engine(database_url, engine, connect_timeout)
     try:
         with engine.connect() as conn:
             return list_runs(conn, limit, sources=sources, statuses=statuses)
