@@ -16,6 +16,7 @@ from sqlalchemy import Integer, select
 
 from etl.db.schema import etl_runs
 from etl.ledger.run_history import SHOWN_COUNTS
+from etl.load.tally import ABSENT, FULL, STUB, TOMBSTONE, transition
 from etl.records import COUNTER_NAMES, LINE_OMITS, SUMMARY_LINE, Counts, RunSummary
 from tests.helpers import fetch, make_doc, render, run_etl, token, write_tree
 
@@ -60,6 +61,18 @@ def test_the_summary_line_prints_each_counter_it_shows() -> None:
 
 def test_etl_runs_lists_counters_that_exist() -> None:
     assert set(SHOWN_COUNTS) <= set(COUNTER_NAMES)
+
+
+def test_every_count_an_article_change_makes_is_a_counter() -> None:
+    """``etl.load.tally`` adds what :func:`transition` names by name: a name that is no
+    counter would be set on the summary and never recorded."""
+    named: set[str] = set()
+    for old in (ABSENT, STUB, TOMBSTONE, FULL):
+        for new in (ABSENT, STUB, TOMBSTONE, FULL):
+            for fingerprint in ("same", "other"):
+                named.update(transition((old, "same"), (new, fingerprint)))
+    assert named  # the enumeration reaches the transitions that count
+    assert named <= set(COUNTER_NAMES)
 
 
 def test_json_summary_and_run_row_hold_exactly_the_counters(tmp_path: Path) -> None:
