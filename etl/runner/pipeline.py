@@ -204,10 +204,10 @@ def _run_on(
         _finish(conn, summary, work.gone, context)
         summary.status = RunStatus.PARTIAL if summary.documents_rejected else RunStatus.SUCCEEDED
     except BaseException as exc:
-        interrupted = isinstance(exc, RunInterrupted)
-        summary.status = RunStatus.INTERRUPTED if interrupted else RunStatus.FAILED
+        summary.status = RunStatus.FAILED
         summary.error = describe_error(exc)
         if isinstance(exc, RunInterrupted):
+            summary.status = RunStatus.INTERRUPTED
             exc.summary = summary
         _record_end(end_through, summary, started)
         ledger.end_lease(conn, summary.run_id)
