@@ -4,16 +4,20 @@ This is a benchmark, not a test: it asserts nothing, it measures and prints.
 
 What it does, in one run:
 
-1. Builds the corpora in a temporary directory: ``1x`` is the shared corpus's
-   ``_news/*.md``; ``Nx`` is those documents replicated N times, replica ``r > 0``
+1. Builds the corpora in a temporary directory: ``1x`` is the shared corpus's site
+   root (``_news/*.md`` and the taxonomy in ``_data/``); ``Nx`` is a site root with the
+   same ``_data/`` and its documents replicated N times, replica ``r > 0``
    written as ``r<r>-<name>`` with every ``webUrl``, ``originalUrl``,
    ``ampWebUrl`` and ``cdnAmpWebUrl`` value (front matter and ``related``
    entries alike) rewritten by a plain text replacement on the raw file that
    inserts a path segment after the host (``https://host/path`` ->
    ``https://host/r3/path``), so that links stay consistent inside a replica.
-2. Runs ``etl run DIR --database-url URL --json`` as a subprocess, each time into
-   a fresh database, on PostgreSQL and on SQLite, for every size; then an
-   unchanged re-run over the same directory (by default for 1x only).
+2. Runs ``etl run ROOT --database-url URL --json`` as a subprocess, each time into
+   a fresh database and on a fresh hard-link copy of the corpus, on PostgreSQL,
+   SQLite and MariaDB, for every size; then an unchanged re-run over the same directory and,
+   after the titles of 1% of the documents are edited, a third run (by default for
+   1x only). With ``--base COMMIT``, the same runs of COMMIT's news-etl (a git
+   worktree with its own venv) alternate with this tree's, round by round.
 3. When a Python with dlt is given (``--dlt-python``), runs dlt the same way: a
    ``@dlt.resource(write_disposition="merge", primary_key="webUrl")`` yielding
    each document's front matter parsed with PyYAML's ``CSafeLoader``, into
@@ -21,17 +25,21 @@ What it does, in one run:
    SQLAlchemy is installed beside dlt), full load and unchanged re-run; and
    sqlite-utils (``upsert_all`` and ``extract`` of the providers) into SQLite.
    Tools that are not installed are skipped with a message.
-4. Prints one row per run (wall seconds, documents/second, peak RSS) and the
-   ratios: comparison tool / news-etl full load, re-run / full load, Nx / 1x
-   time and peak RSS.
+4. Prints one row per run (wall seconds, documents/second, peak PSS and RSS),
+   news-etl's own phase timings of each run (``timings`` in its ``--json``:
+   start-up, load, finish, parsing CPU, the writer lock waited for and held and its
+   statements by kind), the head / base medians with ``--base``, and the ratios:
+   comparison tool / news-etl full load, re-run and 1% edit / full load, Nx / 1x
+   time and peak RSS, head / base.
 
 Wall time is measured around the whole subprocess (interpreter start-up and
 imports included). Peak RSS is sampled every ``--poll-interval`` seconds from
 ``/proc/<pid>/status`` over the subprocess's whole process tree (news-etl parses
 in forked worker processes): the table shows the peak of the tree's summed
 VmRSS (which counts pages shared between processes once per process) and the
-peak of the largest single process; ``--json`` adds the summed PSS (shared pages
-divided among their sharers) and the kernel's ``ru_maxrss`` from ``os.wait4``.
+peak of the largest single process, and the peak of the summed PSS (shared pages
+divided among their sharers, from ``smaps_rollup``, every ``--pss-interval``);
+``--json`` adds the kernel's ``ru_maxrss`` from ``os.wait4``.
 The database server's own memory (PostgreSQL backends) is not included.
 
 Usage (from the repository root)::
@@ -41,6 +49,7 @@ Usage (from the repository root)::
     /tmp/benchvenv/bin/pip install 'dlt[postgres]' sqlalchemy sqlite-utils pyyaml
     .venv/bin/python bench/run.py --dlt-python /tmp/benchvenv/bin/python
     .venv/bin/python bench/run.py --only etl --sizes 1 --json
+    .venv/bin/python bench/run.py --only etl --sizes 1 --base main   # this tree vs main
 
 The same file is also the comparison tools' worker (``run.py worker ...``), run
 by ``--dlt-python``; only the standard library is imported at module level.
@@ -72,7 +81,9 @@ DEFAULT_ETL = REPO / ".venv" / "bin" / "etl"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
 DB_PREFIX = "bench_"
 TOOLS = ("etl", "dlt", "sqlite-utils")
-BACKENDS = ("postgresql", "sqlite")
+BACKENDS = ("postgresql", "sqlite", "mariadb")
+DEFAULT_MARIADB = "mysql+pymysql://root@127.0.0.1:3306"
+BASE_TOOL = "news-etl base"  # --base: the base commit's news-etl
 MB = 1024 * 1024
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -94,7 +105,9 @@ def rewrite_urls(raw: bytes, replica: int) -> bytes:
 
 
 def extract_corpus(source: Path, target: Path) -> Path:
-    """The directory of the corpus's ``*.md`` news documents, extracted under ``target``."""
+    """The corpus's site root (the directory with ``_news/`` and ``_data/``) extracted
+    under ``target``; a directory given as ``source`` is used as it is (a site root, or
+    a plain directory of ``*.md`` documents)."""
     if source.is_dir():
         return source
     with tarfile.open(source) as archive:
@@ -105,12 +118,39 @@ def extract_corpus(source: Path, target: Path) -> Path:
     candidates = [target / "_news", *sorted(target.glob("*/_news"))]
     for candidate in candidates:
         if candidate.is_dir():
-            return candidate
+            return candidate.parent
     raise SystemExit(f"no _news/ directory in {source}")
 
 
-def build_replicas(base: Path, target: Path, copies: int) -> int:
-    """Write ``copies`` replicas of ``base``'s documents into ``target``; the file count."""
+def news_dir(root: Path) -> Path:
+    """Where a corpus's documents are: a site root's ``_news/``, else the directory."""
+    return root / "_news" if (root / "_news").is_dir() else root
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """A copy of ``source`` made of hard links (``cp -al``): instant, and every file
+    keeps its mtime, so news-etl sees the copy's files as unchanged on a re-run."""
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system (a --corpus directory elsewhere)
+        shutil.copy2(source, target)  # keeps the mtime too
+
+
+def build_replicas(root: Path, target: Path, copies: int) -> int:
+    """Write ``copies`` replicas of the documents of corpus ``root`` into the site root
+    ``target`` (its taxonomy linked as it is); the file count."""
+    base = news_dir(root)
+    for name in ("_data", "_config.yml"):
+        if (root / name).is_dir():
+            link_tree(root / name, target / name)
+        elif (root / name).is_file():
+            target.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(str(root / name), str(target / name))
+    target = target / "_news"
     target.mkdir(parents=True)
     count = 0
     for path in sorted(base.glob("*.md")):
@@ -120,6 +160,30 @@ def build_replicas(base: Path, target: Path, copies: int) -> int:
             (target / f"r{replica}-{path.name}").write_bytes(rewrite_urls(raw, replica))
         count += copies
     return count
+
+
+ETL_RUNS = ("full", "re-run", "1% edit")
+EDIT_RUN = ETL_RUNS[2]
+EDIT_SHARE = 0.01
+TITLE_LINE = re.compile(rb"^(title:[ \t]*)([\"']?)", re.MULTILINE)
+
+
+def edit_titles(directory: Path, share: float) -> int:
+    """Edit the title of ``share`` of the documents in ``directory`` (every 1/share-th,
+    in name order); returns how many. Each file is replaced, not written in place:
+    the corpus copies are hard links to the extracted files."""
+    paths = sorted(directory.glob("*.md"))
+    step = max(1, round(1 / share))
+    edited = 0
+    for path in paths[::step]:
+        raw = path.read_bytes()
+        new = TITLE_LINE.sub(rb"\1\2edited ", raw, count=1)
+        if new == raw:
+            continue
+        path.unlink()
+        path.write_bytes(new)
+        edited += 1
+    return edited
 
 
 # --- process-tree memory ------------------------------------------------------------
@@ -275,9 +339,16 @@ class Measurement:
     def key(self) -> tuple[str, str]:
         return (self.tool, self.backend)
 
+    @property
+    def phases(self) -> dict[str, Any]:
+        """news-etl's own ``timings`` (etl run --json): where the run's time went."""
+        timings: dict[str, Any] = self.summary.get("timings") or {}
+        return timings
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["docs_per_second"] = round(self.docs_per_second, 1)
+        data["timings"] = self.phases
         return data
 
 
@@ -380,12 +451,30 @@ def measure(
 
 
 class Databases:
-    """Creates fresh ``bench_*`` PostgreSQL databases and SQLite files."""
+    """Creates fresh ``bench_*`` PostgreSQL and MariaDB databases and SQLite files."""
 
-    def __init__(self, pg_base: str, sqlite_dir: Path) -> None:
+    def __init__(self, pg_base: str, sqlite_dir: Path, mariadb_base: str = DEFAULT_MARIADB):
         self.pg_base = pg_base.rstrip("/")
+        self.mariadb_base = mariadb_base.rstrip("/")
         self.sqlite_dir = sqlite_dir
         self.created: list[str] = []
+        self.created_mariadb: list[str] = []
+
+    def mariadb_admin(self, statement: str) -> None:
+        # news-etl's MariaDB driver, so in the venv that runs the bench.
+        import pymysql  # type: ignore[import-untyped]
+
+        rest = self.mariadb_base.split("://", 1)[1]
+        credentials, _, host = rest.rpartition("@")
+        user, _, password = credentials.partition(":")
+        hostname, _, port = host.partition(":")
+        with (
+            pymysql.connect(
+                host=hostname, port=int(port or 3306), user=user or "root", password=password
+            ) as connection,
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
 
     def admin(self, statement: str) -> None:
         try:
@@ -408,6 +497,11 @@ class Databases:
             self.admin(f'CREATE DATABASE "{name}"')
             self.created.append(name)
             return f"{self.pg_base}/{name}"
+        if backend == "mariadb":
+            self.mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
+            self.mariadb_admin(f"CREATE DATABASE `{name}`")
+            self.created_mariadb.append(name)
+            return f"{self.mariadb_base}/{name}"
         path = self.sqlite_dir / f"{name}.sqlite3"
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -419,6 +513,20 @@ class Databases:
                 self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             except Exception as error:  # a benchmark's clean-up must not hide its results
                 print(f"could not drop {name}: {error}", file=sys.stderr)
+        for name in self.created_mariadb:
+            try:
+                self.mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
+            except Exception as error:
+                print(f"could not drop {name}: {error}", file=sys.stderr)
+
+
+def mariadb_available(base: str) -> str | None:
+    """None when MariaDB answers, else why not."""
+    try:
+        Databases(DEFAULT_PG, Path("."), base).mariadb_admin("SELECT 1")
+    except Exception as error:
+        return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return None
 
 
 def pg_available(pg_base: str) -> str | None:
@@ -435,7 +543,7 @@ def pg_available(pg_base: str) -> str | None:
 PROBE = """
 import importlib, json
 found = {}
-for name in ("dlt", "yaml", "sqlite_utils", "sqlalchemy", "psycopg2"):
+for name in ("dlt", "yaml", "sqlite_utils", "sqlalchemy", "psycopg2", "pymysql"):
     try:
         module = importlib.import_module(name)
     except Exception as error:
@@ -647,6 +755,36 @@ def worker_main(argv: Sequence[str]) -> int:
     return 0
 
 
+# --- a base commit to compare with (--base) -----------------------------------------
+
+
+def prepare_base(commit: str, target: Path) -> tuple[Path, str, float]:
+    """A git worktree of ``commit`` at ``target`` with a venv of its own (``pip install
+    -e``, so its dependencies are the ones it declares): its ``etl``, the commit's short
+    hash, the seconds it took."""
+    started = time.perf_counter()
+
+    def call(*command: str) -> str:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"--base {commit}: {' '.join(command)} failed:\n{done.stderr}")
+        return done.stdout.strip()
+
+    short = call("git", "-C", str(REPO), "rev-parse", "--short", f"{commit}^{{commit}}")
+    call("git", "-C", str(REPO), "worktree", "add", "--detach", str(target), short)
+    call(sys.executable, "-m", "venv", str(target / ".venv"))
+    call(str(target / ".venv" / "bin" / "pip"), "install", "-q", "-e", str(target))
+    return target / ".venv" / "bin" / "etl", short, time.perf_counter() - started
+
+
+def remove_base(target: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "remove", "--force", str(target)],
+        capture_output=True,
+        check=False,
+    )
+
+
 # --- the benchmark -------------------------------------------------------------------
 
 
@@ -665,10 +803,13 @@ class Bench:
         self.workdir = workdir
         self.logs = workdir / "logs"
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.databases = Databases(args.pg_url, workdir)
+        self.databases = Databases(args.pg_url, workdir, args.mariadb_url)
         self.results: list[Measurement] = []
         self.notes: list[str] = []
         self.timings: dict[str, float] = {}
+        self.base_etl: Path | None = None  # --base: the base commit's etl executable
+        self.base_commit = ""
+        self.edited = 0  # documents whose title the "1% edit" run edited
 
     def note(self, text: str) -> None:
         self.notes.append(text)
@@ -678,7 +819,7 @@ class Bench:
         self.results.append(result)
         status = result.error or f"{result.wall_seconds:.1f}s"
         print(
-            f"  {result.tool:<12} {result.backend:<10} {result.corpus:>4} {result.run:<6} "
+            f"  {result.tool:<14} {result.backend:<10} {result.corpus:>4} {result.run:<8} "
             f"{status}  rss(tree)={result.rss_sum_mb:.0f}MB",
             file=sys.stderr,
             flush=True,
@@ -688,28 +829,54 @@ class Bench:
     # etl ---------------------------------------------------------------------------
 
     def etl(self, backend: str, size: int, directory: Path, count: int, rerun: bool) -> None:
+        """news-etl's runs, ``--repeat`` rounds of each; with ``--base``, the base commit's
+        ``etl`` and this tree's alternately (which goes first alternates too), each
+        round on a fresh database and a fresh hard-link copy of the corpus."""
         corpus = f"{size}x"
-        runs = ["full", "re-run"] if rerun else ["full"]
-        tries: dict[str, list[Measurement]] = {run: [] for run in runs}
-        for _ in range(self.args.repeat):
-            url = self.databases.fresh(backend, f"etl_{backend}_{corpus}")
-            command = [str(self.args.etl), "run", str(directory), "--database-url", url, "--json"]
-            command += ["--no-progress", *self.args.etl_arg]
-            for run in runs:
-                settle(self.databases)
-                result = measure(
-                    command,
-                    Measurement("news-etl", backend, corpus, run, count),
-                    interval=self.args.poll_interval,
-                    log_dir=self.logs,
-                    pss_interval=self.args.pss_interval,
-                )
-                tries[run].append(result)
-                if result.error:
-                    self.record(result)
-                    return
+        runs = list(ETL_RUNS if rerun else ETL_RUNS[:1])
+        variants = [("news-etl", self.args.etl)]
+        if self.base_etl is not None:
+            variants.insert(0, (BASE_TOOL, self.base_etl))
+        tries: dict[tuple[str, str], list[Measurement]] = {}
+        for round_ in range(self.args.repeat):
+            for tool, etl in variants if round_ % 2 == 0 else variants[::-1]:
+                for result in self.etl_round(tool, etl, backend, corpus, directory, count, runs):
+                    tries.setdefault((tool, result.run), []).append(result)
+                    if result.error:
+                        self.record(result)
+                        return
+        for (_, _), measured in tries.items():
+            self.record(median_of(measured))
+
+    def etl_round(
+        self,
+        tool: str,
+        etl: Path,
+        backend: str,
+        corpus: str,
+        directory: Path,
+        count: int,
+        runs: Sequence[str],
+    ) -> Iterator[Measurement]:
+        """One fresh load of a copy of ``directory``, then the re-runs in ``runs``."""
+        copy = self.workdir / "loaded" / directory.name
+        shutil.rmtree(copy.parent, ignore_errors=True)
+        link_tree(directory, copy)
+        url = self.databases.fresh(backend, f"etl_{backend}_{corpus}_{tool}")
+        command = [str(etl), "run", str(copy), "--database-url", url, "--json"]
+        command += ["--no-progress", *self.args.etl_arg]
         for run in runs:
-            self.record(median_of(tries[run]))
+            if run == EDIT_RUN:
+                edited = edit_titles(news_dir(copy), EDIT_SHARE)
+                self.edited = max(self.edited, edited)
+            settle(self.databases)
+            yield measure(
+                command,
+                Measurement(tool, backend, corpus, run, count),
+                interval=self.args.poll_interval,
+                log_dir=self.logs,
+                pss_interval=self.args.pss_interval,
+            )
 
     # dlt / sqlite-utils ------------------------------------------------------------
 
@@ -747,11 +914,20 @@ class Bench:
         if "postgresql" in backends and (why := pg_available(self.args.pg_url)):
             self.note(f"PostgreSQL skipped: {why}")
             backends.remove("postgresql")
+        if "mariadb" in backends and (why := mariadb_available(self.args.mariadb_url)):
+            self.note(f"MariaDB skipped: {why}")
+            backends.remove("mariadb")
         if not self.args.etl.exists() and "etl" in tools:
             self.note(f"news-etl skipped: {self.args.etl} does not exist")
             tools.remove("etl")
         if "etl" in tools:
             self.note(compile_etl(self.args.etl))
+        if "etl" in tools and self.args.base:
+            self.base_etl, self.base_commit, seconds = prepare_base(
+                self.args.base, self.workdir / "base"
+            )
+            self.note(f"base {self.args.base} = {self.base_commit}, installed in {seconds:.0f} s")
+            self.note(compile_etl(self.base_etl))
         found = (
             probe_python(self.args.dlt_python)
             if ("dlt" in tools or "sqlite-utils" in tools)
@@ -782,7 +958,7 @@ class Bench:
         plan = self.available(plan)
         started = time.perf_counter()
         base = extract_corpus(self.args.corpus, self.workdir / "corpus")
-        count = sum(1 for _ in base.glob("*.md"))
+        count = sum(1 for _ in news_dir(base).glob("*.md"))
         self.timings["extract corpus"] = time.perf_counter() - started
         corpora: dict[int, tuple[Path, int]] = {}
         for size in plan.sizes:
@@ -790,12 +966,15 @@ class Bench:
                 corpora[size] = (base, count)
                 continue
             started = time.perf_counter()
-            target = self.workdir / f"corpus-{size}x" / "_news"
+            target = self.workdir / f"corpus-{size}x"
             corpora[size] = (target, build_replicas(base, target, size))
             self.timings[f"build {size}x corpus"] = time.perf_counter() - started
         for tool in plan.tools:
             for backend in plan.backends:
                 if tool == "sqlite-utils" and backend != "sqlite":
+                    continue
+                if tool == "dlt" and backend == "mariadb" and not self.probe.get("pymysql"):
+                    self.note("dlt on MariaDB skipped: SQLAlchemy or PyMySQL missing beside dlt")
                     continue
                 if tool == "dlt" and backend == "sqlite" and not self.probe.get("sqlalchemy"):
                     self.note("dlt on SQLite skipped: SQLAlchemy is not installed beside dlt")
@@ -809,10 +988,16 @@ class Bench:
                     if tool == "etl":
                         self.etl(backend, size, directory, documents_count, rerun)
                     else:
+                        # The comparison tools load the documents (dlt has no taxonomy).
+                        directory = news_dir(directory)
                         self.worker(tool, backend, size, directory, documents_count, rerun)
                 self.timings[f"{tool} {backend}"] = time.perf_counter() - started
         if not self.args.keep_databases:
             self.databases.drop_all()
+
+    def close(self) -> None:
+        if self.base_etl is not None and not self.args.keep:
+            remove_base(self.workdir / "base")
 
     # report ------------------------------------------------------------------------
 
@@ -846,14 +1031,16 @@ class Bench:
         for tool, backend in pairs:
             for corpus in corpora:
                 full = self.find(tool, backend, corpus, "full")
-                again = self.find(tool, backend, corpus, "re-run")
-                if full and again:
-                    out.append(
-                        (
-                            f"{tool} {backend} {corpus}: re-run / full-load time",
-                            again.wall_seconds / full.wall_seconds,
+                for run in ETL_RUNS[1:]:
+                    again = self.find(tool, backend, corpus, run)
+                    if full and again:
+                        out.append(
+                            (
+                                f"{tool} {backend} {corpus}: {run} / full-load time",
+                                again.wall_seconds / full.wall_seconds,
+                            )
                         )
-                    )
+        out += self.head_base()
         for tool, backend in pairs:
             small = self.find(tool, backend, corpora[0], "full") if corpora else None
             for corpus in corpora[1:]:
@@ -873,26 +1060,98 @@ class Bench:
                     )
         return out
 
+    def head_base(self) -> list[tuple[str, float]]:
+        """--base: this tree's median time over the base commit's, per run."""
+        out: list[tuple[str, float]] = []
+        for base in self.results:
+            if base.tool != BASE_TOOL or base.error:
+                continue
+            head = self.find("news-etl", base.backend, base.corpus, base.run)
+            if head and base.wall_seconds:
+                out.append(
+                    (
+                        f"news-etl head / base {self.base_commit} time, {base.backend} "
+                        f"{base.corpus} {base.run}",
+                        head.wall_seconds / base.wall_seconds,
+                    )
+                )
+        return out
+
+    def head_base_lines(self) -> list[str]:
+        """--base: the medians side by side, with every round's time."""
+        lines = []
+        for base in self.results:
+            head = self.find("news-etl", base.backend, base.corpus, base.run)
+            if base.tool != BASE_TOOL or base.error or not head or not base.wall_seconds:
+                continue
+            lines.append(
+                f"  {base.backend:<11}{base.corpus:>4} {base.run:<9}{base.wall_seconds:>8.2f}"
+                f"{head.wall_seconds:>8.2f}{head.wall_seconds / base.wall_seconds:>8.2f}"
+                f"  base {base.repeats}, head {head.repeats}"
+            )
+        if not lines:
+            return []
+        return [
+            "",
+            f"head / base {self.base_commit} (median wall s of {self.args.repeat} alternating "
+            "rounds):",
+            f"  {'backend':<11}{'size':>4} {'run':<9}{'base':>8}{'head':>8}{'ratio':>8}"
+            "  every round",
+            *lines,
+        ]
+
+    def phase_lines(self) -> list[str]:
+        """news-etl's own timings of each median run: where its time went."""
+        lines: list[str] = []
+        for r in self.results:
+            t = r.phases
+            if not t or r.error:
+                continue
+            kinds = t.get("lock_kinds", {})
+            outside = t.get("lock", 0.0) - sum(kinds.values())
+            top = ", ".join(f"{name} {value:.2f}" for name, value in list(kinds.items())[:6])
+            lines.append(
+                f"  {r.tool:<14}{r.backend:<11}{r.corpus:>4} {r.run:<8}"
+                f"{t.get('startup', 0):>8.2f}{t.get('load', 0):>7.2f}{t.get('finish', 0):>7.2f}"
+                f"{t.get('fill', 0):>7.2f}{t.get('wait', 0):>7.2f}{t.get('lock', 0):>7.2f}"
+                f"  {top}; not in statements {outside:.2f}"
+            )
+        if not lines:
+            return []
+        header = (
+            f"  {'tool':<14}{'backend':<11}{'size':>4} {'run':<8}{'startup':>8}{'load':>7}"
+            f"{'finish':>7}{'fill':>7}{'wait':>7}{'lock':>7}  lock by statement kind"
+        )
+        return [
+            "",
+            "phases (s; fill: CPU-s, wait and lock: summed over the processes):",
+            header,
+            *lines,
+        ]
+
     def table(self) -> str:
         header = (
-            f"{'tool':<13}{'backend':<11}{'corpus':>6} {'run':<7}{'documents':>10}"
-            f"{'wall s':>9}{'docs/s':>9}{'CPU s':>8}{'RSS tree MB':>13}{'RSS 1-proc MB':>15}"
+            f"{'tool':<15}{'backend':<11}{'corpus':>6} {'run':<9}{'documents':>10}"
+            f"{'wall s':>9}{'docs/s':>9}{'CPU s':>8}{'PSS MB':>8}{'RSS tree MB':>13}"
+            f"{'RSS 1-proc MB':>15}"
             f"{'load1':>7}  outcome"
         )
         lines = [header, "-" * (len(header) + 40)]
         for r in self.results:
             if r.error:
                 lines.append(
-                    f"{r.tool:<13}{r.backend:<11}{r.corpus:>6} {r.run:<7}{r.documents:>10}"
+                    f"{r.tool:<15}{r.backend:<11}{r.corpus:>6} {r.run:<9}{r.documents:>10}"
                     f"  FAILED: {r.error}"
                 )
                 continue
             lines.append(
-                f"{r.tool:<13}{r.backend:<11}{r.corpus:>6} {r.run:<7}{r.documents:>10}"
+                f"{r.tool:<15}{r.backend:<11}{r.corpus:>6} {r.run:<9}{r.documents:>10}"
                 f"{r.wall_seconds:>9.1f}{r.docs_per_second:>9.0f}{r.cpu_seconds:>8.1f}"
-                f"{r.rss_sum_mb:>13.0f}"
+                f"{r.pss_sum_mb:>8.0f}{r.rss_sum_mb:>13.0f}"
                 f"{r.rss_max_mb:>15.0f}{r.load_average[0]:>7.2f}  {r.outcome}"
             )
+        lines += self.phase_lines()
+        lines += self.head_base_lines()
         ratios = self.ratios()
         if ratios:
             lines += ["", "ratios:"]
@@ -916,6 +1175,8 @@ class Bench:
             },
             "comparison_python": {"path": self.args.dlt_python, **getattr(self, "probe", {})},
             "notes": self.notes,
+            "base": {"commit": self.base_commit} if self.base_etl else None,
+            "edited_documents": self.edited,
             "timings": {name: round(value, 2) for name, value in self.timings.items()},
             "results": [result.to_dict() for result in self.results],
             "ratios": {name: round(value, 3) for name, value in self.ratios()},
@@ -958,7 +1219,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--corpus",
         type=Path,
         default=DEFAULT_CORPUS,
-        help="the corpus .tar.xz, or a directory of *.md [%(default)s]",
+        help="the corpus .tar.xz (a site root: _news/, _data/), or a directory: a site root, "
+        "or a plain directory of *.md [%(default)s]",
     )
     parser.add_argument(
         "--sizes", type=csv_ints, default=[1, 10], help="corpus sizes as replication factors [1,10]"
@@ -994,7 +1256,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--backends",
         type=csv_choices(BACKENDS),
         default=list(BACKENDS),
-        help="postgresql,sqlite [both]",
+        help="postgresql,sqlite,mariadb [all]",
     )
     parser.add_argument(
         "--etl", type=Path, default=DEFAULT_ETL, help="the etl executable [%(default)s]"
@@ -1017,6 +1279,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="PostgreSQL server URL without a database [%(default)s]",
     )
     parser.add_argument(
+        "--mariadb-url",
+        default=DEFAULT_MARIADB,
+        help="MariaDB server URL without a database [%(default)s]",
+    )
+    parser.add_argument(
         "--workdir", type=Path, help="where corpora and SQLite files go [a new temporary directory]"
     )
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -1036,6 +1303,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=float,
         default=0.5,
         help="seconds between PSS samples (smaps_rollup costs CPU); 0: none [%(default)s]",
+    )
+    parser.add_argument(
+        "--base",
+        metavar="COMMIT",
+        help="also run news-etl at COMMIT (a git worktree with its own venv), alternating "
+        "with this tree round by round, and report head / base",
     )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--json-out", type=Path, help="also write the JSON report to this file")
@@ -1066,6 +1339,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         bench.run(plan)
     finally:
+        bench.close()
         if args.keep:
             print(f"# kept {workdir}", file=sys.stderr)
         elif any(result.error for result in bench.results):

@@ -366,6 +366,8 @@ class RunSummary(Counts):
     error: str | None = None
     dry_run: bool = False  # computed inside a transaction that was rolled back
     sources: list[str] = field(default_factory=list)  # the names of the sources it loaded
+    # Where the time went, in seconds (etl.db.timing); not stored in etl_runs.
+    timings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -389,9 +391,19 @@ class RunSummary(Counts):
         return f"; source{'s' if len(self.sources) > 1 else ''} {', '.join(self.sources)}"
 
     def merge(self, part: RunSummary) -> None:
-        """Add the counts and rejections of a part of this run (a worker's chunk)."""
+        """Add the counts, rejections and timings of a part of this run (a worker's chunk)."""
         self.add(part)
         self.rejected.extend(part.rejected)
+        add_timings(self.timings, part.timings)
+
+
+def add_timings(total: dict[str, Any], part: dict[str, Any]) -> None:
+    """Add ``part``'s seconds to ``total``'s, key by key, nested dicts too."""
+    for name, value in part.items():
+        if isinstance(value, dict):
+            add_timings(total.setdefault(name, {}), value)
+        else:
+            total[name] = total.get(name, 0.0) + value
 
 
 class LoadLedger(Protocol):

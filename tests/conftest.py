@@ -1,4 +1,6 @@
-"""Shared fixtures: the extracted shared corpus and fresh databases on every backend.
+"""Shared fixtures: the extracted shared corpus, fresh databases on every backend, and
+the snapshot of a clean run to compare an interrupted one with; and the check, after
+the last test, that no test wrote into the checkout.
 
 Test modules import helpers from ``tests.helpers``, never from here.
 
@@ -13,16 +15,61 @@ import os
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.helpers import BACKENDS, ROOT, make_database, unavailable
+from tests.helpers import (
+    BACKENDS,
+    ROOT,
+    SEEDS,
+    ReferenceSnapshot,
+    make_database,
+    run_etl,
+    snapshot,
+    unavailable,
+)
 
 CORPUS_TARBALL = Path(
     os.environ.get("ETL_TEST_CORPUS", ROOT.parent / "shared" / "corpus" / "azure-news.tar.xz")
 )
+
+
+# What tools keep in the checkout as they run (Python's bytecode, pytest's and the
+# checkers' caches, Hypothesis's examples, the environment and the editable install).
+TOOL_DIRECTORIES = frozenset(
+    {".git", ".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
+)
+
+
+def checkout_files() -> dict[str, tuple[int, int] | None]:
+    """Every file of the checkout, tools' directories aside; the seeds (what tests read,
+    and must copy before changing) with their size and modification time."""
+    found: dict[str, tuple[int, int] | None] = {}
+    for directory, subdirectories, names in os.walk(ROOT):
+        subdirectories[:] = [
+            name
+            for name in subdirectories
+            if name not in TOOL_DIRECTORIES and not name.endswith(".egg-info")
+        ]
+        for name in names:
+            path = Path(directory, name)
+            stat = path.stat() if path.parent == SEEDS else None
+            found[str(path.relative_to(ROOT))] = (stat.st_size, stat.st_mtime_ns) if stat else None
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_untouched() -> Iterator[None]:
+    """Tests write only under temporary directories: after the last test, a file that
+    appeared in the checkout, vanished from it or (a seed) changed is an error."""
+    before = checkout_files()
+    yield
+    after = checkout_files()
+    changed = sorted({name for name, _ in before.items() ^ after.items()})
+    assert not changed, f"the tests changed the checkout {ROOT}: {changed[:20]}"
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +136,30 @@ def mariadb_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+
+
+@pytest.fixture(scope="module")
+def reference_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferenceSnapshot]:
+    """``reference_snapshot(root, backend, *options)``: the snapshot (sources included)
+    of one clean, uninterrupted ``etl run ROOT OPTIONS`` into a fresh database on
+    ``backend``; made once per module, its databases dropped after the module."""
+    cache: dict[tuple[Path, str, tuple[str, ...]], dict[str, Any]] = {}
+    databases: list[Generator[str]] = []
+
+    def get(root: Path, backend: str, *options: str) -> dict[str, Any]:
+        key = (root, backend, options)
+        if key not in cache:
+            place = tmp_path_factory.mktemp(f"reference-{backend}")
+            databases.append(make_database(backend, place))
+            url = next(databases[-1])
+            result = run_etl("run", str(root), "--database-url", url, *options, cwd=place)
+            assert result.returncode == 0, result.stderr[-2000:]
+            cache[key] = snapshot(url, with_sources=True)
+        return cache[key]
+
+    yield get
+    for database in databases:
+        database.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,28 +2,33 @@
 
 - paths of the repository and its seed documents;
 - test databases: a fresh one per backend (``make_database``), a connection to one
-  (``connect``, ``fetch``), and its contents as plain, id-free data (``snapshot``);
+  (``connect``, ``fetch``), and its contents as plain, id-free data (``snapshot``;
+  ``ReferenceSnapshot`` is the type of conftest's fixture of a clean run's snapshot);
 - YAML: ``dump_yaml``, which never writes anchors or aliases (the pipeline refuses them);
-- the ``etl`` command in a fresh interpreter (``run_etl``, ``start_etl``);
+- the ``etl`` command and Python snippets in a fresh interpreter, run outside the
+  checkout (``run_etl``, ``start_etl``, ``run_python``, ``start_python``);
 - documents made from the seed with a unique token, and the checks that one was
   rejected or loaded (``make_doc``, ``render``, ``assert_rejected``, ``assert_loaded``).
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import pytest
 import yaml
@@ -150,9 +155,23 @@ def dump_yaml(data: Any, **options: Any) -> str:
     return text
 
 
-# --- the etl command ----------------------------------------------------------------------
+# --- fresh interpreters: the etl command, and Python snippets -----------------------------
 
 CLI_TIMEOUT = 180
+
+_scratch: Path | None = None
+
+
+def scratch_dir() -> Path:
+    """A new empty directory outside the checkout, removed when the tests end: where a
+    fresh interpreter runs unless the test gives ``cwd``, so that whatever it writes to
+    a relative path (the default ``etl.sqlite3``, say) lands there, and a database left
+    in the checkout by hand is never what a test finds."""
+    global _scratch
+    if _scratch is None:
+        _scratch = Path(tempfile.mkdtemp(prefix="etl-tests-"))
+        atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=_scratch))
 
 
 def etl_argv(*args: str, exe: list[str] | None = None) -> list[str]:
@@ -171,32 +190,53 @@ def etl_env(env: dict[str, str] | None = None) -> dict[str, str]:
     return {**clean, **(env or {})}
 
 
-def run_etl(
-    *args: str,
-    cwd: Path = ROOT,
-    env: dict[str, str] | None = None,
-    timeout: float = CLI_TIMEOUT,
-    exe: list[str] | None = None,
+def _run(
+    argv: list[str], cwd: Path | None, env: dict[str, str] | None, timeout: float
 ) -> subprocess.CompletedProcess[str]:
-    """``etl ARGS`` in a fresh interpreter (a crash or hang cannot take pytest with it);
-    a run that does not finish within ``timeout`` seconds fails the test."""
+    """``argv`` in a fresh interpreter (a crash or hang cannot take pytest with it); one
+    that does not finish within ``timeout`` seconds fails the test."""
     try:
         return subprocess.run(
-            etl_argv(*args, exe=exe),
-            cwd=cwd,
+            argv,
+            cwd=cwd or scratch_dir(),
             env=etl_env(env),
             capture_output=True,
             text=True,
             timeout=timeout,
         )
     except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"etl {' '.join(args)} did not finish within {timeout}s (hangs): {exc}")
+        pytest.fail(f"{' '.join(argv)[:300]} did not finish within {timeout}s (hangs): {exc}")
 
 
-def start_etl(*args: str, cwd: Path = ROOT, **popen: Any) -> subprocess.Popen[Any]:
+def run_etl(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = CLI_TIMEOUT,
+    exe: list[str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """``etl ARGS`` in a fresh interpreter, in ``cwd`` (default: a :func:`scratch_dir`)."""
+    return _run(etl_argv(*args, exe=exe), cwd, env, timeout)
+
+
+def start_etl(*args: str, cwd: Path | None = None, **popen: Any) -> subprocess.Popen[Any]:
     """``etl ARGS`` started in a fresh interpreter, for a test that interrupts it or runs
     several at once; ``popen`` are ``subprocess.Popen`` options (output, session)."""
-    return subprocess.Popen(etl_argv(*args), cwd=cwd, env=etl_env(), **popen)
+    return subprocess.Popen(etl_argv(*args), cwd=cwd or scratch_dir(), env=etl_env(), **popen)
+
+
+def run_python(
+    code: str, *args: str, cwd: Path | None = None, timeout: float = CLI_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Python ``code`` in a fresh interpreter, ``args`` in its ``sys.argv[1:]``: for what
+    must run in a process of its own (signals, peak memory, a clean import state)."""
+    return _run([sys.executable, "-c", code, *args], cwd, None, timeout)
+
+
+def start_python(code: str, *args: str, **popen: Any) -> subprocess.Popen[Any]:
+    """Python ``code`` started in a fresh interpreter (see :func:`run_python`)."""
+    argv = [sys.executable, "-c", code, *args]
+    return subprocess.Popen(argv, cwd=scratch_dir(), env=etl_env(), **popen)
 
 
 # --- documents --------------------------------------------------------------------------
@@ -425,6 +465,13 @@ def snapshot(url: str, *, with_sources: bool = True) -> dict[str, Any]:
                 )
             data[table.name] = sorted(rows, key=_row_order)
         return data
+
+
+class ReferenceSnapshot(Protocol):
+    """The type of conftest's ``reference_snapshot`` fixture: the :func:`snapshot` of a
+    clean ``etl run ROOT OPTIONS`` into a fresh database on ``backend``."""
+
+    def __call__(self, root: Path, backend: str, *options: str) -> dict[str, Any]: ...
 
 
 def records(data: dict[str, Any], table: str) -> list[dict[str, Any]]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +23,7 @@ from etl.db.schema import metadata, topics
 from etl.db.views import VIEWS
 from etl.extract.extract import split_front_matter
 from etl.transform.transform import canonical_url
-from tests.helpers import ROOT, SEEDS
+from tests.helpers import ROOT, SEEDS, run_python
 
 MIGRATIONS = ROOT / "etl" / "migrations"
 
@@ -306,20 +304,13 @@ def test_sqlite_batch_migration_can_rebuild_a_table_a_view_reads(tmp_path: Path)
     engine = database.make_engine(url)
     try:
         before = {view.name: _rows(engine, f"SELECT * FROM {view.name}") for view in VIEWS}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys\nfrom alembic import command\nfrom etl.db import database\n"
-                "config = database.alembic_config(url=sys.argv[1])\n"
-                "config.set_main_option('script_location', sys.argv[2])\n"
-                "command.upgrade(config, 'head')\n",
-                url,
-                str(scripts),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
+        result = run_python(
+            "import sys\nfrom alembic import command\nfrom etl.db import database\n"
+            "config = database.alembic_config(url=sys.argv[1])\n"
+            "config.set_main_option('script_location', sys.argv[2])\n"
+            "command.upgrade(config, 'head')\n",
+            url,
+            str(scripts),
             timeout=120,
         )
         assert result.returncode == 0, result.stderr[-2000:]

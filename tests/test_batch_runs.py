@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,19 @@ from sqlalchemy import select, text
 from etl import run
 from etl.db import database
 from etl.db.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
-from etl.runner.workers import POOL_FILES, chunk_sizes, plan_chunks
-from tests.helpers import ROOT, SEEDS, connect, fetch, make_database, run_etl, snapshot, start_etl
+from etl.records import RunSummary
+from etl.runner.workers import chunk_sizes, plan_chunks
+from tests.helpers import (
+    SEEDS,
+    connect,
+    fetch,
+    make_database,
+    net_change,
+    run_etl,
+    run_python,
+    snapshot,
+    start_etl,
+)
 
 DATA_TABLES = (
     "articles",
@@ -135,8 +147,8 @@ def test_worker_processes_load_what_one_process_loads(db_url: str, tmp_path: Pat
     single = run([source], reference, workers=1, batch_size=7)
     assert parallel.files_seen == single.files_seen == 4 * len(list(SEEDS.glob("*.md"))) + 1
     # Whether a file counts as "updated" or "duplicate", and how many stubs and links
-    # were written along the way, depends on which copy of a URL loaded first; the
-    # outcome does not, nor does the number of distinct URLs.
+    # were created and deleted again on the way, depend on which copy of a URL loaded
+    # first; the net changes do not, nor does the outcome.
     for name in (
         "status",
         "articles_inserted",
@@ -149,6 +161,7 @@ def test_worker_processes_load_what_one_process_loads(db_url: str, tmp_path: Pat
         parallel.articles_updated + parallel.duplicates
         == single.articles_updated + single.duplicates
     )
+    assert net_change([parallel]) == net_change([single])
     assert [(r.path, r.line) for r in parallel.rejected] == [("b/broken.md", 2)]
     assert snapshot(db_url) == snapshot(reference)
     rejected = fetch(db_url, select(rejected_documents.c.run_id, rejected_documents.c.source_path))
@@ -262,9 +275,7 @@ def command_then(argv: list[str], report: str) -> list[str]:
         "except SystemExit as exc:\n"
         f"    {report}\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    result = run_python(code, timeout=60)
     assert result.stdout, result
     return result.stdout.splitlines()
 
@@ -293,9 +304,7 @@ def test_package_api_is_imported_on_first_use() -> None:
         etl.nope  # noqa: B018
     # In a fresh interpreter, `import etl` alone still reaches the modules.
     code = "import etl; print(etl.db.schema.articles.name, etl.runner.pipeline.run is etl.run)"
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
+    result = run_python(code, timeout=60)
     assert result.stdout.split() == ["articles", "True"], result.stderr
 
 
@@ -361,53 +370,94 @@ def test_four_shards_at_once_equal_one_run(pg_url: str, corpus_news: Path, tmp_p
         reference.close()
 
 
-@pytest.mark.parametrize(
-    ("total", "batch_size", "workers", "first", "last"),
-    [
-        pytest.param(1, 500, 2, [1], [1], id="one-file"),
-        pytest.param(64, 500, 2, [2, 4, 8], [4, 2], id="few-files-small-chunks"),
-        pytest.param(4958, 500, 2, [125, 250, 500], [250, 125], id="corpus"),
-        pytest.param(49580, 500, 2, [125, 250, 500], [250, 125], id="10x"),
-        pytest.param(1000, 50, 4, [12, 25, 50], [25, 12], id="small-batches"),
-    ],
-)
-def test_chunk_sizes(
-    total: int, batch_size: int, workers: int, first: list[int], last: list[int]
-) -> None:
+CHUNK_CASES = [  # total, batch_size, workers
+    pytest.param(1, 500, 2, id="one-file"),
+    pytest.param(3, 500, 8, id="fewer-files-than-workers"),
+    pytest.param(64, 500, 2, id="few-files"),
+    pytest.param(4958, 500, 2, id="corpus"),
+    pytest.param(49580, 500, 2, id="10x-corpus"),
+    pytest.param(1000, 50, 4, id="small-batches"),
+    pytest.param(100, 1, 2, id="batches-of-one"),
+    pytest.param(5000, 500, 16, id="many-workers"),
+    pytest.param(777, 500, 1, id="one-worker"),
+]
+
+
+@pytest.mark.parametrize(("total", "batch_size", "workers"), CHUNK_CASES)
+def test_chunk_sizes_keep_their_promises(total: int, batch_size: int, workers: int) -> None:
     sizes = chunk_sizes(total, batch_size, workers)
     assert sum(sizes) == total
-    assert all(1 <= size <= batch_size for size in sizes)
-    assert sizes[: len(first)] == first
-    assert sizes[-len(last) :] == last
-    assert len(sizes) >= min(total, workers * 4)  # every worker gets several
+    assert all(1 <= size <= batch_size for size in sizes), sizes  # at most a batch
+    assert len(sizes) >= min(total, 2 * workers), sizes  # every worker gets several
+    cap = max(sizes)
+    peak = sizes.index(cap)
+    head = sizes[: peak + 1]
+    assert head == sorted(head), sizes  # ramps up to the largest chunk
+    if cap > 1 and len(sizes) >= 5:  # room to ramp: the first and last are smaller
+        assert sizes[0] < cap and sizes[-1] < cap, sizes
 
 
-@pytest.mark.parametrize(
-    ("total", "segments"),
-    [
-        pytest.param(1, [1], id="one-file"),
-        pytest.param(POOL_FILES, [POOL_FILES], id="one-full-segment"),
-        pytest.param(POOL_FILES + 1, [POOL_FILES // 2 + 1, POOL_FILES // 2], id="just-over"),
-        pytest.param(10 * 4958, [4958] * 10, id="10x-corpus"),
-    ],
-)
-def test_plan_chunks_gives_each_segment_fresh_workers(total: int, segments: list[int]) -> None:
-    plan = plan_chunks(total, 500, 2)
-    assert [sum(chunks) for chunks in plan] == segments
-    assert plan == [chunk_sizes(size, 500, 2) for size in segments]
+@pytest.mark.parametrize("total", [1, 29, 30, 31, 60, 61, 84, 1000])
+def test_plan_chunks_cuts_the_fewest_near_equal_segments(
+    total: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("etl.runner.workers.POOL_FILES", 30)
+    segments = [sum(chunks) for chunks in plan_chunks(total, 7, 2)]
+    assert sum(segments) == total
+    assert max(segments) <= 30
+    assert len(segments) == -(-total // 30)
+    assert max(segments) - min(segments) <= 1
 
 
-def test_worker_generations_load_what_one_process_loads(
+def _who_read(log: Path, run_files: Callable[[], RunSummary]) -> tuple[RunSummary, list[int]]:
+    """``run_files()``'s summary, and the id of the process that read each file, in the
+    order they were read. From the per-file (-vv) log line, written to ``log``: forked
+    workers inherit the handler, and its file is opened for appending, so their lines
+    keep their order."""
+    logger = logging.getLogger("etl")
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(process)d"))
+    handler.addFilter(lambda record: record.levelno == logging.DEBUG and "path" in vars(record))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        summary = run_files()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+    return summary, [int(line) for line in log.read_text().split()]
+
+
+def test_each_generation_of_workers_is_new_processes(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Small generations: files are handed to three successive sets of worker processes."""
+    """Small generations: files are handed to three successive sets of worker processes,
+    none of which reads for another generation; together they load what one process loads."""
+    # Read by plan_chunks in this process; the forked workers are only handed chunks.
     monkeypatch.setattr("etl.runner.workers.POOL_FILES", 30)
     source = tmp_path / "news"
     for copy in "abcd":
         shutil.copytree(SEEDS, source / copy)
     files = len(list(source.rglob("*.md")))
-    assert len(plan_chunks(files, 7, 2)) == 3
-    parallel = run([source], db_url, workers=2, batch_size=7)
+    plan = plan_chunks(files, 7, 2)
+    assert len(plan) == 3
+    parallel, readers = _who_read(
+        tmp_path / "read.log", lambda: run([source], db_url, workers=2, batch_size=7)
+    )
+    assert len(readers) == files
+    assert os.getpid() not in readers  # read in worker processes
+    # A generation's files are all read before the next generation's processes start.
+    generations = []
+    for segment in plan:
+        generations.append(set(readers[: sum(segment)]))
+        del readers[: sum(segment)]
+    assert all(1 <= len(processes) <= 2 for processes in generations), generations
+    for index, processes in enumerate(generations):
+        for later in generations[index + 1 :]:
+            assert processes.isdisjoint(later), generations
+
     reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
     single = run([source], reference, workers=1, batch_size=7)
     assert parallel.files_seen == single.files_seen == files

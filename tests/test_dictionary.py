@@ -25,7 +25,7 @@ def test_every_table_and_column_has_a_description() -> None:
         for column in table.columns
         if not (column.comment or "").strip()
     ]
-    assert missing == [], f"add comment=... in etl/db/schema.py for: {', '.join(missing)}"
+    assert missing == [], f"add comment=... in etl/db/schema/ for: {', '.join(missing)}"
 
 
 def test_every_view_and_view_column_has_a_description() -> None:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,11 @@ from etl.runner.workers import plan_chunks
 from tests.helpers import (
     CLI_TIMEOUT,
     SEEDS,
+    ReferenceSnapshot,
     connect,
     dump_yaml,
     fetch,
     loaded_articles,
-    make_database,
     run_etl,
     snapshot,
     start_etl,
@@ -200,38 +199,14 @@ def assert_every_article_complete(
     return len(full)
 
 
-@pytest.fixture(scope="module")
-def reference(
-    corpus: Corpus, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], dict[str, Any]]]:
-    """``reference(backend)``: the snapshot of one clean, uninterrupted run (cached)."""
-    cache: dict[str, dict[str, Any]] = {}
-    databases: list[Generator[str]] = []
-
-    def get(backend: str) -> dict[str, Any]:
-        if backend not in cache:
-            place = tmp_path_factory.mktemp(f"reference-{backend}")
-            database = make_database(backend, place)
-            databases.append(database)
-            url = next(database)
-            result = run_cli(corpus.root, url, place)
-            assert result.returncode == 0, result.stderr[-2000:]
-            cache[backend] = snapshot(url, with_sources=True)
-            assert len(cache[backend]["source_files"]) == N_DOCS
-        return cache[backend]
-
-    yield get
-    for database in databases:
-        database.close()
-
-
 def assert_rerun_converges(
-    corpus: Corpus, url: str, backend: str, cwd: Path, reference: Callable[[str], dict[str, Any]]
+    corpus: Corpus, url: str, backend: str, cwd: Path, reference_snapshot: ReferenceSnapshot
 ) -> None:
     result = run_cli(corpus.root, url, cwd)
     assert result.returncode == 0, result.stderr[-2000:]
     after = snapshot(url, with_sources=True)
-    expected = reference(backend)
+    expected = reference_snapshot(corpus.root, backend, "--workers", "1")
+    assert len(expected["source_files"]) == N_DOCS
     for table in expected:
         assert after[table] == expected[table], f"{table} differs from a clean run"
 
@@ -288,7 +263,7 @@ def test_connection_killed_mid_run(
     corpus: Corpus,
     pg_url: str,
     tmp_path: Path,
-    reference: Callable[[str], dict[str, Any]],
+    reference_snapshot: ReferenceSnapshot,
 ) -> None:
     proc = start_cli(corpus.root, pg_url, tmp_path)
     try:
@@ -315,7 +290,7 @@ def test_connection_killed_mid_run(
     assert [row.status for row in runs] == ["failed"], runs
     assert runs[0].error, runs
 
-    assert_rerun_converges(corpus, pg_url, "postgresql", tmp_path, reference)
+    assert_rerun_converges(corpus, pg_url, "postgresql", tmp_path, reference_snapshot)
 
 
 # --- the ETL process killed mid-run ---------------------------------------------------------------
@@ -326,7 +301,7 @@ def _sigkill_mid_run(
     url: str,
     backend: str,
     tmp_path: Path,
-    reference: Callable[[str], dict[str, Any]],
+    reference_snapshot: ReferenceSnapshot,
 ) -> None:
     proc = start_cli(corpus.root, url, tmp_path)
     try:
@@ -339,19 +314,19 @@ def _sigkill_mid_run(
     loaded = assert_every_article_complete(url, corpus)
     assert 0 < loaded < N_DOCS, f"{loaded} articles: the run was not interrupted mid-way"
 
-    assert_rerun_converges(corpus, url, backend, tmp_path, reference)
+    assert_rerun_converges(corpus, url, backend, tmp_path, reference_snapshot)
 
 
 def test_sigkill_mid_run_sqlite(
-    corpus: Corpus, sqlite_url: str, tmp_path: Path, reference: Callable[[str], dict[str, Any]]
+    corpus: Corpus, sqlite_url: str, tmp_path: Path, reference_snapshot: ReferenceSnapshot
 ) -> None:
-    _sigkill_mid_run(corpus, sqlite_url, "sqlite", tmp_path, reference)
+    _sigkill_mid_run(corpus, sqlite_url, "sqlite", tmp_path, reference_snapshot)
 
 
 def test_sigkill_mid_run_postgresql(
-    corpus: Corpus, pg_url: str, tmp_path: Path, reference: Callable[[str], dict[str, Any]]
+    corpus: Corpus, pg_url: str, tmp_path: Path, reference_snapshot: ReferenceSnapshot
 ) -> None:
-    _sigkill_mid_run(corpus, pg_url, "postgresql", tmp_path, reference)
+    _sigkill_mid_run(corpus, pg_url, "postgresql", tmp_path, reference_snapshot)
 
 
 # --- a worker process dies mid-run -------------------------------------------------------------

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import textwrap
 import time
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from tests.helpers import (
     render,
     run_etl,
     run_files,
+    run_python,
     token,
     url_for,
 )
@@ -252,12 +252,8 @@ def test_alias_bombs_keep_memory_flat(tmp_path: Path) -> None:
     (warm / "good.md").write_bytes(render(make_doc(token())))
     for kind, text in BOMBS.items():
         (bombs / f"{kind}.md").write_text(f"---\ntitle: T\nwebUrl: {url_for(kind)}\n{text}---\n")
-    result = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(warm), str(bombs), f"sqlite:///{tmp_path}/m.db"],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-        cwd=tmp_path,
+    result = run_python(
+        _MEMORY_PROBE, str(warm), str(bombs), f"sqlite:///{tmp_path}/m.db", cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr[-2000:]
     probe = json.loads(result.stdout.strip().splitlines()[-1])

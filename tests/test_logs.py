@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from etl.db import timing
 from etl.runner import logs
 from tests.helpers import make_doc, render, run_etl, token, write_tree
 
@@ -85,6 +86,68 @@ def test_verbose_with_workers_names_them(tmp_path: Path) -> None:
     result = run_etl("run", str(tmp_path / "site"), "--workers", "2", "--database-url", url, "-v")
     assert result.returncode == 0, result.stderr
     assert "70 to read with 2 worker processes" in result.stderr
+
+
+TIMINGS = {"startup", "load", "finish", "fill", "wait", "lock", "lock_kinds"}
+
+
+def test_json_timings_add_up_the_workers_and_verbose_tells_them(tmp_path: Path) -> None:
+    """``timings`` (README "Logs"): the documented keys, none negative; the workers'
+    parsing and writes reach the main process's summary; the statements timed under
+    the lock are part of the time it was held."""
+    tree = tmp_path / "site" / "_news"
+    tag = token()
+    write_tree(tree, {f"{n:03}.md": render(make_doc(f"{tag}-{n}")) for n in range(70)})
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    site = str(tmp_path / "site")
+    result = run_etl("run", site, "--workers", "2", "--database-url", url, "--json", "-v")
+    assert result.returncode == 0, result.stderr
+    assert "70 to read with 2 worker processes" in result.stderr
+    timings = json.loads(result.stdout)["timings"]
+    assert set(timings) == TIMINGS
+    kinds = timings["lock_kinds"]
+    assert all(timings[name] >= 0 for name in TIMINGS - {"lock_kinds"})
+    assert all(value >= 0 for value in kinds.values())
+    assert timings["fill"] > 0 and timings["lock"] > 0  # parsed and written by the workers
+    assert {"articles upsert", "links", "source_files"} <= set(kinds)
+    # Each kind is rounded to the millisecond on its own.
+    assert sum(kinds.values()) <= timings["lock"] + 0.0005 * len(kinds)
+    (line,) = [line for line in result.stderr.splitlines() if "INFO etl: timings:" in line]
+    assert f"held {timings['lock']:.3f} s" in line
+    unchanged = run_etl("run", site, "--database-url", url, "--json")
+    assert set(json.loads(unchanged.stdout)["timings"]) == TIMINGS  # nothing parsed
+    # A dry run holds the lock from its start to its end: it counts until the summary.
+    dry = run_etl("run", site, "--database-url", url, "--json", "--dry-run", "--full-refresh")
+    timings = json.loads(dry.stdout)["timings"]
+    kinds = timings["lock_kinds"]
+    assert timings["lock"] > 0 and timings["fill"] > 0
+    assert sum(kinds.values()) <= timings["lock"] + 0.0005 * len(kinds)
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind"),
+    [
+        (
+            "INSERT INTO articles (url) VALUES (?) ON CONFLICT (url) DO UPDATE SET x = 1",
+            "articles upsert",
+        ),
+        (
+            "SELECT articles.id, articles.url FROM articles WHERE articles.url IN (?)",
+            "articles read",
+        ),
+        ('COPY "related_articles" (article_id) FROM STDIN', "links"),
+        ("INSERT INTO etl_staging_articles (url) VALUES (%s)", "articles upsert"),
+        ("SELECT source_files.article_id FROM source_files WHERE x", "elect"),
+        ("DELETE FROM `source_files` WHERE id = 1", "source_files"),
+        ("UPDATE etl_runs SET files_seen = files_seen + 1", "counts"),
+        ("DELETE FROM article_topics WHERE article_id IN (1)", "entities"),
+        ("SELECT 1", "other"),
+    ],
+)
+def test_statements_under_the_lock_are_told_apart_by_verb_and_table(
+    statement: str, kind: str
+) -> None:
+    assert timing.kind_of(statement) == kind
 
 
 @pytest.mark.parametrize("how", ["option", "environment"])

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,14 @@ from etl.ledger.runs import start_run
 from tests.helpers import (
     ROOT,
     SEEDS,
+    ReferenceSnapshot,
     loaded_articles,
     make_database,
     run_etl,
+    run_python,
     snapshot,
     start_etl,
+    start_python,
 )
 
 CLI_TIMEOUT = 300
@@ -194,29 +197,6 @@ def _articles_loaded(url: str) -> int:
     return loaded_articles(url) or 0
 
 
-@pytest.fixture(scope="module")
-def corpus_reference(
-    corpus_news: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Callable[[str], dict[str, Any]]]:
-    """``reference(backend)``: the snapshot after one uninterrupted corpus load (cached)."""
-    cache: dict[str, dict[str, Any]] = {}
-    databases: list[Generator[str]] = []
-
-    def get(backend: str) -> dict[str, Any]:
-        if backend not in cache:
-            place = tmp_path_factory.mktemp(f"reference-{backend}")
-            databases.append(make_database(backend, place))
-            url = next(databases[-1])
-            result = run_etl("run", str(corpus_news), "--database-url", url, cwd=place)
-            assert result.returncode == 0, result.stderr[-2000:]
-            cache[backend] = snapshot(url)
-        return cache[backend]
-
-    yield get
-    for databases_ in databases:
-        databases_.close()
-
-
 @pytest.mark.corpus
 @pytest.mark.parametrize(
     ("backend", "signum", "code"),
@@ -232,10 +212,10 @@ def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
     signum: int,
     code: int,
     corpus_news: Path,
-    corpus_reference: Callable[[str], dict[str, Any]],
+    reference_snapshot: ReferenceSnapshot,
     tmp_path: Path,
 ) -> None:
-    expected = corpus_reference(backend)
+    expected = reference_snapshot(corpus_news, backend)
     databases = make_database(backend, tmp_path)
     url = next(databases)
     try:
@@ -305,9 +285,7 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
                 print("clean-up finished")
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
-    )
+    result = run_python(script, timeout=60)
     assert result.returncode == 130, result.stderr
     assert result.stdout == "first\n"
     assert "second signal (SIGINT): exiting at once" in result.stderr
@@ -331,7 +309,7 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: s
             alive_id = start_run(alive, {"paths": []})
             if engine.dialect.name == "sqlite":
                 # SQLite tells by host and process id: make the first run a dead process's.
-                gone = subprocess.Popen([sys.executable, "-c", "pass"])
+                gone = start_python("pass")
                 gone.wait()
                 with engine.begin() as conn:
                     conn.execute(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy import select
 
 from etl.db.schema import etl_runs
 from etl.ledger.run_history import run_sources
-from tests.helpers import fetch, make_doc, render, run_etl, token, write_tree
+from tests.helpers import fetch, make_doc, render, run_etl, start_python, token, write_tree
 
 # A process that starts a run and then waits, as a run does while it loads.
 _START_RUN = """
@@ -81,9 +80,7 @@ def test_a_killed_run_is_abandoned_at_once_and_a_live_one_running(
 ) -> None:
     assert run_etl("db", "upgrade", "--database-url", db_url).returncode == 0
     processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", _START_RUN, db_url, name], stdout=subprocess.PIPE, text=True
-        )
+        start_python(_START_RUN, db_url, name, stdout=subprocess.PIPE, text=True)
         for name in ("killed", "alive")
     ]
     try:

@@ -1,9 +1,14 @@
-"""Db: the database itself, knowing nothing of files or runs.
+"""Db: the database itself, knowing nothing of files, and of a run only its id.
 
-Owns the tables (``schema``), the analyst views (``views``), the descriptions of both
-(``comments``, ``dictionary``, ``datasette_metadata``), engines and the dialects'
-settings (``database``), the per-dialect SQL toolkit (``sql``) and Alembic
-upgrades (``migrating``; the migrations themselves are in ``etl/migrations``).
+Owns the tables (``schema``, a package with a module per area), the analyst views
+(``views``), the descriptions of both (``comments``, ``dictionary``,
+``datasette_metadata``), engines, who disposes of them, and the dialects' settings
+(``database``), every lock taken in the database (``locks``: the writer lock, the
+migration lock, a run's lease), the transactions that write the news under the writer
+lock and tag the change feed's entries with their run (``writer``), the per-dialect SQL
+toolkit (``sql``), foreign keys of bulk inserts checked once (``integrity``), the
+timers of where a run's time goes (``timing``) and Alembic upgrades (``migrating``;
+the migrations themselves are in ``etl/migrations``).
 
 May import: ``etl.records``.
 """

@@ -1,7 +1,8 @@
 """Database connections and migrations: URLs, engines, Alembic.
 
 Owns how a database URL becomes a working engine on each backend (driver choice,
-SQLite pragmas and write locking, utf8mb4 on MariaDB, connect timeouts), password
+SQLite pragmas, utf8mb4 on MariaDB, connect timeouts; the locks are ``etl.db.locks``'),
+whose engine a caller uses and who disposes of it (:func:`engine_for`), password
 redaction, SQLite files (never created by a command that only reads, removed when a
 failed run leaves one empty), whether a database holds the schema at all, and the
 Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
@@ -13,7 +14,8 @@ import contextlib
 import io
 import os
 import sqlite3
-from contextlib import redirect_stdout
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from etl.db import locks
 from etl.db.schema import SCHEMA_REVISION
 
 if TYPE_CHECKING:
@@ -146,6 +149,30 @@ def make_engine(
     return engine
 
 
+@contextmanager
+def engine_for(
+    url: str | URL | None = None,
+    engine: Engine | None = None,
+    *,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    read_only: bool = False,
+    existing: bool = False,
+) -> Iterator[Engine]:
+    """The caller's ``engine``, left as it is, or else a new one for ``url`` (see
+    :func:`make_engine`), disposed of when the block ends. ``existing``: for a command
+    that only reads, a missing SQLite file is ``NotAnEtlDatabase``, never created."""
+    if engine is not None:
+        yield engine
+        return
+    if existing:
+        require_existing_file(url)
+    created = make_engine(url, connect_timeout=connect_timeout, read_only=read_only)
+    try:
+        yield created
+    finally:
+        created.dispose()
+
+
 def _configure_mysql(engine: Engine) -> None:
     """Once connected, no read timeout: a statement may wait long for the writer lock."""
 
@@ -226,12 +253,8 @@ def _configure_sqlite(engine: Engine, *, writer: bool = True) -> None:
             cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    if not writer:
-        return  # each statement reads on its own (WAL: readers never block writers)
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    if writer:  # a reader's statements read on their own (WAL: readers never block writers)
+        locks.begin_immediate(engine)
 
 
 # --- migrations -------------------------------------------------------------------
@@ -312,9 +335,6 @@ def history() -> list[str]:
     return [f"{rev.revision}  {rev.doc or ''}".rstrip() for rev in script.walk_revisions()]
 
 
-MIGRATION_LOCK_ID = 7_351_120_405
-
-
 def ensure_schema(engine: Engine) -> None:
     """Upgrade to head if the database is behind (the default of ``etl run``).
 
@@ -326,30 +346,13 @@ def ensure_schema(engine: Engine) -> None:
     from alembic import command
 
     head = head_revision()
-    backend = engine.dialect.name
-    with engine.connect() as conn:
-        key: int | str = MIGRATION_LOCK_ID
-        if backend == "postgresql":
-            lock, unlock = "SELECT pg_advisory_lock(:id)", "SELECT pg_advisory_unlock(:id)"
-        elif backend in ("mysql", "mariadb"):  # named locks are server-wide: add the database
-            lock, unlock = "SELECT GET_LOCK(:id, 600)", "SELECT RELEASE_LOCK(:id)"
-            key = f"news_etl_migrate:{engine.url.database}"
-        else:  # SQLite: migrations run in a BEGIN IMMEDIATE transaction already
-            lock = unlock = ""
-        if lock:
-            conn.execute(text(lock), {"id": key})
+    with engine.connect() as conn, locks.migration_lock(conn):
+        if _read_revision(conn) != head:
             conn.commit()
-        try:
-            if _read_revision(conn) != head:
-                conn.commit()
-                config = alembic_config(engine)
-                config.attributes["connection"] = conn
-                command.upgrade(config, "head")
-                conn.commit()
-        finally:
-            if unlock and not conn.invalidated:
-                conn.execute(text(unlock), {"id": key})
-                conn.commit()
+            config = alembic_config(engine)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
 
 
 def prepare_in_transaction(conn: Connection, migrate: bool) -> None:

@@ -3,26 +3,30 @@
 Owns how many rows are written at once on each backend: dialect upserts
 (``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``), PostgreSQL COPY (binary where the
 columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
-under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and the
-database-wide writer lock every data write runs under (PostgreSQL advisory lock,
-MariaDB ``GET_LOCK``, SQLite ``BEGIN IMMEDIATE``): concurrent runs queue their
-writes instead of deadlocking, and commits happen in one order. Inside a transaction
-already open (a dry run, :func:`rolled_back`) every transaction becomes a savepoint.
+under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), MariaDB bulk
+inserts and upserts from one JSON document (``JSON_TABLE``), and
+:func:`transaction` (a savepoint inside a transaction already open). The transactions
+that write the news under the writer lock are ``etl.db.writer``'s (re-exported here).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
+    DateTime,
     MetaData,
     Table,
     any_,
     bindparam,
+    column,
     delete,
     or_,
     select,
@@ -31,21 +35,23 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 
+from etl.db import timing
+
+# Re-exported (the `as` form) for the callers that import them from here: is_mysql is
+# etl.db.locks', the transactions that write the news are etl.db.writer's.
+from etl.db.locks import is_mysql as is_mysql
+from etl.db.writer import rolled_back as rolled_back
+from etl.db.writer import writer_transaction as writer_transaction
+
+JSON_ROWS_FROM = 32  # rows from which a MariaDB bulk insert goes through JSON_TABLE
+JSON_ROWS_PER_STATEMENT = 2000  # ~1 MB of JSON: well under max_allowed_packet (16 MB)
 IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
 
 STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
 
 ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
 
-LOCK_ID = 7_351_120_404  # arbitrary, shared by all news-etl processes
-
-MYSQL_LOCK_NAME = "news_etl_writer"
-
 Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
-
-
-def is_mysql(conn: Connection) -> bool:
-    return conn.dialect.name in ("mysql", "mariadb")
 
 
 def upsert(
@@ -83,6 +89,16 @@ def upsert(
         mysql_stmt = mysql_insert(table)
         pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
         stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
+        if len(rows) >= JSON_ROWS_FROM:  # see _insert_from_json
+            names = list(rows[0])
+            values = [[row[name] for name in names] for row in rows]
+            _bind_values(conn, table, names, values)
+            for part in _json_selects(table, names, values):
+                source = text(part).columns(*(column(name) for name in names))
+                json_stmt = mysql_insert(table).from_select(names, source)
+                json_pairs = setter(table, json_stmt.inserted) if setter else pairs
+                conn.execute(json_stmt.on_duplicate_key_update(json_pairs))
+            return
     else:
         # Both dialects' Insert have .excluded and .on_conflict_*(); mypy sees two types.
         if conn.dialect.name == "postgresql":
@@ -159,6 +175,29 @@ def bulk_insert(
     if not rows:
         return
     dialect = conn.dialect
+    _bind_values(conn, table, columns, rows)
+    if dialect.name == "postgresql":
+        with timing.statement(table.name):  # the driver's cursor: no SQLAlchemy events
+            _copy_rows(conn, table, columns, rows)
+        return
+    if is_mysql(conn) and len(rows) >= JSON_ROWS_FROM:
+        _insert_from_json(conn, table, columns, rows)
+        return
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    placeholders = ", ".join([marker] * len(columns))
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
+        [tuple(row) for row in rows],
+    )
+
+
+def _bind_values(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """Convert ``rows`` in place with the column types' own bind processors."""
+    dialect = conn.dialect
     for index, name in enumerate(columns):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is not None:
@@ -172,17 +211,58 @@ def bulk_insert(
                     row[index] = converted[value] = process(value)
                 except TypeError:  # unhashable (JSON): convert every time
                     row[index] = process(value)
-    if dialect.name == "postgresql":
-        _copy_rows(conn, table, columns, rows)
-        return
-    quote = dialect.identifier_preparer.quote
+
+
+def _insert_from_json(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """MariaDB: INSERT ... SELECT from JSON_TABLE over the rows as one JSON array.
+
+    PyMySQL quotes and escapes every value of an executemany in Python, which was
+    two thirds of a full load's time under the writer lock. Here ``json.dumps``
+    formats the rows in C and the document travels as a hexadecimal literal, which
+    needs no escaping at all. Every value arrives as text and is converted by the
+    INSERT itself, so the column types and strict mode refuse what they refuse from a
+    plain INSERT (too long, out of range).
+    """
+    quote = conn.dialect.identifier_preparer.quote
     names = ", ".join(quote(name) for name in columns)
-    marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    placeholders = ", ".join([marker] * len(columns))
-    conn.exec_driver_sql(
-        f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
-        [tuple(row) for row in rows],
-    )
+    for part in _json_selects(table, columns, rows):
+        conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) {part}")
+
+
+def _json_selects(table: Table, columns: Sequence[str], rows: list[list[Any]]) -> Iterator[str]:
+    """SELECTs of ``rows`` (bind-processed) from JSON_TABLE, at most
+    ``JSON_ROWS_PER_STATEMENT`` each; the lists are converted in place."""
+    paths = ", ".join(f"c{i} LONGTEXT PATH '$[{i}]'" for i in range(len(columns)))
+    picks = ", ".join(f"jt.c{i}" for i in range(len(columns)))
+    for index, name in enumerate(columns):
+        sql_type = table.c[name].type
+        sql_type = getattr(sql_type, "impl", sql_type)  # a TypeDecorator's stored type
+        if isinstance(sql_type, Boolean):
+            _convert_column(rows, index, int)
+        elif isinstance(sql_type, DateTime):
+            _convert_column(rows, index, _datetime_text)
+    for part in chunks(rows, JSON_ROWS_PER_STATEMENT):
+        payload = json.dumps(part, ensure_ascii=False).encode().hex()
+        yield (
+            f"SELECT {picks} FROM JSON_TABLE(CONVERT(X'{payload}' USING utf8mb4), "
+            f"'$[*]' COLUMNS({paths})) AS jt"
+        )
+
+
+def _convert_column(rows: list[list[Any]], index: int, convert: Callable[[Any], Any]) -> None:
+    converted: dict[Any, Any] = {None: None}  # values repeat: convert each once
+    for row in rows:
+        value = row[index]
+        try:
+            row[index] = converted[value]
+        except KeyError:
+            row[index] = converted[value] = convert(value)
+
+
+def _datetime_text(value: datetime) -> str:
+    return value.isoformat(" ")
 
 
 # PostgreSQL type -> the psycopg type whose binary form it writes for that column's
@@ -278,111 +358,3 @@ def transaction(conn: Connection) -> Iterator[None]:
     """A transaction, or a savepoint inside the one already open (a dry run's)."""
     with conn.begin_nested() if conn.in_transaction() else conn.begin():
         yield
-
-
-@contextmanager
-def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[None]:
-    """A transaction holding the database-wide writer lock, its changes tagged ``run_id``.
-
-    Inside a transaction already open (a dry run is one transaction), a SAVEPOINT:
-    a batch that fails rolls back alone and is retried document by document, as in
-    a real run. The lock is then the enclosing transaction's (see :func:`rolled_back`).
-
-    The change feed's triggers (migration 0006) record every change to ``articles``;
-    cursors taken while the lock is held follow commit order. ``run_id`` reaches them
-    through a transaction setting (PostgreSQL), a session variable (MariaDB), or,
-    on SQLite, whose triggers cannot read per-connection state, an update of this
-    transaction's own entries before commit (none when nothing changed).
-    """
-    if conn.in_transaction():
-        with conn.begin_nested(), _feed_run_id(conn, run_id):
-            yield
-        return
-    if not is_mysql(conn):
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-            with _feed_run_id(conn, run_id):
-                yield
-        return
-    # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
-    try:
-        with conn.begin():
-            _mysql_get_writer_lock(conn)
-            with _feed_run_id(conn, run_id):
-                yield
-    finally:
-        if not conn.invalidated and not conn.closed:
-            _mysql_release_writer_lock(conn)
-            conn.commit()
-
-
-@contextmanager
-def _feed_run_id(conn: Connection, run_id: int | None) -> Iterator[None]:
-    """Tag the change-feed entries this transaction makes with ``run_id``."""
-    if run_id is None:
-        yield
-        return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.execute(text("SELECT set_config('etl.run_id', :run, true)"), {"run": str(run_id)})
-        yield
-        return
-    if dialect != "sqlite":  # MariaDB: a session variable, cleared with the lock
-        conn.execute(text("SET @etl_run_id = :run"), {"run": run_id})
-        yield
-        return
-    # SQLite: the newest cursor handed out so far (AUTOINCREMENT keeps it).
-    before = conn.execute(
-        text("SELECT seq FROM sqlite_sequence WHERE name = 'article_changes'")
-    ).scalar()
-    yield
-    conn.execute(
-        text('UPDATE article_changes SET run_id = :run WHERE "cursor" > :before'),
-        {"run": run_id, "before": before or 0},
-    )
-
-
-def _mysql_lock_name(conn: Connection) -> str:
-    # Lock names are server-wide, so the name carries the database.
-    return f"{MYSQL_LOCK_NAME}:{conn.engine.url.database}"
-
-
-def _mysql_get_writer_lock(conn: Connection) -> None:
-    got = conn.execute(text("SELECT GET_LOCK(:name, 600)"), {"name": _mysql_lock_name(conn)})
-    if got.scalar() != 1:
-        raise TimeoutError("timed out waiting for another news-etl run to finish writing")
-
-
-def _mysql_release_writer_lock(conn: Connection) -> None:
-    # The session variable goes too: later writes on this session are not this run's.
-    conn.execute(
-        text("SELECT RELEASE_LOCK(:name), @etl_run_id := NULL"), {"name": _mysql_lock_name(conn)}
-    )
-
-
-@contextmanager
-def rolled_back(conn: Connection) -> Iterator[None]:
-    """One transaction holding the writer lock throughout, rolled back at the end.
-
-    What a dry run runs in: every write inside (savepoints, see
-    :func:`writer_transaction`) vanishes with the rollback. The lock is taken first
-    and held to the end (SQLite: ``BEGIN IMMEDIATE``), so that the uncommitted rows
-    never make another run's writes wait on them while it waits for ours.
-    """
-    mysql = is_mysql(conn)
-    try:
-        with conn.begin() as outer:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": LOCK_ID})
-            elif mysql:
-                _mysql_get_writer_lock(conn)
-            try:
-                yield
-            finally:
-                if outer.is_active:
-                    outer.rollback()
-    finally:
-        if mysql and not conn.invalidated and not conn.closed:
-            _mysql_release_writer_lock(conn)
-            conn.rollback()

@@ -11,7 +11,6 @@ whether a run left ``running`` still has a process (:func:`run_is_gone`, which
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -19,12 +18,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.db.database import describe_error
+from etl.db.locks import LockAction, run_lease
 from etl.db.schema import etl_runs
-from etl.db.sql import is_mysql, transaction
+from etl.db.sql import transaction
 
 log = logging.getLogger("etl")
 
@@ -35,48 +35,16 @@ def now() -> datetime:
 
 # --- liveness: runs left `running` by a process that was killed --------------------------
 
-# PostgreSQL: session advisory locks (key space, run id); the two-key form never meets
-# the single bigint keys of the writer and migration locks.
-_RUN_LOCK_SPACE = 735_112
 
-
-def _mysql_run_lock(conn: Connection, run_id: int) -> str:
-    name = f"news_etl_run:{conn.engine.url.database}:{run_id}"
-    if len(name) > 64:  # MariaDB's limit for lock names
-        digest = hashlib.sha256(str(conn.engine.url.database).encode()).hexdigest()[:16]
-        name = f"news_etl_run:{digest}:{run_id}"
-    return name
-
-
-def _lease(conn: Connection, run_id: int, action: str) -> bool | None:
+def _lease(conn: Connection, run_id: int, action: LockAction) -> bool | None:
     """Take, release or probe (True: nobody holds it) a run's liveness lock.
 
-    A session lock held by the run's own connection: it vanishes with the process or
-    its connection, on whatever machine the run was, which is what tells a run that
-    is still working from one that was killed. SQLite has none (host and pid instead).
+    A session lock held by the run's own connection (``etl.db.locks.run_lease``): it
+    vanishes with the process or its connection, on whatever machine the run was, which
+    is what tells a run that is still working from one that was killed. SQLite has none
+    (host and pid instead).
     """
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        function = {
-            "take": "pg_advisory_lock",
-            "release": "pg_advisory_unlock",
-            "probe": "pg_try_advisory_lock",
-        }[action]
-        params = {"space": _RUN_LOCK_SPACE, "id": run_id}
-        got = conn.execute(text(f"SELECT {function}(:space, :id)"), params).scalar()
-        if action == "probe" and got:
-            conn.execute(text("SELECT pg_advisory_unlock(:space, :id)"), params)
-        return bool(got) if action == "probe" else None
-    if is_mysql(conn):
-        name = _mysql_run_lock(conn, run_id)
-        statement = {
-            "take": "SELECT GET_LOCK(:name, 0)",
-            "release": "SELECT RELEASE_LOCK(:name)",
-            "probe": "SELECT IS_FREE_LOCK(:name)",
-        }[action]
-        got = conn.execute(text(statement), {"name": name}).scalar()
-        return got == 1 if action == "probe" else None
-    return None
+    return run_lease(conn, run_id, action)
 
 
 def end_lease(conn: Connection, run_id: int | None) -> None:
@@ -85,7 +53,7 @@ def end_lease(conn: Connection, run_id: int | None) -> None:
         return
     try:
         with transaction(conn):
-            _lease(conn, run_id, "release")
+            _lease(conn, run_id, LockAction.RELEASE)
     except SQLAlchemyError as exc:
         log.warning("could not release the lock of run %s: %s", run_id, describe_error(exc))
 
@@ -111,7 +79,7 @@ def run_is_gone(conn: Connection, run_id: int, arguments: Mapping[str, Any] | No
     process (recorded in ``arguments``) is gone; elsewhere nobody holds its lock."""
     if conn.dialect.name == "sqlite":
         return _process_gone((arguments or {}).get("process"))
-    return bool(_lease(conn, run_id, "probe"))
+    return bool(_lease(conn, run_id, LockAction.PROBE))
 
 
 def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:

@@ -1,5 +1,5 @@
 """Rejected documents: recorded in ``rejected_documents`` as a run meets them, and read
-back (``etl rejects``, ``etl.rejections()``); and the engine a read of the ledger uses.
+back (``etl rejects``, ``etl.rejections()``).
 """
 
 from __future__ import annotations
@@ -67,16 +67,6 @@ def list_rejections(
     return run_id, [dict(row._mapping) for row in conn.execute(query)]
 
 
-def reading_engine(
-    database_url: str | None, engine: Engine | None, connect_timeout: float | None
-) -> tuple[Engine, bool]:
-    """The engine a read uses, and whether the caller owns (and disposes of) it."""
-    if engine is not None:
-        return engine, False
-    database.require_existing_file(database_url)  # reading creates no SQLite file
-    return database.make_engine(database_url, connect_timeout=connect_timeout), True
-
-
 def rejections(
     run_id: int | None = None,
     database_url: str | None = None,
@@ -89,10 +79,10 @@ def rejections(
     Raises ``ConfigurationError`` for an unknown run id, ``NotAnEtlDatabase`` for a
     database without the schema.
     """
-    engine, owned = reading_engine(database_url, engine, connect_timeout)
-    try:
-        with engine.connect() as conn:
-            return list_rejections(conn, run_id)[1]
-    finally:
-        if owned:
-            engine.dispose()
+    with (
+        database.engine_for(
+            database_url, engine, connect_timeout=connect_timeout, existing=True
+        ) as reader,
+        reader.connect() as conn,
+    ):
+        return list_rejections(conn, run_id)[1]

@@ -3,8 +3,8 @@ status, duration, counts and error, filtered by source and status.
 
 A run left ``running`` whose process is gone (SIGKILL, the OOM killer, a machine that
 stopped) is reported as ``abandoned`` as soon as that can be known, without writing
-anything: on PostgreSQL and MariaDB its liveness lock is free; on SQLite its process no
-longer exists on this host (``etl.ledger.ledger.run_is_gone``). The next run records it as
+anything (``etl.ledger.ledger.run_is_gone``): on PostgreSQL and MariaDB its liveness lock
+is free; on SQLite its process no longer exists on this host. The next run records it as
 ``interrupted`` (``etl.ledger.ledger.mark_abandoned_runs``).
 """
 
@@ -18,7 +18,6 @@ from sqlalchemy import Connection, Engine, desc, select
 from etl.db import database
 from etl.db.schema import etl_runs
 from etl.ledger import ledger
-from etl.ledger.rejections import reading_engine
 from etl.records import RunStatus
 
 # What `etl runs --status` accepts: plain strings (click matches an Enum by its name).
@@ -112,10 +111,10 @@ def runs(
     Raises ``NotAnEtlDatabase`` (a ``ConfigurationError``) for a database without the
     schema, SQLAlchemy errors when the database cannot be reached.
     """
-    engine, owned = reading_engine(database_url, engine, connect_timeout)
-    try:
-        with engine.connect() as conn:
-            return list_runs(conn, limit, sources=sources, statuses=statuses)
-    finally:
-        if owned:
-            engine.dispose()
+    with (
+        database.engine_for(
+            database_url, engine, connect_timeout=connect_timeout, existing=True
+        ) as reader,
+        reader.connect() as conn,
+    ):
+        return list_runs(conn, limit, sources=sources, statuses=statuses)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from etl.db.database import describe_error
+from etl.db.locks import LockAction
 from etl.db.schema import etl_runs
 from etl.db.sql import transaction
 from etl.ledger.ledger import _lease, now
@@ -45,7 +46,7 @@ def start_run(conn: Connection, arguments: dict[str, Any], counts: Counts | None
         assert key is not None
         run_id = int(key[0])
         # Taken before the row is committed: no other run sees it `running` unlocked.
-        _lease(conn, run_id, "take")
+        _lease(conn, run_id, LockAction.TAKE)
         return run_id
 
 

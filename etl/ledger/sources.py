@@ -13,7 +13,8 @@ from typing import NamedTuple
 from sqlalchemy import Connection, insert, select, update
 
 from etl.db.schema import sources
-from etl.db.sql import transaction, writer_transaction
+from etl.db.sql import transaction
+from etl.db.writer import writer_transaction
 from etl.extract.sources import LEGACY, SourceSpec
 from etl.ledger.ledger import now
 

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
+from etl.db.integrity import insert_checked_once
 from etl.db.schema import (
     article_images,
     article_provider_images,
@@ -429,6 +430,7 @@ def _write_links(
     now: datetime,
     tally: Tally,
 ) -> set[int]:
+    tally.linked((article_ids[d.article.url], len(d.article.links)) for d in writes)
     target_urls = {link.url for d in writes for link in d.article.links}
     if not target_urls:
         return set()
@@ -463,7 +465,7 @@ def _write_links(
                     provider.name if provider else None,
                 ]
             )
-    bulk_insert(conn, related_articles, LINK_COLUMNS, link_rows)
+    insert_checked_once(conn, related_articles, LINK_COLUMNS, link_rows, owner="article_id")
     return set(known.values())
 
 

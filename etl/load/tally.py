@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from etl.db import timing
 from etl.db.schema import articles, related_articles
 from etl.db.sql import in_conditions, writer_transaction
 from etl.records import Counts, LoadLedger
@@ -72,6 +73,7 @@ class Tally:
         self.before: dict[int, State] = {}
         self.links_before: dict[int, set[int]] = {}
         self.files: list[tuple[int, str, str]] = []  # (source id, path, canonical URL)
+        self.links_written: dict[int, int] = {}  # article id -> links this transaction wrote
 
     def remember(self, conn: Connection, ids: Iterable[int]) -> None:
         """Read the state of articles ``ids`` before this transaction first changes them."""
@@ -91,6 +93,10 @@ class Tally:
         for article_id in ids:
             self.before.setdefault(article_id, (ABSENT, None))
 
+    def linked(self, numbers: Iterable[tuple[int, int]]) -> None:
+        """Articles (id, number of links) whose whole link set this transaction wrote."""
+        self.links_written.update(numbers)
+
     def recorded(self, files: Iterable[tuple[int, str, str]]) -> None:
         """Files (source id, path, canonical URL) whose content this transaction records."""
         self.files.extend(files)
@@ -107,7 +113,11 @@ class Tally:
         # Only an article full before had links: the others' links are all new, and
         # their number is enough (a batch of new articles has thousands).
         links_after = _links(conn, [i for i in full if self.before[i][0] == FULL])
-        numbers_after = _link_numbers(conn, [i for i in full if self.before[i][0] != FULL])
+        # A new full article's links are the ones its write inserted, all of them:
+        # their number is known without reading thousands of rows back.
+        fresh = [i for i in full if self.before[i][0] != FULL]
+        numbers_after = {i: self.links_written[i] for i in fresh if i in self.links_written}
+        numbers_after.update(_link_numbers(conn, [i for i in fresh if i not in numbers_after]))
         written: set[int] = set()
         for article_id, before in self.before.items():
             changes = transition(before, after.get(article_id, (ABSENT, None)))
@@ -179,7 +189,8 @@ def counted(
     tally = Tally()
     with writer_transaction(conn, run_id):
         yield tally
-        counts = tally.count(conn)
-        counts.add(extra)
-        ledger.add_counts(conn, run_id, counts)
+        with timing.labelled("counts"):
+            counts = tally.count(conn)
+            counts.add(extra)
+            ledger.add_counts(conn, run_id, counts)
     total.add(counts)

@@ -13,7 +13,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy import Connection
 
-from etl.db.database import make_engine, resolve_url
+from etl.db.database import engine_for, resolve_url
 from etl.db.schema import include_name, with_mysql_table_options
 
 config = context.config
@@ -65,8 +65,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = config.attributes.get("engine") or make_engine(_url())
-    with engine.connect() as connection:
+    given = config.attributes.get("engine")  # else one for the URL, disposed of at the end
+    with (
+        engine_for(None if given else _url(), given) as engine,
+        engine.connect() as connection,
+    ):
         _sqlite_keeps_views(connection)
         _configure(connection=connection)
         with context.begin_transaction():

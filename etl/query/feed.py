@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL
 from etl.db import database
 from etl.db.database import ConfigurationError
 from etl.db.schema import article_changes, change_feed_state
-from etl.db.sql import writer_transaction
+from etl.db.writer import writer_transaction
 from etl.records import ChangeOp
 
 PAGE = 1000  # changes read per query
@@ -99,39 +99,35 @@ def changes(
     """
     if since < 0 or (limit is not None and limit < 1) or poll_interval <= 0:
         raise ConfigurationError("since must be >= 0, limit >= 1 and poll_interval > 0")
-    owns_engine = engine is None
-    if engine is None:
-        database.require_existing_file(database_url)  # reading creates no SQLite file
-    engine = engine or database.make_engine(database_url, read_only=True)
-    listener: _Listener | None = None
-    try:
-        _require_feed(engine)
-        if follow and engine.dialect.name == "postgresql":
-            listener = _Listener(engine)  # before the first read: no NOTIFY falls in between
-        left = limit
-        while True:
-            page = PAGE if left is None else min(PAGE, left)
-            rows = _read(engine, since, page)
-            for change in rows:
-                yield change
-                since = change.cursor
-            if left is not None:
-                left -= len(rows)
-                if left <= 0:
+    # existing: a read creates no SQLite file
+    with database.engine_for(database_url, engine, read_only=True, existing=True) as reader:
+        listener: _Listener | None = None
+        try:
+            _require_feed(reader)
+            if follow and reader.dialect.name == "postgresql":
+                listener = _Listener(reader)  # before the first read: no NOTIFY in between
+            left = limit
+            while True:
+                page = PAGE if left is None else min(PAGE, left)
+                rows = _read(reader, since, page)
+                for change in rows:
+                    yield change
+                    since = change.cursor
+                if left is not None:
+                    left -= len(rows)
+                    if left <= 0:
+                        return
+                if len(rows) == page:
+                    continue
+                if not follow:
                     return
-            if len(rows) == page:
-                continue
-            if not follow:
-                return
+                if listener is not None:
+                    listener.wait(LISTEN_TIMEOUT)
+                else:
+                    time.sleep(poll_interval)
+        finally:
             if listener is not None:
-                listener.wait(LISTEN_TIMEOUT)
-            else:
-                time.sleep(poll_interval)
-    finally:
-        if listener is not None:
-            listener.close()
-        if owns_engine:
-            engine.dispose()
+                listener.close()
 
 
 def _read(engine: Engine, since: int, page: int) -> list[Change]:
@@ -170,20 +166,14 @@ def _compacted_through(conn: Connection) -> int:
 def latest_cursor(database_url: str | URL | None = None, *, engine: Engine | None = None) -> int:
     """The newest cursor handed out (0 if none): where a consumer that has just
     reloaded its copy from the tables starts following."""
-    owns_engine = engine is None
-    if engine is None:
-        database.require_existing_file(database_url)  # reading creates no SQLite file
-    engine = engine or database.make_engine(database_url, read_only=True)
-    try:
-        _require_feed(engine)
-        with engine.connect() as conn:
+    # existing: a read creates no SQLite file
+    with database.engine_for(database_url, engine, read_only=True, existing=True) as reader:
+        _require_feed(reader)
+        with reader.connect() as conn:
             newest = conn.execute(select(func.max(article_changes.c.cursor))).scalar()
             through = _compacted_through(conn)
             conn.rollback()
         return max(int(newest or 0), through)
-    finally:
-        if owns_engine:
-            engine.dispose()
 
 
 def compact(
@@ -200,13 +190,11 @@ def compact(
     """
     if keep < timedelta(0):
         raise ConfigurationError("keep must not be negative")
-    owns_engine = engine is None
-    engine = engine or database.make_engine(database_url)
     c = article_changes.c
-    try:
-        _require_feed(engine)
+    with database.engine_for(database_url, engine) as writer:
+        _require_feed(writer)
         now = datetime.now(UTC)
-        with engine.connect() as conn:
+        with writer.connect() as conn:
             # Outside the writer lock: entries this old no longer change.
             through = conn.execute(
                 select(func.max(c.cursor)).where(c.committed_at < now - keep)
@@ -226,9 +214,6 @@ def compact(
                 )
                 through = max(through, _compacted_through(conn))
             return Compaction(removed, through)
-    finally:
-        if owns_engine:
-            engine.dispose()
 
 
 def _require_feed(engine: Engine) -> None:

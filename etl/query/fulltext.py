@@ -112,19 +112,16 @@ def search(
         raise ConfigurationError("the search query is empty: give one or more words")
     if limit < 1:
         raise ConfigurationError(f"the limit must be at least 1, not {limit}")
-    owned = engine is None
-    if engine is None:
-        database.require_existing_file(database_url)  # searching creates no SQLite file
-        engine = database.make_engine(database_url, connect_timeout=connect_timeout, read_only=True)
-    try:
-        with engine.connect() as conn:
-            require_search_index(conn)
-            results = _search(conn, words(query), limit)
-            conn.rollback()
-            return results
-    finally:
-        if owned:
-            engine.dispose()
+    with (
+        database.engine_for(  # existing: searching creates no SQLite file
+            database_url, engine, connect_timeout=connect_timeout, read_only=True, existing=True
+        ) as reader,
+        reader.connect() as conn,
+    ):
+        require_search_index(conn)
+        results = _search(conn, words(query), limit)
+        conn.rollback()
+        return results
 
 
 def require_search_index(conn: Connection) -> None:

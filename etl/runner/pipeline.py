@@ -22,12 +22,14 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from etl.db import database
+from etl.db import database, timing
 from etl.db.database import (
     DEFAULT_CONNECT_TIMEOUT,
     ConfigurationError,
     describe_error,
 )
+from etl.db.integrity import validate_keys
+from etl.db.schema import related_articles
 from etl.db.sql import rolled_back, transaction, writer_transaction
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
 from etl.extract.sources import DATA_DIR, SourceSpec
@@ -55,15 +57,15 @@ from etl.runner import logs
 from etl.runner.failures import run_failure
 from etl.runner.interrupts import stop_on_signals
 from etl.runner.planning import DEFAULT_MAX_PRUNE, Options, parse_shard, plan_work
-from etl.runner.run_log import describe_load
+from etl.runner.run_log import describe_load, describe_timings
 from etl.runner.workers import (
     DEFAULT_BATCH_SIZE,
     BatchLoader,
     LoadContext,
     Task,
     load_in_workers,
-    process_file,
     read_candidate,
+    timed_process_file,
 )
 from etl.transform import taxonomy
 
@@ -134,6 +136,7 @@ def run(
     run's row. It holds the writer lock throughout (on SQLite: the database's).
     """
     started = time.monotonic()
+    timing.reset()
     options = Options(
         paths=[Path(p) for p in (paths or default_paths())],
         source=source,
@@ -191,6 +194,7 @@ def _run_on(
     end_through = conn if options.dry_run else engine
     try:
         _load_taxonomies(conn, work.specs, work.rows, summary, context, options.full_refresh)
+        loading = time.monotonic()  # the end of start-up: the first chunk goes out
         _load_all(
             conn,
             work.todo,
@@ -201,6 +205,7 @@ def _run_on(
             1 if options.dry_run else options.workers,  # one connection, one transaction
             options.progress,
         )
+        loaded = time.monotonic()
         _finish(conn, summary, work.gone, context)
         summary.status = RunStatus.PARTIAL if summary.documents_rejected else RunStatus.SUCCEEDED
     except BaseException as exc:
@@ -214,6 +219,7 @@ def _run_on(
         raise
     _record_end(end_through, summary, started)
     ledger.end_lease(conn, summary.run_id)
+    _record_timings(summary, started, loading, loaded)
 
 
 def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
@@ -224,6 +230,12 @@ def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
 def _record_end(target: Engine | Connection, summary: RunSummary, started: float) -> None:
     summary.seconds = round(time.monotonic() - started, 3)
     record_run_end(target, summary)
+
+
+def _record_timings(summary: RunSummary, started: float, loading: float, loaded: float) -> None:
+    ends = (loading - started, loaded - loading, time.monotonic() - loaded)
+    summary.timings = timing.report(*ends, summary.timings)  # with its workers' timers
+    describe_timings(summary.timings)
 
 
 def _prepare(target: Engine | Connection, migrate: bool) -> None:
@@ -352,7 +364,7 @@ def _load_all(
         loader = BatchLoader(conn, summary, context)
         for file in todo:
             task = task_for(file)
-            loader.add(task, process_file(task))
+            loader.add(task, timed_process_file(task))
             if progress:
                 progress(1, total)
         loader.close()
@@ -383,6 +395,11 @@ def _finish(
                 tally=tally,
                 affected=affected,
             )
-        refresh_stubs(conn, now, tally)
-        recompute_pending(conn, now)  # every entity the run's writes touched, once
-        delete_orphans(conn)
+        with timing.labelled("stubs"):
+            refresh_stubs(conn, now, tally)
+        with timing.labelled("aggregates"):
+            recompute_pending(conn, now)  # every entity the run's writes touched, once
+        with timing.labelled("orphans"):
+            delete_orphans(conn)
+    with transaction(conn):  # keys a bulk insert left NOT VALID (this run's or a stopped one's)
+        validate_keys(conn, [related_articles])

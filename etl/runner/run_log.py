@@ -1,5 +1,6 @@
 """What a run tells with ``-v`` (sources, paths, shard, workers, batches with sizes and
-timings) and ``-vv`` (each file): the log lines of the load path, in one place.
+timings, where the run's time went) and ``-vv`` (each file): the log lines of the load
+path, in one place.
 
 Every line carries its facts as fields too (``extra=``), which ``--log-format json``
 writes as keys of the object (``etl.runner.logs``).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from etl.extract.sources import SourceSpec
 from etl.records import Outcome, Rejection, Unchanged
@@ -77,3 +79,20 @@ def file_outcome(path: str, outcome: Outcome) -> None:
     else:
         what = f"read: {outcome.article.url}"
     log.debug("file %s: %s", path, what, extra={"path": path})
+
+
+def describe_timings(timings: dict[str, Any]) -> None:
+    """Where the run's time went (``timings`` of ``--json``), in one line."""
+    kinds = ", ".join(f"{name} {value:.3f}" for name, value in timings["lock_kinds"].items())
+    log.info(
+        "timings: start-up %.3f s, load %.3f s, finish %.3f s; files read and parsed %.3f "
+        "CPU-s; writer lock waited for %.3f s, held %.3f s (%s)",
+        timings["startup"],
+        timings["load"],
+        timings["finish"],
+        timings["fill"],
+        timings["wait"],
+        timings["lock"],
+        kinds or "no statements",
+        extra={"timings": timings},
+    )

@@ -19,7 +19,20 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    _create_etl_runs()
+    _create_images()
+    _create_providers()
+    _create_topics()
+    _create_articles()
+    _create_provider_images()
+    _create_rejected_documents()
+    _create_article_images()
+    _create_article_topics()
+    _create_related_articles()
+    _create_source_files()
 
+
+def _create_etl_runs() -> None:
     op.create_table(
         "etl_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -46,6 +59,8 @@ def upgrade() -> None:
     with op.batch_alter_table("etl_runs", schema=None) as batch_op:
         batch_op.create_index("ix_etl_runs_started_at", ["started_at"], unique=False)
 
+
+def _create_images() -> None:
     op.create_table(
         "images",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -69,6 +84,9 @@ def upgrade() -> None:
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )
+
+
+def _create_providers() -> None:
     op.create_table(
         "providers",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -92,6 +110,9 @@ def upgrade() -> None:
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )
+
+
+def _create_topics() -> None:
     op.create_table(
         "topics",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -114,6 +135,9 @@ def upgrade() -> None:
         mysql_charset="utf8mb4",
         mysql_collate="utf8mb4_bin",
     )
+
+
+def _create_articles() -> None:
     op.create_table(
         "articles",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -165,6 +189,8 @@ def upgrade() -> None:
             batch_op.f("ix_articles_published_at"), ["published_at"], unique=False
         )
 
+
+def _create_provider_images() -> None:
     op.create_table(
         "provider_images",
         sa.Column("provider_id", sa.Integer(), nullable=False),
@@ -186,6 +212,8 @@ def upgrade() -> None:
     with op.batch_alter_table("provider_images", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_provider_images_image_id"), ["image_id"], unique=False)
 
+
+def _create_rejected_documents() -> None:
     op.create_table(
         "rejected_documents",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -209,6 +237,8 @@ def upgrade() -> None:
     with op.batch_alter_table("rejected_documents", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_rejected_documents_run_id"), ["run_id"], unique=False)
 
+
+def _create_article_images() -> None:
     op.create_table(
         "article_images",
         sa.Column("article_id", sa.Integer(), nullable=False),
@@ -232,6 +262,8 @@ def upgrade() -> None:
     with op.batch_alter_table("article_images", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_article_images_image_id"), ["image_id"], unique=False)
 
+
+def _create_article_topics() -> None:
     op.create_table(
         "article_topics",
         sa.Column("article_id", sa.Integer(), nullable=False),
@@ -253,6 +285,8 @@ def upgrade() -> None:
     with op.batch_alter_table("article_topics", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_article_topics_topic_id"), ["topic_id"], unique=False)
 
+
+def _create_related_articles() -> None:
     op.create_table(
         "related_articles",
         sa.Column("article_id", sa.Integer(), nullable=False),
@@ -289,6 +323,8 @@ def upgrade() -> None:
             unique=False,
         )
 
+
+def _create_source_files() -> None:
     op.create_table(
         "source_files",
         sa.Column("path", sa.String(length=700), nullable=False),

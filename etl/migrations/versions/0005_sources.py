@@ -29,6 +29,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
+# The `legacy` source's id (a subquery): state recorded before sources existed is its.
+LEGACY = "(SELECT id FROM sources WHERE name = 'legacy')"
 
 
 def _timestamps() -> list[sa.Column[Any]]:
@@ -111,6 +113,16 @@ def _rekey_source_files(key: list[str]) -> None:
 
 
 def upgrade() -> None:
+    _create_sources()
+    _source_files_by_source()
+    _articles_source_id()
+    _create_source_topics()
+    _create_source_providers()
+    _create_run_scratch_tables()
+    _add_link_counters()
+
+
+def _create_sources() -> None:
     op.create_table(
         "sources",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -128,18 +140,24 @@ def upgrade() -> None:
         "SELECT 'legacy', '', MIN(loaded_at), MAX(loaded_at) FROM source_files "
         "HAVING COUNT(*) > 0"
     )
-    legacy = "(SELECT id FROM sources WHERE name = 'legacy')"
 
+
+def _source_files_by_source() -> None:
+    """``source_files`` keyed by (source_id, path), its rows the ``legacy`` source's."""
     with op.batch_alter_table("source_files", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source_id", sa.Integer(), nullable=True))
-    op.execute(f"UPDATE source_files SET source_id = {legacy}")
+    op.execute(f"UPDATE source_files SET source_id = {LEGACY}")
     _rekey_source_files(["source_id", "path"])
 
+
+def _articles_source_id() -> None:
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.add_column(sa.Column("source_id", sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f("ix_articles_source_id"), ["source_id"], unique=False)
-    op.execute(f"UPDATE articles SET source_id = {legacy} WHERE source_path IS NOT NULL")
+    op.execute(f"UPDATE articles SET source_id = {LEGACY} WHERE source_path IS NOT NULL")
 
+
+def _create_source_topics() -> None:
     op.create_table(
         "source_topics",
         sa.Column("source_id", sa.Integer(), nullable=False),
@@ -178,6 +196,8 @@ def upgrade() -> None:
         )
         batch_op.create_index(batch_op.f("ix_source_topics_topic_id"), ["topic_id"], unique=False)
 
+
+def _create_source_providers() -> None:
     op.create_table(
         "source_providers",
         sa.Column("source_id", sa.Integer(), nullable=False),
@@ -205,6 +225,9 @@ def upgrade() -> None:
             batch_op.f("ix_source_providers_provider_id"), ["provider_id"], unique=False
         )
 
+
+def _create_run_scratch_tables() -> None:
+    """Scratch rows of running runs, for their net counts."""
     op.create_table(
         "etl_run_articles",
         sa.Column("run_id", sa.Integer(), nullable=False),
@@ -236,6 +259,9 @@ def upgrade() -> None:
         ),
         **MYSQL,
     )
+
+
+def _add_link_counters() -> None:
     with op.batch_alter_table("etl_runs", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("links_added", sa.Integer(), server_default="0", nullable=False)

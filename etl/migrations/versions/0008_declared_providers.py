@@ -28,7 +28,7 @@ down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The descriptions as of this revision (etl/db/schema.py holds the current ones).
+# The descriptions as of this revision (etl/db/schema/ holds the current ones).
 NAME = (
     "Display name. A source's organization file (`_data/organizations`) names it when "
     "one declares it (the smallest declared name if sites disagree); otherwise it is "

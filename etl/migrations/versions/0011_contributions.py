@@ -37,7 +37,7 @@ down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# The descriptions as of this revision (etl/db/schema.py holds the current ones).
+# The descriptions as of this revision (etl/db/schema/ holds the current ones).
 PROVIDER_NAME = (
     "The provider's name as this article's document gives it (for a stub: as the snippet "
     "it shows does); providers.document_name is the smallest of these."

@@ -30,7 +30,7 @@ depends_on: str | Sequence[str] | None = None
 MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_collate": "utf8mb4_bin"}
 
 # The descriptions of etl_runs and its counters as of revision 0009 (the new ones are
-# etl/db/schema.py's).
+# etl/db/schema/'s).
 OLD_DESCRIPTIONS = {
     "articles_inserted": (
         "Net: full articles after the run that were not before it (new, a stub filled, or a "

@@ -1,0 +1,271 @@
+"""The bulk write paths of a large load, against the per-row paths they replace.
+
+- Foreign keys checked once (etl.db.integrity): the keys are there and enforced after
+  every outcome (commit, failure, a lock held elsewhere), and a row without its
+  parent is refused as the per-row check would refuse it.
+- MariaDB's JSON_TABLE inserts (etl.db.sql): every value arrives as the driver's
+  executemany stores it, and what the column refuses is refused the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, create_engine, delete, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from etl import run
+from etl.db import database, integrity, sql
+from etl.db.schema import article_images, articles, images, related_articles
+from etl.load.load import LINK_COLUMNS
+from tests.helpers import (
+    connect,
+    live_snapshot,
+    make_database,
+    make_doc,
+    render,
+    url_for,
+    write_tree,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+
+SERVERS = [pytest.param("postgresql", marks=pytest.mark.postgresql, id="postgresql")]
+SERVERS.append(pytest.param("mariadb", marks=pytest.mark.mariadb, id="mariadb"))
+NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+
+@pytest.fixture(params=SERVERS)
+def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    databases = make_database(request.param, tmp_path)
+    url = next(databases)
+    engine = database.make_engine(url)
+    database.upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def conn(server_url: str) -> Iterator[Connection]:
+    engine = create_engine(database.resolve_url(server_url))
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _all(conn: Connection, statement: Any) -> list[Any]:
+    """The rows of a read, in a transaction of its own (the tests open theirs)."""
+    with conn.begin():
+        return list(conn.execute(statement))
+
+
+def _articles(conn: Connection, count: int) -> list[int]:
+    with conn.begin():
+        conn.execute(
+            insert(articles),
+            [
+                {"url": f"https://example.com/{i}", "is_stub": True, "is_removed": False}
+                | {"created_at": NOW, "updated_at": NOW}
+                for i in range(count)
+            ],
+        )
+    return [row[0] for row in _all(conn, select(articles.c.id).order_by(articles.c.id))]
+
+
+def _links(ids: list[int], missing: int | None = None) -> list[list[Any]]:
+    """Every pair of ``ids`` (source before target); ``missing`` as one target."""
+    rows = []
+    for source in ids:
+        for position, target in enumerate(t for t in ids if t != source):
+            rows.append([source, target, position, "t", "e", NOW, "w", "d", "n"])
+    if missing is not None:
+        rows.append([ids[0], missing, 999, None, None, None, None, None, None])
+    return rows
+
+
+def _keys(conn: Connection) -> dict[str, bool]:
+    """The foreign keys of related_articles: name -> validated (always True on MariaDB)."""
+    if conn.dialect.name == "postgresql":
+        query = (
+            "SELECT conname, convalidated FROM pg_constraint "
+            "WHERE contype = 'f' AND conrelid = 'related_articles'::regclass"
+        )
+        return {name: valid for name, valid in _all(conn, text(query))}
+    query = (
+        "SELECT constraint_name FROM information_schema.referential_constraints "
+        "WHERE constraint_schema = DATABASE() AND table_name = 'related_articles'"
+    )
+    return {name: True for (name,) in _all(conn, text(query))}
+
+
+EXPECTED_KEYS = {
+    "fk_related_articles_article_id_articles",
+    "fk_related_articles_related_article_id_articles",
+}
+
+
+def test_a_large_insert_checks_its_keys_once_and_keeps_them(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 10)
+    ids = _articles(conn, 6)
+    rows = _links(ids)
+    with conn.begin():
+        integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, rows, "article_id")
+    assert set(_keys(conn)) == EXPECTED_KEYS
+    count = _all(conn, select(related_articles.c.article_id))
+    assert len(count) == 30
+    with conn.begin():
+        integrity.validate_keys(conn, [related_articles])
+    assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)
+    # Still enforced for a later single row.
+    with pytest.raises(IntegrityError), conn.begin():
+        conn.execute(
+            insert(related_articles).values(
+                article_id=ids[0], related_article_id=max(ids) + 100, position=50
+            )
+        )
+    if conn.dialect.name == "mariadb" or conn.dialect.name == "mysql":
+        assert _all(conn, text("SELECT @@SESSION.foreign_key_checks")) == [(1,)]
+
+
+def test_a_large_insert_refuses_a_row_without_its_parent(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 10)
+    ids = _articles(conn, 6)
+    rows = _links(ids, missing=max(ids) + 1000)
+    with pytest.raises(IntegrityError, match="has no row in articles"), conn.begin():
+        integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, rows, "article_id")
+    assert _all(conn, select(related_articles.c.article_id)) == []
+    assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # the drop was rolled back
+
+
+@pytest.mark.parametrize("server_url", [SERVERS[0]], indirect=True)
+def test_a_reader_holding_the_tables_makes_the_insert_check_row_by_row(
+    conn: Connection, server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 10)
+    ids = _articles(conn, 6)
+    reader = create_engine(database.resolve_url(server_url))
+    try:
+        with reader.connect() as other, other.begin():
+            other.execute(select(articles.c.id)).all()  # holds a share lock until it ends
+            with conn.begin():
+                integrity.insert_checked_once(
+                    conn, related_articles, LINK_COLUMNS, _links(ids), "article_id"
+                )
+    finally:
+        reader.dispose()
+    assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # never dropped
+    assert len(_all(conn, select(related_articles.c.article_id))) == 30
+
+
+def _roundtrip(conn: Connection, rows: list[list[Any]], json_path: bool) -> list[Any]:
+    columns = ("article_id", "image_id", "position", "title", "is_cached", "width", "height")
+    with conn.begin():
+        conn.execute(delete(article_images))
+        sql.bulk_insert(conn, article_images, columns, [list(row) for row in rows])
+        assert len(rows) >= sql.JSON_ROWS_FROM or not json_path
+    query = select(*(article_images.c[name] for name in columns)).order_by(
+        article_images.c.position
+    )
+    return [tuple(row) for row in _all(conn, query)]
+
+
+TRICKY = [
+    "plain",
+    "quotes ' and \" and `",
+    "back\\slash \\n \\' \\\\",
+    "line\nbreak\r\ttab",
+    "ünïcödé — 中文 — emoji 🎉",
+    "ctrl \x01\x1a end",
+    "",
+    None,
+    "% percent %s %(x)s",
+    "0x41 X'41'",
+]
+
+
+@pytest.mark.parametrize("server_url", [SERVERS[1]], indirect=True)
+def test_mariadb_json_inserts_store_what_executemany_stores(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = _articles(conn, 1)
+    with conn.begin():
+        conn.execute(insert(images), [{"url": f"https://example.com/{i}.png"} for i in TRICKY])
+    image_ids = [row[0] for row in _all(conn, select(images.c.id).order_by(images.c.id))]
+    rows: list[list[Any]] = [
+        [ids[0], image_ids[position], position, title, [True, False, None][position % 3], 7, 0]
+        for position, title in enumerate(TRICKY)
+    ]
+    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 10**9)
+    by_driver = _roundtrip(conn, rows, json_path=False)
+    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 1)
+    by_json = _roundtrip(conn, rows, json_path=True)
+    assert by_json == by_driver
+    assert [row[3] for row in by_json] == TRICKY
+
+
+@pytest.mark.parametrize("server_url", [SERVERS[1]], indirect=True)
+@pytest.mark.parametrize("column", ["snippet_provider_domain", "position"])
+def test_mariadb_json_inserts_refuse_what_the_column_refuses(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch, column: str
+) -> None:
+    ids = _articles(conn, 2)
+    row = dict(zip(LINK_COLUMNS, _links(ids)[0], strict=True))
+    row[column] = {"snippet_provider_domain": "x" * 300, "position": 2**40}[column]
+    errors = []
+    for threshold in (10**9, 1):
+        monkeypatch.setattr(sql, "JSON_ROWS_FROM", threshold)
+        with pytest.raises(DBAPIError) as caught, conn.begin():
+            sql.bulk_insert(conn, related_articles, LINK_COLUMNS, [list(row.values())])
+        errors.append(getattr(caught.value.orig, "args", (None,))[0])
+    assert errors[0] == errors[1]  # the same MariaDB error code either way
+    assert _all(conn, select(related_articles.c.article_id)) == []
+
+
+def _linked_doc(index: int, count: int, version: int) -> bytes:
+    """Document ``index`` of ``count``, linking to every other one and to two stubs."""
+    front = make_doc(f"bulk{index}")
+    front["title"] = f"Bulk «{index}» 'v{version}' \\ \"quoted\" 🎉"
+    template = front["related"][0]
+    related = []
+    for other in [*(i for i in range(count) if i != index), f"stub{index % 3}", "stub-x"]:
+        entry = dict(template)
+        entry["webUrl"] = url_for(f"bulk{other}")
+        entry["title"] = f"Link to {other} (v{version})"
+        related.append(entry)
+    front["related"] = related
+    return render(front)
+
+
+@pytest.mark.parametrize("server_url", SERVERS, indirect=True)
+def test_a_history_through_the_bulk_paths_equals_a_fresh_load(
+    server_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 1)
+    monkeypatch.setattr(sql, "JSON_ROWS_FROM", 1)
+    site = tmp_path / "site"
+    count = 12
+    write_tree(site, {f"d{i}.md": _linked_doc(i, count, 1) for i in range(count)})
+    run([site], server_url, workers=1)
+    # Edit some, delete some (their links go, their URLs become stubs), add one.
+    changes: dict[str, bytes | None] = {f"d{i}.md": _linked_doc(i, count, 2) for i in (0, 5)}
+    changes.update({"d3.md": None, "d7.md": None, "d12.md": _linked_doc(12, count, 1)})
+    write_tree(site, changes)
+    run([site], server_url, workers=1, prune=True)
+    reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    run([site], reference, workers=1)
+    assert live_snapshot(server_url) == live_snapshot(reference)
+    with connect(server_url) as conn:
+        assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # validated at the end
