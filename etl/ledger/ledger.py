@@ -25,6 +25,7 @@ from etl.db.database import describe_error
 from etl.db.locks import LockAction, run_lease
 from etl.db.schema import etl_runs
 from etl.db.sql import transaction
+from etl.records import RunStatus
 
 log = logging.getLogger("etl")
 
@@ -88,7 +89,7 @@ def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
     with transaction(conn):
         running = conn.execute(
             select(etl_runs.c.id, etl_runs.c.arguments).where(
-                etl_runs.c.status == "running", etl_runs.c.id != run_id
+                etl_runs.c.status == RunStatus.RUNNING.value, etl_runs.c.id != run_id
             )
         ).all()
         if not running:
@@ -97,9 +98,9 @@ def mark_abandoned_runs(conn: Connection, run_id: int) -> list[int]:
         if gone:
             conn.execute(
                 update(etl_runs)
-                .where(etl_runs.c.id.in_(gone), etl_runs.c.status == "running")
+                .where(etl_runs.c.id.in_(gone), etl_runs.c.status == RunStatus.RUNNING.value)
                 .values(
-                    status="interrupted",
+                    status=RunStatus.INTERRUPTED.value,
                     finished_at=now(),
                     error=(
                         "the process ended without recording the end of the run (killed, "
