@@ -23,7 +23,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from etl.ledger.ledger import rejections
+    from etl.ledger.rejections import rejections
     from etl.ledger.run_history import runs
     from etl.query.feed import Change, CursorTooOld, changes
     from etl.query.fulltext import SearchResult, search
@@ -46,7 +46,7 @@ __all__ = [
 ]
 # Where each name of the API lives; the rest are in etl.runner.pipeline.
 _MODULE_OF = {
-    "rejections": "ledger.ledger",
+    "rejections": "ledger.rejections",
     "runs": "ledger.run_history",
     "Change": "query.feed",
     "CursorTooOld": "query.feed",

@@ -1,21 +1,32 @@
 """The contract between stages: every type that crosses a stage boundary.
 
-Files found by discovery (``SourceFile``, ``FileStamp``), what extract hands to
-transform (``RawDocument``, or a ``DocumentError``), the records transform hands to
-load (one frozen dataclass per normalized entity, ``TransformedDocument`` per
-file), what a worker reports for a file (``Outcome``), and the counts a run
-reports (``Counts``, ``RunSummary``; one definition of the counter names, which
-``etl_runs`` has a column each for). It imports nothing heavy, so the loader (and
-a run that finds nothing to parse) never loads pydantic or the YAML parsers.
+Files found by discovery (``SourceFile``, ``FileStamp``), a recorded file's identity
+(``FileKey``: source id and path, the one key of a file across ledger, load and
+runner) and what the ledger holds of it (``Stored``, ``Candidate``), what extract
+hands to transform (``RawDocument``, or a ``DocumentError``), the records transform
+hands to load (one frozen dataclass per normalized entity, ``TransformedDocument``
+per file, carrying the file's stamp), what a worker reports for a file
+(``Outcome``), what load asks of the ledger (``LoadLedger``, which the ledger
+implements: load never imports it), the counts a run reports (``Counts``,
+``RunSummary``; one definition of the counter names, which ``etl_runs`` has a
+column each for, and the summary line and ``--json`` are made of), and the values
+stored as strings (``RunStatus``, ``ChangeOp``). It imports nothing heavy, so the
+loader (and a run that finds nothing to parse) never loads pydantic or the YAML
+parsers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 
@@ -116,6 +127,9 @@ class TransformedDocument:
     fingerprint: str
     warnings: tuple[str, ...] = field(default=())
     source: str = ""  # the name of the source (tree) the file belongs to
+    # Size and mtime seen before the file was read, recorded with its content (set by
+    # the runner; None: not known or not to be trusted, so the next run reads it).
+    stamp: FileStamp | None = None
 
     @property
     def winner_key(self) -> tuple[Any, ...]:
@@ -205,6 +219,47 @@ class FileStamp(NamedTuple):
     mtime_ns: int
 
 
+class FileKey(NamedTuple):
+    """A recorded file: its source's id (``sources.id``) and its path in that source,
+    the key of its ``source_files`` row."""
+
+    source_id: int
+    path: str
+
+
+class Stored(NamedTuple):
+    """What the ledger recorded of a file when it last loaded it."""
+
+    content_hash: str
+    size: int | None
+    mtime_ns: int | None
+
+    def stamped(self, stamp: FileStamp | None) -> bool:
+        """Whether ``stamp`` is the recorded one: the file need not be read. A file
+        without a stamp to trust (None), or recorded without one, never is."""
+        return stamp is not None and (self.size, self.mtime_ns) == stamp
+
+
+class Candidate(NamedTuple):
+    """A recorded file that describes an article's URL, as ``source_files`` has it."""
+
+    source_id: int
+    source: str
+    root: str
+    path: str
+    published_at: datetime | None
+    content_hash: str
+    article_id: int
+
+    @property
+    def file(self) -> FileKey:
+        return FileKey(self.source_id, self.path)
+
+    @property
+    def winner_key(self) -> tuple[Any, ...]:
+        return winner_key(self.published_at, self.source, self.path)
+
+
 @dataclass(frozen=True, slots=True)
 class RawDocument:
     source: SourceFile
@@ -272,13 +327,39 @@ class Counts:
 
 COUNTER_NAMES: tuple[str, ...] = tuple(item.name for item in fields(Counts))
 
+# The summary line ``etl run`` prints, its counters by name; those it leaves out are
+# LINE_OMITS (tests/test_counts_contract.py holds both to Counts).
+SUMMARY_LINE = (
+    "{files_seen} files ({files_skipped_unchanged} unchanged, skipped): "
+    "{articles_inserted} articles inserted, {articles_updated} updated, "
+    "{articles_unchanged} unchanged, {articles_removed} removed, "
+    "{duplicates} duplicates; "
+    "{stubs_created} stubs created, {stubs_deleted} deleted; "
+    "{links_added} links added, {links_removed} removed; "
+    "{documents_rejected} documents rejected"
+)
+LINE_OMITS = frozenset({"links_written", "warnings"})
+
+
+class RunStatus(StrEnum):
+    """A run's status, as ``etl_runs.status`` stores it (a str: the stored values are
+    these strings)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"  # finished, some documents rejected
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # stopped by a signal, or its process died
+    # Never stored: what `etl runs` reports for a run left `running` whose process is gone.
+    ABANDONED = "abandoned"
+
 
 @dataclass
 class RunSummary(Counts):
     """What a run did; ``etl run --json`` prints exactly ``to_dict()``."""
 
     run_id: int | None = None
-    status: str = "running"
+    status: RunStatus = RunStatus.RUNNING
     database: str = ""
     seconds: float = 0.0
     rejected: list[Rejection] = field(default_factory=list)
@@ -290,6 +371,7 @@ class RunSummary(Counts):
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["status"] = self.status.value
         data["rejected"] = [asdict(item) for item in self.rejected]
         return data
 
@@ -298,13 +380,7 @@ class RunSummary(Counts):
 
     def line(self) -> str:
         return (
-            f"{self.files_seen} files ({self.files_skipped_unchanged} unchanged, skipped): "
-            f"{self.articles_inserted} articles inserted, {self.articles_updated} updated, "
-            f"{self.articles_unchanged} unchanged, {self.articles_removed} removed, "
-            f"{self.duplicates} duplicates; "
-            f"{self.stubs_created} stubs created, {self.stubs_deleted} deleted; "
-            f"{self.links_added} links added, {self.links_removed} removed; "
-            f"{self.documents_rejected} documents rejected "
+            f"{SUMMARY_LINE.format_map(self.counts())} "
             f"[{self.status}{', dry run: nothing written' if self.dry_run else ''}, "
             f"{self.seconds:.1f}s{self._sources_note()}]"
         )
@@ -328,6 +404,47 @@ def add_timings(total: dict[str, Any], part: dict[str, Any]) -> None:
             add_timings(total.setdefault(name, {}), value)
         else:
             total[name] = total.get(name, 0.0) + value
+
+
+class LoadLedger(Protocol):
+    """What load reads from and reports to the ledger: the files recorded for articles,
+    what a batch's files say now, and the counts of a transaction. The ledger
+    implements it (``etl.ledger.files.LEDGER``) and the runner hands it to
+    ``etl.load.load.settle`` and ``etl.load.tally.counted``: load never imports the
+    ledger. Each call runs in the caller's transaction."""
+
+    def described_articles(self, conn: Connection, files: Iterable[FileKey]) -> set[int]:
+        """The ids of the articles the recorded ``files`` describe."""
+        ...
+
+    def recorded_files(self, conn: Connection, article_ids: Iterable[int]) -> Iterator[Candidate]:
+        """Every recorded file that describes one of the articles ``article_ids``."""
+        ...
+
+    def record_files(
+        self,
+        conn: Connection,
+        docs: Sequence[TransformedDocument],
+        source_ids: Mapping[str, int],
+        article_ids: Mapping[str, int],
+        at: datetime,
+        run_id: int | None,
+    ) -> None:
+        """Record what each file says now (its URL, date and content), with its stamp."""
+        ...
+
+    def add_counts(self, conn: Connection, run_id: int | None, counts: Counts) -> None:
+        """Add ``counts`` to the run's row."""
+        ...
+
+
+class ChangeOp(StrEnum):
+    """An article's state after a change, as ``article_changes.op`` stores it (the
+    triggers of migration 0006 write these strings)."""
+
+    UPSERT = "upsert"  # the row exists and is not removed
+    REMOVE = "remove"  # is_removed is true
+    DELETE = "delete"  # the row is gone
 
 
 class RunAborted(Exception):

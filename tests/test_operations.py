@@ -33,6 +33,7 @@ from etl.cli import main as cli_main
 from etl.db import database
 from etl.db.schema import etl_runs, rejected_documents
 from etl.ledger import ledger
+from etl.ledger.runs import start_run
 from tests.helpers import (
     ROOT,
     SEEDS,
@@ -304,8 +305,8 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: s
     engine = database.make_engine(db_url)
     try:
         with engine.connect() as killed, engine.connect() as alive, engine.connect() as later:
-            killed_id = ledger.start_run(killed, {"paths": []})
-            alive_id = ledger.start_run(alive, {"paths": []})
+            killed_id = start_run(killed, {"paths": []})
+            alive_id = start_run(alive, {"paths": []})
             if engine.dialect.name == "sqlite":
                 # SQLite tells by host and process id: make the first run a dead process's.
                 gone = start_python("pass")
@@ -334,7 +335,7 @@ def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: s
                     )
             else:
                 killed.invalidate()  # its session ends, as when its process is killed
-            later_id = ledger.start_run(later, {"paths": []})
+            later_id = start_run(later, {"paths": []})
             assert ledger.mark_abandoned_runs(later, later_id) == [killed_id]
             ledger.end_lease(alive, alive_id)
     finally:

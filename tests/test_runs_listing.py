@@ -20,10 +20,10 @@ from tests.helpers import fetch, make_doc, render, run_etl, start_python, token,
 _START_RUN = """
 import sys, time
 from etl.db import database
-from etl.ledger import ledger
+from etl.ledger import runs
 engine = database.make_engine(sys.argv[1])
 conn = engine.connect()
-print(ledger.start_run(conn, {"paths": [], "sources": [sys.argv[2]]}), flush=True)
+print(runs.start_run(conn, {"paths": [], "sources": [sys.argv[2]]}), flush=True)
 time.sleep(600)
 """
 

@@ -1,5 +1,6 @@
 """The ``etl`` command: a thin click layer over the API (``etl.runner.pipeline``,
-``etl.ledger.ledger``, ``etl.db.database``): options, environment variables, output and exit codes.
+``etl.ledger.rejections``, ``etl.ledger.run_history``, ``etl.query``, ``etl.db.database``):
+options, environment variables, output and exit codes.
 
 Modules: ``options`` (the options every command shares, defined once), ``common``
 (exit codes, errors, engines for commands that only read), ``group`` (``etl``),

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from etl.cli.common import dumps, with_engine
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
-from etl.ledger import ledger, run_history
+from etl.ledger import rejections, run_history
 from etl.query import fulltext
 
 
@@ -88,7 +88,7 @@ def rejects(run_id: int | None) -> None:
     rows = with_engine(
         options.database_url,
         options.connect_timeout,
-        lambda engine: ledger.rejections(run_id, engine=engine),
+        lambda engine: rejections.rejections(run_id, engine=engine),
         read_only=True,
     )
     if options.as_json:

@@ -1,8 +1,11 @@
 """Ledger: what runs did, kept in the database beside the news.
 
-Owns ``etl_runs`` and the runs' leases, the ``sources`` and ``source_files`` rows,
-the net-count scratch rows, rejected documents and their read API (``ledger``), and
-the run history ``etl runs`` lists (``run_history``).
+Owns a run's row in ``etl_runs`` (``runs``: its start, the counts its transactions
+add, its end), whether a run's process is still alive (``ledger``: the ledger's clock,
+the runs' liveness locks, abandoned runs), the ``sources`` rows (``sources``), the
+``source_files`` rows (``files``; its ``LEDGER`` is what load asks and reports to, as
+``etl.records.LoadLedger`` describes it), rejected documents and their read API
+(``rejections``), and the run history ``etl runs`` lists (``run_history``).
 
 May import: ``etl.extract``, ``etl.db``, ``etl.records``.
 """

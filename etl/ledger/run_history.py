@@ -18,10 +18,11 @@ from sqlalchemy import Connection, Engine, desc, select
 from etl.db import database
 from etl.db.schema import etl_runs
 from etl.ledger import ledger
+from etl.records import RunStatus
 
-ABANDONED = "abandoned"
-STATUSES = ("running", "succeeded", "partial", "failed", "interrupted", ABANDONED)
-# The counts `etl runs` shows, in its column order (names of etl_runs' columns).
+# What `etl runs --status` accepts: plain strings (click matches an Enum by its name).
+STATUSES = tuple(status.value for status in RunStatus)
+# The counts `etl runs` shows, in its column order (of etl.records.COUNTER_NAMES).
 SHOWN_COUNTS = (
     "articles_inserted",
     "articles_updated",
@@ -46,8 +47,10 @@ def describe(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     """An ``etl_runs`` row with ``sources``, ``seconds`` and the status as it is now."""
     described = dict(row)
     described["sources"] = run_sources(row.get("arguments"))
-    if row["status"] == "running" and ledger.run_is_gone(conn, row["id"], row.get("arguments")):
-        described["status"] = ABANDONED
+    if row["status"] == RunStatus.RUNNING and ledger.run_is_gone(
+        conn, row["id"], row.get("arguments")
+    ):
+        described["status"] = RunStatus.ABANDONED.value
     started, finished = row.get("started_at"), row.get("finished_at")
     described["seconds"] = (
         round((finished - started).total_seconds(), 3) if started and finished else None

@@ -3,9 +3,11 @@
 Owns the articles and their links (``load``: settle, elect, write, stubs and orphans),
 the shared entities named by many sources (``aggregates``: providers, topics, images),
 the net counts of a run (``tally``) and a source's taxonomy rows (``taxonomy_load``).
-It reports source files and counts to the ledger.
+It asks the ledger which files describe which article and reports files and counts to
+it through ``etl.records.LoadLedger``, which the ledger implements and the runner
+passes in: load never imports the ledger.
 
-May import: ``etl.ledger``, ``etl.db``, ``etl.records``.
+May import: ``etl.db``, ``etl.records``.
 """
 
 from __future__ import annotations

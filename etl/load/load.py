@@ -9,6 +9,9 @@ Each article row keeps what its file says of its provider, topics, images and lo
 the derived columns of those entities are recomputed from such rows, for exactly the
 entities a write touched, by ``etl.load.aggregates``.
 
+Which files describe which article (``source_files``) is the ledger's: :func:`settle`
+asks it and reports to it through the ``etl.records.LoadLedger`` the runner passes in.
+
 Stubs are maintained lazily: a batch marks the stubs whose incoming links changed
 (``fingerprint`` set to NULL) and :func:`refresh_stubs` rebuilds or deletes them
 from the links that point at them, so their content does not depend on load order.
@@ -22,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -46,12 +49,9 @@ from etl.db.schema import (
     provider_images,
     providers,
     related_articles,
-    source_files,
-    sources,
     topics,
 )
 from etl.db.sql import bulk_insert, delete_where_in, ids_by, in_conditions, upsert
-from etl.ledger.ledger import record_sources
 from etl.load.aggregates import (
     Touched,
     defer,
@@ -63,7 +63,9 @@ from etl.load.aggregates import (
 )
 from etl.load.tally import Tally
 from etl.records import (
-    FileStamp,
+    Candidate,
+    FileKey,
+    LoadLedger,
     ProviderRecord,
     TransformedDocument,
     fingerprint,
@@ -168,22 +170,6 @@ def _article_row(
     }
 
 
-class Candidate(NamedTuple):
-    """A recorded file that describes an article's URL, as ``source_files`` has it."""
-
-    source_id: int
-    source: str
-    root: str
-    path: str
-    published_at: datetime | None
-    content_hash: str
-    article_id: int
-
-    @property
-    def winner_key(self) -> tuple[Any, ...]:
-        return winner_key(self.published_at, self.source, self.path)
-
-
 # Reads a recorded file again (it wins a URL whose article does not hold it yet):
 # its document, or None when it cannot be had (gone, unreadable, rejected).
 Reader = Callable[[Candidate], TransformedDocument | None]
@@ -204,14 +190,15 @@ def settle(
     source_ids: Mapping[str, int],
     now: datetime,
     run_id: int | None,
-    stamps: Mapping[tuple[str, str], FileStamp | None],
+    ledger: LoadLedger,
     reader: Reader,
     tally: Tally,
     affected: Iterable[int] = (),
 ) -> None:
     """Make every article these documents (or the files behind ``affected`` article ids)
     touch equal to what the files that describe its URL now say. The caller owns the
-    transaction (and holds the writer lock) and ``tally``, told of each change first.
+    transaction (and holds the writer lock) and ``tally``, told of each change first;
+    ``ledger`` says which files describe what, and records what the files say now.
 
     Of all files that describe a URL (``source_files``, with this batch's documents
     in place of what their rows said before), the winner is the one with the latest
@@ -222,25 +209,25 @@ def settle(
     into a stub if links point at it). So the result never depends on which files
     came in which batch or run: it is a function of the files that exist.
     """
-    by_file = {(d.source, d.source_key): d for d in docs}
+    by_file = {FileKey(source_ids[d.source], d.source_key): d for d in docs}
     # A winner may be read from a source that is not in this run: its id comes along.
     source_ids = dict(source_ids)
-    reread: dict[tuple[str, str], TransformedDocument] = {}
-    excluded: set[tuple[int, str]] = set()
+    reread: dict[FileKey, TransformedDocument] = {}
+    excluded: set[FileKey] = set()
     affected_ids = set(affected)
     while True:
-        plan = _elect(conn, by_file, source_ids, affected_ids, excluded)
+        plan = _elect(conn, by_file, ledger, affected_ids, excluded)
         if not plan.to_read:
             break
         for candidate in plan.to_read:
             doc = reader(candidate)
             if doc is None or doc.source != candidate.source:
-                excluded.add((candidate.source_id, candidate.path))
+                excluded.add(candidate.file)
             else:
                 source_ids[candidate.source] = candidate.source_id
-                by_file[(doc.source, doc.source_key)] = doc
+                by_file[candidate.file] = doc
                 if doc.content_hash != candidate.content_hash:
-                    reread[(doc.source, doc.source_key)] = doc  # changed since recorded
+                    reread[candidate.file] = doc  # changed since recorded
 
     existing = plan.existing
     replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
@@ -263,64 +250,33 @@ def settle(
     missing = {d.article.url for d in recorded} - ids.keys()
     if missing:  # URLs of batch files that lost to files whose articles exist
         ids.update(ids_by(conn, articles, "url", missing))
-    record_sources(conn, recorded, source_ids, ids, now, run_id, stamps)
+    ledger.record_files(conn, recorded, source_ids, ids, now, run_id)
     tally.recorded((source_ids[d.source], d.source_key, d.article.url) for d in recorded)
 
 
 def _elect(
     conn: Connection,
-    by_file: Mapping[tuple[str, str], TransformedDocument],
-    source_ids: Mapping[str, int],
+    by_file: Mapping[FileKey, TransformedDocument],
+    ledger: LoadLedger,
     affected: set[int],
-    excluded: set[tuple[int, str]],
+    excluded: set[FileKey],
 ) -> _Plan:
     docs = list(by_file.values())
     # What the batch's files described before (a file whose URL changed no longer
     # describes its old URL): their rows' article ids.
     previous: set[int] = set(affected)
-    names = {source_id: name for name, source_id in source_ids.items()}
-    keyed: dict[int, list[str]] = defaultdict(list)
-    for source, key in by_file:
-        keyed[source_ids[source]].append(key)
-    for source_id, keys in keyed.items():
-        for condition in in_conditions(conn, source_files.c.path, keys):
-            previous.update(
-                conn.execute(
-                    select(source_files.c.article_id).where(
-                        source_files.c.source_id == source_id,
-                        condition,
-                        source_files.c.article_id.is_not(None),
-                    )
-                ).scalars()
-            )
+    previous.update(ledger.described_articles(conn, by_file))
     existing = _existing_articles(conn, {d.article.url for d in docs}, previous)
     url_of = {item.id: url for url, item in existing.items()}
     entries: dict[str, list[TransformedDocument | Candidate]] = defaultdict(list)
     for d in docs:
         entries[d.article.url].append(d)
-    columns = (
-        source_files.c.source_id,
-        sources.c.name,
-        sources.c.root,
-        source_files.c.path,
-        source_files.c.published_at,
-        source_files.c.content_hash,
-        source_files.c.article_id,
-    )
-    for condition in in_conditions(conn, source_files.c.article_id, url_of):
-        query = (
-            select(*columns)
-            .join(sources, sources.c.id == source_files.c.source_id)
-            .where(condition)
-        )
-        for row in conn.execute(query):
-            candidate = Candidate(*row)
-            names.setdefault(candidate.source_id, candidate.source)
-            if (candidate.source, candidate.path) in by_file:
-                continue  # the batch's document says what the file says now
-            if (candidate.source_id, candidate.path) in excluded:
-                continue
-            entries[url_of[candidate.article_id]].append(candidate)
+    for candidate in ledger.recorded_files(conn, url_of):
+        if candidate.file in by_file:
+            continue  # the batch's document says what the file says now
+        if candidate.file in excluded:
+            continue
+        entries[url_of[candidate.article_id]].append(candidate)
 
     plan = _Plan(existing=existing)
     for url in sorted(entries.keys() | existing.keys()):

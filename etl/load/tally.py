@@ -26,8 +26,7 @@ from sqlalchemy import Connection, func, select
 from etl.db import timing
 from etl.db.schema import articles, related_articles
 from etl.db.sql import in_conditions, writer_transaction
-from etl.ledger import ledger
-from etl.records import Counts
+from etl.records import Counts, LoadLedger
 
 ABSENT, STUB, TOMBSTONE, FULL = "absent", "stub", "tombstone", "full"
 
@@ -176,13 +175,16 @@ def _link_numbers(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
 
 
 @contextmanager
-def counted(conn: Connection, run_id: int | None, total: Counts, extra: Counts) -> Iterator[Tally]:
+def counted(
+    conn: Connection, run_id: int | None, total: Counts, extra: Counts, ledger: LoadLedger
+) -> Iterator[Tally]:
     """A writer transaction whose changes are counted and recorded as it commits.
 
     The body reports what it touches to the yielded :class:`Tally`; before the commit
     its counts, plus ``extra`` (what the caller counts itself: warnings, files found
-    unchanged), are added to run ``run_id``'s row in the same transaction, and after
-    the commit to ``total`` (the summary), so both hold only what was committed.
+    unchanged), are added to run ``run_id``'s row by ``ledger`` in the same
+    transaction, and after the commit to ``total`` (the summary), so both hold only
+    what was committed.
     """
     tally = Tally()
     with writer_transaction(conn, run_id):

@@ -23,6 +23,7 @@ from etl.db import database
 from etl.db.database import ConfigurationError
 from etl.db.schema import article_changes, change_feed_state
 from etl.db.writer import writer_transaction
+from etl.records import ChangeOp
 
 PAGE = 1000  # changes read per query
 LISTEN_TIMEOUT = 30.0  # PostgreSQL --follow: poll anyway after this long without NOTIFY
@@ -36,7 +37,7 @@ class Change:
     true) or ``delete`` (the row is gone)."""
 
     cursor: int
-    op: str
+    op: ChangeOp
     article_id: int
     url: str
     is_stub: bool
@@ -47,7 +48,7 @@ class Change:
         """The change as ``etl changes --json`` prints it (``committed_at`` in ISO 8601, UTC)."""
         return {
             "cursor": self.cursor,
-            "op": self.op,
+            "op": self.op.value,
             "article_id": self.article_id,
             "url": self.url,
             "is_stub": self.is_stub,
@@ -144,7 +145,7 @@ def _read(engine: Engine, since: int, page: int) -> list[Change]:
     return [
         Change(
             r.cursor,
-            r.op,
+            ChangeOp(r.op),
             r.article_id,
             r.url,
             bool(r.is_stub),

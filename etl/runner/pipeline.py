@@ -1,17 +1,17 @@
 """The pipeline: the Python API that runs extract -> transform -> load.
 
 ``run(paths, database_url)`` is what the CLI, cron jobs and orchestrators call.
-It finds the files, loads the taxonomy of site roots whose ``_data/`` or
-``_config.yml`` changed (``etl.transform.taxonomy``), skips documents whose size and mtime are
-unchanged since they last loaded, hands the rest to the workers (``etl.runner.workers``),
-then rebuilds stubs, prunes and deletes orphaned entities, and records the run in
-the ledger.
+It plans the run (``etl.runner.planning``: the files, the shard, what ``--prune``
+forgets, which files are unchanged since they last loaded), records its start, loads
+the taxonomy of site roots whose ``_data/`` or ``_config.yml`` changed
+(``etl.transform.taxonomy``), hands the files to read to the workers
+(``etl.runner.workers``), then prunes, rebuilds stubs and deletes orphaned entities,
+and records the run's end in the ledger.
 A dry run is the same run inside one transaction that is rolled back at the end.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -32,24 +32,23 @@ from etl.db.integrity import validate_keys
 from etl.db.schema import related_articles
 from etl.db.sql import rolled_back, transaction, writer_transaction
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
-from etl.extract.sources import (
-    DATA_DIR,
-    SourceError,
-    SourceSpec,
-    discover_all,
-    in_scope,
-    plan_sources,
-)
+from etl.extract.sources import DATA_DIR, SourceSpec
 from etl.ledger import ledger
+from etl.ledger.files import LEDGER, forget_files
+from etl.ledger.rejections import record_rejects
+from etl.ledger.runs import add_counts, record_run_end, start_run
+from etl.ledger.sources import SourceRow, set_taxonomy_stamp
 from etl.load import taxonomy_load
 from etl.load.aggregates import recompute_pending
 from etl.load.load import delete_orphans, refresh_stubs, settle
 from etl.load.tally import counted
 from etl.records import (
     Counts,
+    FileKey,
     Rejection,
     RunAborted,
     RunInterrupted,
+    RunStatus,
     RunSummary,
     SourceFile,
     Taxonomy,
@@ -57,7 +56,8 @@ from etl.records import (
 from etl.runner import logs
 from etl.runner.failures import run_failure
 from etl.runner.interrupts import stop_on_signals
-from etl.runner.run_log import describe_load, describe_plan, describe_timings
+from etl.runner.planning import DEFAULT_MAX_PRUNE, Options, parse_shard, plan_work
+from etl.runner.run_log import describe_load, describe_timings
 from etl.runner.workers import (
     DEFAULT_BATCH_SIZE,
     BatchLoader,
@@ -71,6 +71,7 @@ from etl.transform import taxonomy
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_MAX_PRUNE",
     "Rejection",
     "RunAborted",
     "RunInterrupted",
@@ -82,28 +83,6 @@ __all__ = [
 log = logging.getLogger("etl")
 
 INLINE_BELOW = 64  # fewer files than this: parsing in-process beats starting workers
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` with 0 <= K < N."""
-    try:
-        k_text, n_text = text.split("/")
-        k, n = int(k_text), int(n_text)
-    except ValueError:
-        raise ConfigurationError(
-            f"--shard must look like K/N (for example 0/4), not {text!r}"
-        ) from None
-    if n < 1 or not 0 <= k < n:
-        raise ConfigurationError(f"--shard {text}: K must be in 0..N-1 and N at least 1")
-    return k, n
-
-
-def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
-    """Stable across machines and Python versions: sha256 of the relative path."""
-    if shard is None:
-        return True
-    k, n = shard
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n == k
 
 
 def default_paths() -> list[Path]:
@@ -119,9 +98,6 @@ def default_paths() -> list[Path]:
         "no PATH given: pass the files or directories to load, "
         "for example `etl run /data/news` (or set ETL_PATHS)"
     )
-
-
-DEFAULT_MAX_PRUNE = 0.5  # --prune refuses to forget more than this share of a source's files
 
 
 def run(
@@ -161,75 +137,30 @@ def run(
     """
     started = time.monotonic()
     timing.reset()
-    path_list = [Path(p) for p in (paths or default_paths())]
-    shard_range = parse_shard(shard) if isinstance(shard, str) else shard
-    if not 0 <= max_prune <= 1:
-        raise ConfigurationError(f"--max-prune must be a share from 0 to 1, not {max_prune}")
-    missing = [str(p) for p in path_list if not p.exists()]
-    if missing:
-        raise ConfigurationError(f"{missing[0]}: no such file or directory")
+    options = Options(
+        paths=[Path(p) for p in (paths or default_paths())],
+        source=source,
+        full_refresh=full_refresh,
+        prune=prune,
+        max_prune=max_prune,
+        shard=parse_shard(shard) if isinstance(shard, str) else shard,
+        workers=workers,
+        batch_size=batch_size,
+        max_file_bytes=max_file_bytes,
+        progress=progress,
+        dry_run=dry_run,
+    )
+    options.check()
     owns_engine = engine is None
     engine = engine or database.make_engine(database_url, connect_timeout=connect_timeout)
     new_file = database.sqlite_file(engine.url)
     if new_file is not None and new_file.exists():
         new_file = None  # not created by this run: never removed by it
     summary = RunSummary(database=database.redact(engine.url), dry_run=dry_run)
-    arguments = {
-        "paths": [str(p) for p in path_list],
-        "source": source,
-        "full_refresh": full_refresh,
-        "prune": prune,
-        "max_prune": max_prune,
-        "shard": "/".join(map(str, shard_range)) if shard_range else None,
-    }
     try:
         with stop_on_signals(handle_signals), engine.connect() as conn, _dry(conn, dry_run):
             _prepare(conn if dry_run else engine, migrate)
-            specs = _plan(conn, path_list, source)
-            summary.sources = arguments["sources"] = describe_plan(specs, shard_range, dry_run)
-            rows = ledger.ensure_sources(conn, specs)
-            source_ids = {name: row.id for name, row in rows.items()}
-            files = [f for f in discover_all(specs) if in_shard(f.key, shard_range)]
-            known = ledger.known_files(conn, sorted(source_ids.values()))
-            gone = (
-                _prune_plan(specs, source_ids, known, files, shard_range, max_prune)
-                if prune
-                else []
-            )
-            todo, known_hashes, skipped = _changed_files(files, known, source_ids, full_refresh)
-            found = Counts(files_seen=len(files), files_skipped_unchanged=skipped)
-            summary.run_id = ledger.start_run(conn, arguments, found)
-            summary.add(found)
-            logs.bind(run_id=summary.run_id, sources=summary.sources)
-            ledger.mark_abandoned_runs(conn, summary.run_id)
-            context = LoadContext(summary.run_id, batch_size, max_file_bytes, source_ids)
-            try:
-                _load_taxonomies(conn, specs, rows, summary, context, full_refresh)
-                loading = time.monotonic()  # the end of start-up: the first chunk goes out
-                _load_all(
-                    conn,
-                    todo,
-                    known_hashes,
-                    len(files),
-                    summary,
-                    context,
-                    1 if dry_run else workers,  # one connection, one transaction
-                    progress,
-                )
-                loaded = time.monotonic()
-                _finish(conn, summary, gone, context)
-                summary.status = "partial" if summary.documents_rejected else "succeeded"
-            except BaseException as exc:
-                summary.status = "interrupted" if isinstance(exc, RunInterrupted) else "failed"
-                summary.error = describe_error(exc)
-                if isinstance(exc, RunInterrupted):
-                    exc.summary = summary
-                _record_end(conn if dry_run else engine, summary, started)
-                ledger.end_lease(conn, summary.run_id)
-                raise
-            _record_end(conn if dry_run else engine, summary, started)
-            ledger.end_lease(conn, summary.run_id)
-            _record_timings(summary, started, loading, loaded)
+            _run_on(conn, engine, options, summary, started)
     except DBAPIError as exc:
         failure = run_failure(summary.database, engine.url, exc)  # exit code 2 or 3
         if failure is None:
@@ -244,50 +175,51 @@ def run(
     return summary
 
 
-def _plan(conn: Connection, paths: Sequence[Path], source: str | None) -> list[SourceSpec]:
+def _run_on(
+    conn: Connection, engine: Engine, options: Options, summary: RunSummary, started: float
+) -> None:
+    """The run on ``conn``: plan, record its start, load, finish; its end is recorded
+    (through a fresh connection of ``engine``; a dry run's through ``conn``) however
+    it ends, and its liveness lock released."""
+    arguments = options.arguments()
+    work = plan_work(conn, options, summary, arguments)
+    found = Counts(files_seen=len(work.files), files_skipped_unchanged=work.skipped)
+    summary.run_id = start_run(conn, arguments, found)
+    summary.add(found)
+    logs.bind(run_id=summary.run_id, sources=summary.sources)
+    ledger.mark_abandoned_runs(conn, summary.run_id)
+    context = LoadContext(
+        summary.run_id, options.batch_size, options.max_file_bytes, work.source_ids
+    )
+    end_through = conn if options.dry_run else engine
     try:
-        return plan_sources(paths, source, ledger.known_source_roots(conn))
-    except (FileNotFoundError, SourceError) as exc:
-        raise ConfigurationError(str(exc)) from None
-
-
-def _prune_plan(
-    specs: Sequence[SourceSpec],
-    source_ids: Mapping[str, int],
-    known: Mapping[tuple[int, str], ledger.Stored],
-    files: Sequence[SourceFile],
-    shard: tuple[int, int] | None,
-    max_prune: float,
-) -> list[tuple[int, str]]:
-    """The recorded files ``--prune`` forgets: of this run's sources, under this run's
-    PATHs (and shard), and not found. Refuses (``ConfigurationError``) to forget every
-    file of a source, or more than ``max_prune`` of them, before anything is written."""
-    seen = {(source_ids[f.source], f.key) for f in files}
-    gone: list[tuple[int, str]] = []
-    for spec in specs:
-        source_id = source_ids[spec.name]
-        recorded = [key for sid, key in known if sid == source_id]
-        lost = sorted(
-            key
-            for key in recorded
-            if (source_id, key) not in seen and in_scope(key, spec) and in_shard(key, shard)
+        _load_taxonomies(conn, work.specs, work.rows, summary, context, options.full_refresh)
+        loading = time.monotonic()  # the end of start-up: the first chunk goes out
+        _load_all(
+            conn,
+            work.todo,
+            work.known_hashes,
+            len(work.files),
+            summary,
+            context,
+            1 if options.dry_run else options.workers,  # one connection, one transaction
+            options.progress,
         )
-        if not lost:
-            continue
-        if len(lost) == len(recorded):
-            raise ConfigurationError(
-                f"--prune would forget every file of source {spec.name!r} ({len(lost)} files): "
-                f"is {spec.root} the right tree, and is it checked out? Nothing was changed"
-            )
-        if len(lost) > max_prune * len(recorded):
-            raise ConfigurationError(
-                f"--prune would forget {len(lost)} of the {len(recorded)} files of source "
-                f"{spec.name!r} ({len(lost) / len(recorded):.0%}), more than --max-prune "
-                f"{max_prune:g} allows; nothing was changed (pass a larger --max-prune if "
-                "that is intended)"
-            )
-        gone.extend((source_id, key) for key in lost)
-    return gone
+        loaded = time.monotonic()
+        _finish(conn, summary, work.gone, context)
+        summary.status = RunStatus.PARTIAL if summary.documents_rejected else RunStatus.SUCCEEDED
+    except BaseException as exc:
+        summary.status = RunStatus.FAILED
+        summary.error = describe_error(exc)
+        if isinstance(exc, RunInterrupted):
+            summary.status = RunStatus.INTERRUPTED
+            exc.summary = summary
+        _record_end(end_through, summary, started)
+        ledger.end_lease(conn, summary.run_id)
+        raise
+    _record_end(end_through, summary, started)
+    ledger.end_lease(conn, summary.run_id)
+    _record_timings(summary, started, loading, loaded)
 
 
 def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
@@ -297,7 +229,7 @@ def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
 
 def _record_end(target: Engine | Connection, summary: RunSummary, started: float) -> None:
     summary.seconds = round(time.monotonic() - started, 3)
-    ledger.record_run_end(target, summary)
+    record_run_end(target, summary)
 
 
 def _record_timings(summary: RunSummary, started: float, loading: float, loaded: float) -> None:
@@ -318,7 +250,7 @@ def _prepare(target: Engine | Connection, migrate: bool) -> None:
 def _load_taxonomies(
     conn: Connection,
     specs: Sequence[SourceSpec],
-    rows: Mapping[str, ledger.SourceRow],
+    rows: Mapping[str, SourceRow],
     summary: RunSummary,
     context: LoadContext,
     full_refresh: bool,
@@ -351,7 +283,7 @@ def _load_taxonomies(
         if found.content == stored_content and not full_refresh:
             if new_stamp != rows[spec.name].taxonomy_stamp:
                 with writer_transaction(conn, context.run_id):
-                    ledger.set_taxonomy_stamp(conn, source_id, new_stamp)
+                    set_taxonomy_stamp(conn, source_id, new_stamp)
         else:
             try:
                 _write_taxonomy(conn, source_id, found, new_stamp, context)
@@ -381,11 +313,11 @@ def _count_taxonomy(
     if rejected:
         for item in rejected:
             logs.rejected(item, source)
-        ledger.record_rejects(conn, run_id, rejected, counts)
+        record_rejects(conn, run_id, rejected, counts)
         summary.rejected.extend(rejected)
     elif counts.nonzero():
         with transaction(conn):
-            ledger.add_counts(conn, run_id, counts)
+            add_counts(conn, run_id, counts)
     summary.add(counts)
 
 
@@ -398,36 +330,13 @@ def _write_taxonomy(
 ) -> None:
     with writer_transaction(conn, context.run_id):
         taxonomy_load.refresh(conn, source_id, found, ledger.now())
-        ledger.set_taxonomy_stamp(conn, source_id, stamp)
-
-
-def _changed_files(
-    files: Sequence[SourceFile],
-    known: Mapping[tuple[int, str], ledger.Stored],
-    source_ids: Mapping[str, int],
-    full_refresh: bool,
-) -> tuple[Sequence[SourceFile], dict[tuple[str, str], str], int]:
-    """The files to read, the stored content hash of those an earlier run loaded, and
-    how many are skipped: a file whose size and mtime equal the stored ones is not read.
-    """
-    if full_refresh:
-        return files, {}, 0
-    todo: list[SourceFile] = []
-    known_hashes: dict[tuple[str, str], str] = {}
-    for file in files:
-        stored = known.get((source_ids[file.source], file.key))
-        if stored is None:
-            todo.append(file)
-        elif stored[1:] != file_stamp(file.path):
-            todo.append(file)
-            known_hashes[(file.source, file.key)] = stored[0]
-    return todo, known_hashes, len(files) - len(todo)
+        set_taxonomy_stamp(conn, source_id, stamp)
 
 
 def _load_all(
     conn: Connection,
     todo: Sequence[SourceFile],
-    known_hashes: Mapping[tuple[str, str], str],
+    known_hashes: Mapping[FileKey, str],
     total: int,
     summary: RunSummary,
     context: LoadContext,
@@ -441,7 +350,8 @@ def _load_all(
         # The stamp is taken now, shortly before the file is read, and recorded
         # once its content is loaded.
         stamp = file_stamp(file.path)
-        return Task(file, known_hashes.get((file.source, file.key)), context.max_bytes, stamp)
+        known_hash = known_hashes.get(FileKey(context.source_ids[file.source], file.key))
+        return Task(file, known_hash, context.max_bytes, stamp)
 
     workers = workers or os.cpu_count() or 1
     # Workers open their own connections, which an in-memory database cannot share.
@@ -464,23 +374,23 @@ def _load_all(
 def _finish(
     conn: Connection,
     summary: RunSummary,
-    gone: Sequence[tuple[int, str]],
+    gone: Sequence[FileKey],
     context: LoadContext,
 ) -> None:
     """Forget pruned files (their URLs go to the files left, or become tombstones),
     settle stubs and delete what nothing references, in one transaction that counts
     what it changed (etl.load.tally)."""
-    with counted(conn, context.run_id, summary, Counts()) as tally:
+    with counted(conn, context.run_id, summary, Counts(), LEDGER) as tally:
         now = ledger.now()
         if gone:
-            affected = ledger.forget_files(conn, gone)
+            affected = forget_files(conn, gone)
             settle(
                 conn,
                 [],
                 source_ids=context.source_ids,
                 now=now,
                 run_id=context.run_id,
-                stamps={},
+                ledger=LEDGER,
                 reader=lambda candidate: read_candidate(candidate, context.max_bytes),
                 tally=tally,
                 affected=affected,

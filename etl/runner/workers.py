@@ -23,6 +23,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Engine
@@ -33,12 +34,17 @@ from etl.db.database import DatabaseUnavailable, describe_error
 from etl.db.sql import transaction, writer_transaction
 from etl.extract.extract import content_hash, read_bytes
 from etl.extract.extract import extract as extract_document
-from etl.ledger import ledger
-from etl.load.load import Candidate, settle
+from etl.ledger.files import LEDGER, refresh_stamps
+from etl.ledger.ledger import now
+from etl.ledger.rejections import record_rejects
+from etl.ledger.runs import add_counts
+from etl.load.load import settle
 from etl.load.tally import counted
 from etl.records import (
+    Candidate,
     Counts,
     DocumentError,
+    FileKey,
     FileStamp,
     Outcome,
     Rejection,
@@ -71,19 +77,21 @@ class Task(NamedTuple):
 
 
 def process_file(task: Task) -> Outcome:
-    """Read, hash, and (if the content changed) parse and normalize one file."""
+    """Read, hash, and (if the content changed) parse and normalize one file; its
+    document carries the task's stamp, for the ledger to record with its content."""
     # Imported here, not at the top: pydantic and the models cost a tenth of a second,
     # which a re-run that finds nothing to parse does not pay.
     from etl.transform.transform import transform
 
-    source, known_hash, max_bytes, _ = task
+    source, known_hash, max_bytes, stamp = task
     digest = None
     try:
         data = read_bytes(source.path, max_bytes)
         digest = content_hash(data)
         if digest == known_hash:
             return Unchanged(source.key)
-        return transform(extract_document(source, max_bytes, data=data, digest=digest))
+        doc = transform(extract_document(source, max_bytes, data=data, digest=digest))
+        return doc if stamp is None else replace(doc, stamp=stamp)
     except DocumentError as exc:
         return Rejection(source.key, exc.reason, exc.line, exc.column, digest)
     except Exception as exc:  # a bug must not stop the run; the file is reported
@@ -369,8 +377,7 @@ class BatchLoader:
         self.context = context
         self.batch_size = context.batch_size
         self.batch: list[TransformedDocument] = []
-        self.stamps: dict[tuple[str, str], FileStamp | None] = {}
-        self.touched: dict[tuple[int, str], FileStamp] = {}  # new mtime, same content
+        self.touched: dict[FileKey, FileStamp] = {}  # new mtime, same content
         self.rejects: list[Rejection] = []
         self.pending = Counts()  # counted here, recorded with the next transaction
 
@@ -380,12 +387,11 @@ class BatchLoader:
             self.pending.files_skipped_unchanged += 1
             if task.stamp is not None:
                 source_id = self.context.source_ids[task.source.source]
-                self.touched[(source_id, outcome.key)] = task.stamp
+                self.touched[FileKey(source_id, outcome.key)] = task.stamp
         elif isinstance(outcome, Rejection):
             self.rejects.append(outcome)
         else:
             self.batch.append(outcome)
-            self.stamps[(outcome.source, outcome.source_key)] = task.stamp
             for warning in outcome.warnings:
                 log.warning("%s: %s", outcome.source_key, warning)
         if len(self.batch) >= self.batch_size:
@@ -401,7 +407,7 @@ class BatchLoader:
         self._record_touched()
         if self.pending.nonzero():
             with transaction(self.conn):
-                ledger.add_counts(self.conn, self.summary.run_id, self.pending)
+                add_counts(self.conn, self.summary.run_id, self.pending)
             self._committed()
 
     def _committed(self) -> None:
@@ -416,13 +422,12 @@ class BatchLoader:
             run_log.batch_written(len(self.batch), time.monotonic() - started, len(rejects))
             self.rejects.extend(rejects)
             self.batch = []
-            self.stamps = {}
 
     def _record_touched(self) -> None:
         if self.touched:
             with writer_transaction(self.conn):
-                ledger.refresh_stamps(self.conn, self.touched)
-                ledger.add_counts(self.conn, self.summary.run_id, self.pending)
+                refresh_stamps(self.conn, self.touched)
+                add_counts(self.conn, self.summary.run_id, self.pending)
             self._committed()
             self.touched = {}
 
@@ -431,14 +436,14 @@ class BatchLoader:
         extra = Counts(warnings=sum(len(doc.warnings) for doc in batch))
         extra.add(self.pending)
         try:
-            with counted(self.conn, self.summary.run_id, self.summary, extra) as tally:
+            with counted(self.conn, self.summary.run_id, self.summary, extra, LEDGER) as tally:
                 settle(
                     self.conn,
                     batch,
                     source_ids=self.context.source_ids,
-                    now=ledger.now(),
+                    now=now(),
                     run_id=self.summary.run_id,
-                    stamps=self.stamps,
+                    ledger=LEDGER,
                     reader=lambda candidate: read_candidate(candidate, self.context.max_bytes),
                     tally=tally,
                 )
@@ -477,7 +482,7 @@ class BatchLoader:
             logs.rejected(item)
         counts = Counts(documents_rejected=len(self.rejects))
         counts.add(self.pending)
-        ledger.record_rejects(self.conn, self.summary.run_id, self.rejects, counts)
+        record_rejects(self.conn, self.summary.run_id, self.rejects, counts)
         self.summary.rejected.extend(self.rejects)
         self.pending = counts
         self._committed()
