@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from etl import run
 from etl.db import database, integrity
 from etl.db.schema import articles, related_articles
-from etl.load.load import LINK_COLUMNS
+from etl.load.writes import LINK_COLUMNS
 from tests.helpers import (
     connect,
     live_snapshot,

@@ -174,7 +174,7 @@ def test_stubs_rebuilt_in_small_blocks_equal_one_block(
     """Stubs are rebuilt (and deleted) a block at a time; block size changes nothing."""
     reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
     run([SEEDS], reference, workers=1)
-    monkeypatch.setattr("etl.load.load.STUB_BLOCK", 3)
+    monkeypatch.setattr("etl.load.stubs.STUB_BLOCK", 3)
     summary = run([SEEDS], db_url, workers=1)
     assert summary.stubs_created > 3 * 10  # many blocks
     assert snapshot(db_url) == snapshot(reference)

@@ -40,7 +40,8 @@ from etl.ledger.runs import add_counts, record_run_end, start_run
 from etl.ledger.sources import SourceRow, set_taxonomy_stamp
 from etl.load import taxonomy_load
 from etl.load.aggregates import recompute_pending
-from etl.load.load import delete_orphans, refresh_stubs, settle
+from etl.load.load import settle
+from etl.load.stubs import delete_orphans, refresh_stubs
 from etl.load.tally import counted
 from etl.records import (
     Counts,

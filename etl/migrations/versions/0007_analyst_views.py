@@ -29,21 +29,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 # The tables and columns that exist at this revision: their descriptions are stored.
+# fmt: off - frozen data, one table per line
 COLUMNS: dict[str, list[str]] = {
-    "article_changes": [
-        "cursor",
-        "op",
-        "article_id",
-        "url",
-        "is_stub",
-        "run_id",
-        "committed_at",
-    ],
-    "change_feed_state": [
-        "id",
-        "compacted_through",
-        "compacted_at",
-    ],
+    "article_changes": ["cursor", "op", "article_id", "url", "is_stub", "run_id", "committed_at"],
+    "change_feed_state": ["id", "compacted_through", "compacted_at"],
     "etl_runs": [
         "id",
         "started_at",
@@ -66,37 +55,10 @@ COLUMNS: dict[str, list[str]] = {
         "links_removed",
         "error",
     ],
-    "images": [
-        "id",
-        "url",
-        "width",
-        "height",
-        "created_at",
-        "updated_at",
-    ],
-    "providers": [
-        "id",
-        "domain",
-        "name",
-        "named_by_document",
-        "created_at",
-        "updated_at",
-    ],
-    "sources": [
-        "id",
-        "name",
-        "root",
-        "taxonomy_stamp",
-        "created_at",
-        "updated_at",
-    ],
-    "topics": [
-        "id",
-        "slug",
-        "name",
-        "created_at",
-        "updated_at",
-    ],
+    "images": ["id", "url", "width", "height", "created_at", "updated_at"],
+    "providers": ["id", "domain", "name", "named_by_document", "created_at", "updated_at"],
+    "sources": ["id", "name", "root", "taxonomy_stamp", "created_at", "updated_at"],
+    "topics": ["id", "slug", "name", "created_at", "updated_at"],
     "articles": [
         "id",
         "url",
@@ -125,22 +87,9 @@ COLUMNS: dict[str, list[str]] = {
         "created_at",
         "updated_at",
     ],
-    "etl_run_articles": [
-        "run_id",
-        "article_id",
-        "before_state",
-        "before_fingerprint",
-    ],
-    "etl_run_links": [
-        "run_id",
-        "article_id",
-        "related_article_id",
-    ],
-    "provider_images": [
-        "provider_id",
-        "image_id",
-        "position",
-    ],
+    "etl_run_articles": ["run_id", "article_id", "before_state", "before_fingerprint"],
+    "etl_run_links": ["run_id", "article_id", "related_article_id"],
+    "provider_images": ["provider_id", "image_id", "position"],
     "rejected_documents": [
         "id",
         "run_id",
@@ -151,14 +100,7 @@ COLUMNS: dict[str, list[str]] = {
         "content_hash",
         "rejected_at",
     ],
-    "source_providers": [
-        "source_id",
-        "provider_id",
-        "name",
-        "images",
-        "extra",
-        "file",
-    ],
+    "source_providers": ["source_id", "provider_id", "name", "images", "extra", "file"],
     "source_topics": [
         "source_id",
         "topic_id",
@@ -174,18 +116,8 @@ COLUMNS: dict[str, list[str]] = {
         "extra",
         "file",
     ],
-    "article_images": [
-        "article_id",
-        "image_id",
-        "position",
-        "title",
-        "is_cached",
-    ],
-    "article_topics": [
-        "article_id",
-        "topic_id",
-        "position",
-    ],
+    "article_images": ["article_id", "image_id", "position", "title", "is_cached"],
+    "article_topics": ["article_id", "topic_id", "position"],
     "related_articles": [
         "article_id",
         "related_article_id",
@@ -210,6 +142,7 @@ COLUMNS: dict[str, list[str]] = {
         "last_run_id",
     ],
 }
+# fmt: on
 
 # Each view's SELECT as of this revision: one for every backend ("*"), or one per
 # dialect ("mysql" is MariaDB).
@@ -455,6 +388,7 @@ WHERE a.is_removed""",
 
 
 # The views' columns at this revision: their descriptions are stored (PostgreSQL).
+# fmt: off - frozen data, one view per line
 VIEW_COLUMNS: dict[str, list[str]] = {
     "article_overview": [
         "article_id",
@@ -478,13 +412,7 @@ VIEW_COLUMNS: dict[str, list[str]] = {
         "first_published_at",
         "last_published_at",
     ],
-    "topic_monthly_counts": [
-        "topic_id",
-        "topic_slug",
-        "topic_name",
-        "month",
-        "article_count",
-    ],
+    "topic_monthly_counts": ["topic_id", "topic_slug", "topic_name", "month", "article_count"],
     "most_linked_articles": [
         "article_id",
         "url",
@@ -513,6 +441,7 @@ VIEW_COLUMNS: dict[str, list[str]] = {
         "updated_at",
     ],
 }
+# fmt: on
 
 
 def _select(name: str) -> str:
