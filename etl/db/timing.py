@@ -4,7 +4,7 @@ Owns the timers behind ``timings`` in ``etl run --json`` and its ``-v`` line: CP
 seconds spent reading and parsing files (``fill``), seconds spent waiting for the
 writer lock (``wait``) and holding it (``lock``), and, while it is held, the
 seconds of each statement by kind (``lock_kinds``: the table it writes or reads,
-see :func:`kind_of`). The writer lock's section (``etl.db.sql.writer_transaction``)
+see :func:`kind_of`). The writer lock's section (``etl.db.writer``)
 reports to :func:`writer_lock`; statements are timed by SQLAlchemy's cursor
 events, and raw-driver paths that bypass them (PostgreSQL COPY) by
 :func:`statement`. Nothing is done per row: a clock read or two per file,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -205,7 +206,7 @@ def _write_links(
             )
     # In key order, each index page is filled once instead of split at random: InnoDB's
     # clustered index and both engines' B-trees took 10-15% less time per link.
-    link_rows.sort(key=lambda row: (row[0], row[1]))
+    link_rows.sort(key=itemgetter(0, 1))
     insert_checked_once(conn, related_articles, LINK_COLUMNS, link_rows, owner="article_id")
     return set(known.values())
 
