@@ -17,7 +17,7 @@ from sqlalchemy import Connection, create_engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from etl import run
-from etl.db import database, integrity
+from etl.db import database, integrity, sql
 from etl.db.schema import articles, related_articles
 from etl.load.writes import LINK_COLUMNS
 from tests.helpers import (
@@ -166,6 +166,40 @@ def test_a_reader_holding_the_tables_makes_the_insert_check_row_by_row(
         reader.dispose()
     assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # never dropped
     assert len(_all(conn, select(related_articles.c.article_id))) == 30
+
+
+HOSTILE_TEXTS = [
+    "100% sure: %s %d %(name)s %%",
+    "it's \\ a 'quote' and a \"double\" \\' -- ; DROP TABLE articles",
+    "line\nbreak\r\ttab \x1a and NUL-free ☃ 🎉 «ß»",
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("server_url", SERVERS, indirect=True)
+def test_bulk_insert_writes_every_value_as_given(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MariaDB's rows go as literals the driver escaped, several statements when long;
+    PostgreSQL's through COPY: either way each value reads back as it was given."""
+    monkeypatch.setattr(sql, "MYSQL_STATEMENT_CHARS", 300)  # a statement per few rows
+    ids = _articles(conn, len(HOSTILE_TEXTS) + 1)
+    when = datetime(2021, 2, 3, 4, 5, 6, tzinfo=UTC)  # MariaDB keeps whole seconds
+    rows = [
+        [ids[0], target, position, text, text, when if text else None, text, text, text]
+        for position, (target, text) in enumerate(zip(ids[1:], HOSTILE_TEXTS, strict=True))
+    ]
+    expected = [list(row) for row in rows]
+    with conn.begin():
+        sql.bulk_insert(conn, related_articles, LINK_COLUMNS, rows)
+    found = _all(
+        conn,
+        select(*(related_articles.c[name] for name in LINK_COLUMNS)).order_by(
+            related_articles.c.position
+        ),
+    )
+    assert [list(row) for row in found] == expected
 
 
 def _linked_doc(index: int, count: int, version: int) -> bytes:

@@ -64,6 +64,7 @@ _KIND_OF_TABLE = {
 }
 _kind_cache: dict[str, str] = {}
 _KIND_CACHE_SIZE = 4096  # SQLite's IN lists make many distinct texts: bound the cache
+_KIND_CACHE_LENGTH = 4096  # MariaDB's bulk INSERTs of literals are a megabyte each: not kept
 
 
 def kind_of(statement: str) -> str:
@@ -91,7 +92,7 @@ def _cached_kind(statement: str) -> str:
     found = _kind_cache.get(statement)
     if found is None:
         found = kind_of(statement)
-        if len(_kind_cache) < _KIND_CACHE_SIZE:
+        if len(_kind_cache) < _KIND_CACHE_SIZE and len(statement) <= _KIND_CACHE_LENGTH:
             _kind_cache[statement] = found
     return found
 
