@@ -118,7 +118,7 @@ def test_a_large_insert_checks_its_keys_once_and_keeps_them(
     ids = _articles(conn, 6)
     rows = _links(ids)
     with conn.begin():
-        integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, rows, "article_id")
+        integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, rows)
     assert set(_keys(conn)) == EXPECTED_KEYS
     count = _all(conn, select(related_articles.c.article_id))
     assert len(count) == 30
@@ -143,7 +143,7 @@ def test_a_large_insert_refuses_a_row_without_its_parent(
     ids = _articles(conn, 6)
     rows = _links(ids, missing=max(ids) + 1000)
     with pytest.raises(IntegrityError, match="has no row in articles"), conn.begin():
-        integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, rows, "article_id")
+        integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, rows)
     assert _all(conn, select(related_articles.c.article_id)) == []
     assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # the drop was rolled back
 
@@ -159,9 +159,7 @@ def test_a_reader_holding_the_tables_makes_the_insert_check_row_by_row(
         with reader.connect() as other, other.begin():
             other.execute(select(articles.c.id)).all()  # holds a share lock until it ends
             with conn.begin():
-                integrity.insert_checked_once(
-                    conn, related_articles, LINK_COLUMNS, _links(ids), "article_id"
-                )
+                integrity.insert_checked_once(conn, related_articles, LINK_COLUMNS, _links(ids))
     finally:
         reader.dispose()
     assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # never dropped

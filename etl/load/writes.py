@@ -207,7 +207,7 @@ def _write_links(
     # In key order, each index page is filled once instead of split at random: InnoDB's
     # clustered index and both engines' B-trees took 10-15% less time per link.
     link_rows.sort(key=itemgetter(0, 1))
-    insert_checked_once(conn, related_articles, LINK_COLUMNS, link_rows, owner="article_id")
+    insert_checked_once(conn, related_articles, LINK_COLUMNS, link_rows)
     return set(known.values())
 
 
