@@ -48,32 +48,40 @@ LOCK_WAIT = "200ms"  # how long a drop may wait for the tables' exclusive lock
 
 
 def insert_checked_once(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[list[Any]],
+    *,
+    converted: int = 0,
 ) -> None:
-    """:func:`etl.db.sql.bulk_insert`, checking the foreign keys of many rows at once."""
+    """:func:`etl.db.sql.bulk_insert`, checking the foreign keys of many rows at once.
+
+    The keys' columns must not be among the ``converted`` ones (the last columns).
+    """
     keys = _foreign_keys(table)
     if len(rows) < CHECK_ONCE_FROM or not keys or conn.dialect.name == "sqlite":
-        bulk_insert(conn, table, columns, rows)
+        bulk_insert(conn, table, columns, rows, converted=converted)
         return
     if is_mysql(conn):
         _check(conn, keys, columns, rows)
         conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
         try:
-            bulk_insert(conn, table, columns, rows)
+            bulk_insert(conn, table, columns, rows, converted=converted)
         finally:
             if not conn.invalidated and not conn.closed:
                 conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
     elif conn.dialect.name == "postgresql":
         if not _drop_keys(conn, table, keys):
-            bulk_insert(conn, table, columns, rows)
+            bulk_insert(conn, table, columns, rows, converted=converted)
             return
         _check(conn, keys, columns, rows)
-        bulk_insert(conn, table, columns, rows)
+        bulk_insert(conn, table, columns, rows, converted=converted)
         for key in keys:
             statement = str(AddConstraint(key).compile(dialect=conn.dialect))
             conn.exec_driver_sql(f"{statement} NOT VALID")
     else:
-        bulk_insert(conn, table, columns, rows)
+        bulk_insert(conn, table, columns, rows, converted=converted)
 
 
 def _foreign_keys(table: Table) -> list[ForeignKeyConstraint]:

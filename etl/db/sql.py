@@ -143,20 +143,26 @@ def _staged_rows(
 
 
 def bulk_insert(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[list[Any]],
+    *,
+    converted: int = 0,
 ) -> None:
     """Append rows (lists of ``columns`` values) that cannot conflict: child rows of
-    articles just cleared. The lists are converted in place.
+    articles just cleared. The lists are converted in place (:func:`convert_values`);
+    the last ``converted`` columns were converted already, before the writer lock.
 
-    The column types' own bind processors convert the values once, then the rows go
-    to the driver directly: SQLAlchemy's per-row parameter machinery cost more than
-    the database work here. PostgreSQL gets COPY (psycopg's executemany sends one
-    statement per row); SQLite and PyMySQL get a plain set-based executemany.
+    The rows go to the driver directly: SQLAlchemy's per-row parameter machinery cost
+    more than the database work here. PostgreSQL gets COPY (psycopg's executemany
+    sends one statement per row), MariaDB multi-row INSERTs of literals, SQLite a
+    plain executemany.
     """
     if not rows:
         return
     dialect = conn.dialect
-    _bind_values(conn, table, columns, rows)
+    convert_values(conn, table, columns[: len(columns) - converted], rows)
     if dialect.name == "postgresql":
         with timing.statement(table.name):  # the driver's cursor: no SQLAlchemy events
             _copy_rows(conn, table, columns, rows)
@@ -174,50 +180,55 @@ def bulk_insert(
     )
 
 
-def _bind_values(
+def convert_values(
     conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
 ) -> None:
-    """Convert ``rows`` in place with the column types' own bind processors."""
+    """Convert the first ``len(columns)`` values of ``rows`` in place to what
+    :func:`bulk_insert` sends: the column types' bind processors' output, and on
+    MariaDB the SQL literal the driver makes of it.
+
+    Each distinct value of a column is converted once: a link's snippet (its date,
+    its title) repeats in every article that lists it. Needs no transaction: a
+    worker converts its batch's links before it asks for the writer lock.
+    """
     dialect = conn.dialect
+    # The driver's own escape, so that MariaDB's literals are what it would have sent
+    # (NO_BACKSLASH_ESCAPES included).
+    escape = conn.connection.driver_connection.escape if is_mysql(conn) else None  # type: ignore[union-attr]
     for index, name in enumerate(columns):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        if process is not None:
-            # Snippet dates repeat across thousands of links: convert each value once.
-            converted: dict[Any, Any] = {}
-            for row in rows:
-                value = row[index]
-                try:
-                    row[index] = converted[value]
-                except KeyError:
-                    row[index] = converted[value] = process(value)
-                except TypeError:  # unhashable (JSON): convert every time
-                    row[index] = process(value)
+        if process is None and escape is None:
+            continue
+        converted: dict[Any, Any] = {}
+        for row in rows:
+            value = row[index]
+            try:
+                row[index] = converted[value]
+            except KeyError:
+                row[index] = converted[value] = _convert(value, process, escape)
+            except TypeError:  # unhashable (JSON): convert every time
+                row[index] = _convert(value, process, escape)
+
+
+def _convert(
+    value: Any, process: Callable[[Any], Any] | None, escape: Callable[[Any], str] | None
+) -> Any:
+    if process is not None:
+        value = process(value)
+    return value if escape is None else escape(value)
 
 
 MYSQL_STATEMENT_CHARS = 1_000_000  # as PyMySQL's executemany; at most 4 MB in utf8mb4
 
 
 def _insert_literals(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[str]]
 ) -> None:
-    """MariaDB: multi-row INSERTs of literals, each distinct value of a column escaped once.
+    """MariaDB: ``rows`` of literals (:func:`convert_values`) as multi-row INSERTs.
 
     PyMySQL's executemany escapes every value through several Python calls, which was
-    most of a full load's client work under the writer lock; a link's snippet repeats
-    in every article that lists it. The driver's own ``escape`` makes each literal, so
-    they are what it would have sent (``NO_BACKSLASH_ESCAPES`` included).
+    most of a full load's client work under the writer lock.
     """
-    escape = conn.connection.driver_connection.escape  # type: ignore[union-attr]
-    for index in range(len(columns)):
-        literals: dict[Any, str] = {}
-        for row in rows:
-            value = row[index]
-            try:
-                row[index] = literals[value]
-            except KeyError:
-                row[index] = literals[value] = escape(value)
-            except TypeError:  # unhashable
-                row[index] = escape(value)
     quote = conn.dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(name) for name in columns)}) VALUES "
     values: list[str] = []

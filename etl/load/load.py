@@ -37,7 +37,7 @@ from etl.load.aggregates import (
 )
 from etl.load.stubs import make_tombstones
 from etl.load.tally import Tally
-from etl.load.writes import write_articles
+from etl.load.writes import PreparedLinks, write_articles
 from etl.records import (
     Candidate,
     FileKey,
@@ -103,6 +103,7 @@ def settle(
     reader: Reader,
     tally: Tally,
     affected: Iterable[int] = (),
+    prepared: PreparedLinks | None = None,
 ) -> None:
     """Make every article these documents (or the files behind ``affected`` article ids)
     touch equal to what the files that describe its URL now say. The caller owns the
@@ -117,6 +118,8 @@ def settle(
     loses its article's content: it becomes a tombstone (``refresh_stubs`` turns it
     into a stub if links point at it). So the result never depends on which files
     came in which batch or run: it is a function of the files that exist.
+
+    ``prepared``: the documents' links made ready before the writer lock was taken.
     """
     by_file = {FileKey(source_ids[d.source], d.source_key): d for d in docs}
     # A winner may be read from a source that is not in this run: its id comes along.
@@ -150,7 +153,9 @@ def settle(
     ]
     ids = {url: item.id for url, item in existing.items()}
     if plan.writes:
-        written = write_articles(conn, plan.writes, replaced_full, source_ids, now, tally, touched)
+        written = write_articles(
+            conn, plan.writes, replaced_full, source_ids, now, tally, touched, prepared
+        )
         tally.created(i for url, i in written.items() if url not in existing)
         ids.update(written)
     make_tombstones(conn, plan.orphaned, now)

@@ -40,6 +40,7 @@ from etl.ledger.rejections import record_rejects
 from etl.ledger.runs import add_counts
 from etl.load.load import settle
 from etl.load.tally import counted
+from etl.load.writes import PreparedLinks
 from etl.records import (
     Candidate,
     Counts,
@@ -436,6 +437,8 @@ class BatchLoader:
         extra = Counts(warnings=sum(len(doc.warnings) for doc in batch))
         extra.add(self.pending)
         try:
+            prepared = PreparedLinks()  # before the writer lock: no one waits for this work
+            prepared.add(self.conn, batch)
             with counted(self.conn, self.summary.run_id, self.summary, extra, LEDGER) as tally:
                 settle(
                     self.conn,
@@ -446,6 +449,7 @@ class BatchLoader:
                     ledger=LEDGER,
                     reader=lambda candidate: read_candidate(candidate, self.context.max_bytes),
                     tally=tally,
+                    prepared=prepared,
                 )
             self.pending = Counts()
             return []
