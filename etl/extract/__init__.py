@@ -1,6 +1,7 @@
 """Extract: the files of a site, read the way Jekyll reads them, into raw records.
 
-Owns the bytes and stamps of a file, front-matter and its YAML (``extract``), the
+Owns the bytes and stamps of a file, front-matter and its YAML (``extract``), long
+sequences parsed an item at a time, each distinct item once (``shared_items``), the
 strict YAML check (``strict_yaml``), the sources, their scope and shards
 (``sources``), and the site's ``_data`` files and ``_config.yml`` (``site_data``).
 It knows nothing of the database or of the rules that normalize a document.

@@ -7,6 +7,7 @@ is a :class:`DocumentError` naming the file and, for YAML, the line and column.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -16,6 +17,7 @@ from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
 
+from etl.extract.shared_items import parse_by_items
 from etl.records import DocumentError, FileStamp, RawDocument, SourceFile
 
 DEFAULT_MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -246,8 +248,18 @@ _YAML_RS_POSITION = re.compile(r"line (\d+), column (\d+)")
 
 
 def _parse_fast(fast: FastParser, text: str, first_line: int) -> Any:
+    def parse(piece: str) -> Any:
+        return fast.yaml_rs.loads(piece, alias_limits=fast.alias_limits)
+
+    # The related list (nearly all of the text, the same items in many documents) an
+    # item at a time, each distinct item parsed once; on an error, the whole text again
+    # for the error's position.
+    with contextlib.suppress(fast.yaml_rs.YAMLDecodeError):
+        by_items = parse_by_items(text, parse)
+        if by_items is not None:
+            return by_items
     try:
-        return fast.yaml_rs.loads(text, alias_limits=fast.alias_limits)
+        return parse(text)
     except fast.yaml_rs.YAMLDecodeError as exc:
         message = str(exc)
         position = _YAML_RS_POSITION.search(message)
