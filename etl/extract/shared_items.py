@@ -30,7 +30,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import cache
-from itertools import pairwise
 from typing import Any
 
 MIN_BLOCK = 2048  # characters: a shorter sequence costs more to cut than to parse
@@ -41,37 +40,71 @@ CACHE_ITEMS = 4096  # the corpus's related lists hold ~3,500 distinct items
 # for first, the regex engine skips to each newline instead of trying every character.
 _FIRST_KEY = re.compile(r"([A-Za-z_][\w-]*):[ ]*\n( *)-(?=[ \n]|\Z)")
 _SEQUENCE_KEY = re.compile(r"\n([A-Za-z_][\w-]*):[ ]*\n( *)-(?=[ \n]|\Z)")
-# The newline before a line that starts at the first column (a sequence at indentation
-# 0: and is not one of its items).
-_COLUMN_0 = re.compile(r"\n(?=[^ \n])")
-_COLUMN_0_NOT_ITEM = re.compile(r"\n(?=[^ \n])(?!-(?:[ \n]|\Z))")
 
-_parsed: dict[str, Any] = {}  # an item's text (as in the document) -> its value
+# (the sequence's indentation, the item is its last) -> the text of an item after its
+# dash (without the newline that ends it, but for the last) -> the item's value. The
+# last item's text is read without a newline after it, the others' with one: apart.
+_parsed: dict[tuple[int, bool], dict[str, Any]] = {}
+_MISSING = object()
 
 
 @cache
-def _lines(indent: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(the newline before a line that is not blank and indented 1 to ``indent`` spaces,
-    the newline before a line that starts an item of a sequence indented ``indent``)."""
-    shallower = re.compile(rf"\n {{1,{indent}}}(?=[^ \n])") if indent else re.compile(r"(?!)")
-    items = re.compile(rf"\n {{{indent}}}-(?=[ \n]|\Z)")
-    return shallower, items
+def _stop(indent: int) -> re.Pattern[str]:
+    """The newline before the first line, after a sequence indented ``indent`` starts,
+    that is not blank, not indented deeper and not an item: at the first column (the
+    sequence is over), or indented 1 to ``indent`` spaces without starting an item."""
+    if not indent:
+        return re.compile(r"\n[^ \n](?<!\n-)|\n-[^ \n]")
+    odd = [rf" {{1,{indent}}}[^ \n-]", rf" {{{indent}}}-[^ \n]"]
+    if indent > 1:
+        odd.append(rf" {{1,{indent - 1}}}-")
+    return re.compile(r"\n(?:[^ \n]|" + "|".join(odd) + ")")
 
 
-def _block(text: str, start: int, indent: int) -> list[int]:
-    """Where the items of the sequence whose first item starts at ``start`` start, then
-    where it ends: at the first line that is not blank, not indented deeper than
-    ``indent`` and not an item. A line of 1 to ``indent`` spaces that is not an item
-    ends it too, but this module does not cut around such a line: NotCut."""
-    column_0 = (_COLUMN_0 if indent else _COLUMN_0_NOT_ITEM).search(text, start)
-    end = len(text) if column_0 is None else column_0.start() + 1
-    shallower, items = _lines(indent)
-    cuts = [start, *(item.start() + 1 for item in items.finditer(text, start, end))]
-    # Every item line is also a shallower line: any other shallower line is one too many.
-    if indent and sum(1 for _ in shallower.finditer(text, start, end)) != len(cuts) - 1:
+def _items(text: str, start: int, indent: int) -> tuple[list[str], int]:
+    """The items of the sequence whose first item starts at ``start`` (their text after
+    the dash), and where it ends: at the first line that is not blank, not indented
+    deeper than ``indent`` and not an item. A line of 1 to ``indent`` spaces that does
+    not start an item ends it too, but this module does not cut around one: NotCut."""
+    stop = _stop(indent).search(text, start)
+    if stop is None:
+        end = len(text)
+    elif text[stop.start() + 1] == " ":
         raise NotCut
-    cuts.append(end)
-    return cuts
+    else:
+        end = stop.start() + 1
+    # Every line of exactly `indent` spaces and a dash now starts an item (a space, a
+    # newline or the end follows its dash); text[start - 1] ends the key's line.
+    return text[start - 1 : end].split("\n" + " " * indent + "-")[1:], end
+
+
+def _values(pieces: list[str], indent: int, parse: Callable[[str], Any]) -> list[Any]:
+    """The items' values: from the cache, or parsed (and cached)."""
+    cached = _parsed.setdefault((indent, False), {})
+    values = []
+    for piece in pieces[:-1]:
+        value = cached.get(piece, _MISSING)
+        if value is _MISSING:
+            value = _parse_item(piece, indent, False, parse)
+        values.append(value)
+    value = _parsed.setdefault((indent, True), {}).get(pieces[-1], _MISSING)
+    if value is _MISSING:
+        value = _parse_item(pieces[-1], indent, True, parse)
+    values.append(value)
+    return values
+
+
+def _parse_item(piece: str, indent: int, last: bool, parse: Callable[[str], Any]) -> Any:
+    first, newline, rest = piece.partition("\n")
+    # YAML indentation is relative: the item alone, its lines less indented by `indent`.
+    value = parse("-" + first + newline + _dedent(rest, indent) + ("" if last else "\n"))
+    if not isinstance(value, list) or len(value) != 1:
+        raise NotCut
+    if sum(len(cached) for cached in _parsed.values()) >= CACHE_ITEMS:
+        for cached in _parsed.values():
+            cached.clear()
+    _parsed[(indent, last)][piece] = value[0]
+    return value[0]
 
 
 def _dedent(text: str, indent: int) -> str:
@@ -93,7 +126,8 @@ def parse_by_items(text: str, parse: Callable[[str], Any]) -> dict[str, Any] | N
     from its pieces; None when it has none (or cannot be cut: parse it whole).
 
     ``parse``'s errors propagate: the caller parses the whole text again for the
-    error's position (a piece's line numbers are not the document's).
+    error's position (a piece's line numbers are not the document's). The items'
+    values are shared by every text that holds them: read them, never change them.
     """
     try:
         return _parse_by_items(text, parse)
@@ -108,12 +142,11 @@ def _parse_by_items(text: str, parse: Callable[[str], Any]) -> dict[str, Any] | 
     match = _FIRST_KEY.match(text)
     while match is not None or (match := _SEQUENCE_KEY.search(text, max(done - 1, 0))):
         start, indent = match.start(2), len(match.group(2))
-        cuts = _block(text, start, indent)
-        end = cuts[-1]
+        pieces, end = _items(text, start, indent)
         if end - start >= MIN_BLOCK:
             if end < len(text) and text[end] == "#":
                 raise NotCut  # a comment at the first column: is the sequence over?
-            sequences[match.group(1)] = [_item(text[a:b], indent, parse) for a, b in pairwise(cuts)]
+            sequences[match.group(1)] = _values(pieces, indent, parse)
             rest.append(text[done:start].rstrip(" \n") + " []\n")
         else:
             rest.append(text[done:end])
@@ -129,17 +162,3 @@ def _parse_by_items(text: str, parse: Callable[[str], Any]) -> dict[str, Any] | 
             raise NotCut
         mapping[key] = values
     return mapping
-
-
-def _item(text: str, indent: int, parse: Callable[[str], Any]) -> Any:
-    try:
-        return _parsed[text]
-    except KeyError:
-        pass
-    value = parse(_dedent(text, indent))
-    if not isinstance(value, list) or len(value) != 1:
-        raise NotCut
-    if len(_parsed) >= CACHE_ITEMS:
-        _parsed.clear()
-    _parsed[text] = value[0]
-    return value[0]
