@@ -234,3 +234,25 @@ def test_a_history_through_the_bulk_paths_equals_a_fresh_load(
     assert live_snapshot(server_url) == live_snapshot(reference)
     with connect(server_url) as conn:
         assert _keys(conn) == dict.fromkeys(EXPECTED_KEYS, True)  # validated at the end
+
+
+def test_equal_values_of_other_types_keep_their_own_json(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``featuredContent: true`` and ``featuredContent: 1`` are equal in Python (and hash
+    alike): a batch that converts each distinct value once must not store one for both."""
+    monkeypatch.setattr(sql, "STAGE_FROM", 1)  # PostgreSQL stages even a small batch
+    values: list[Any] = [True, 1, "1", False, 0]
+    docs = {}
+    for index, value in enumerate(values):
+        front = make_doc(f"typed{index}")
+        front["featuredContent"] = value
+        docs[f"d{index}.md"] = render(front)
+    write_tree(tmp_path / "site", docs)
+    run([tmp_path / "site"], db_url, workers=1)
+    with connect(db_url) as conn:
+        rows = conn.execute(select(articles.c.title, articles.c.featured_content))
+        stored = {title: featured for title, featured in rows}
+    for index, value in enumerate(values):
+        got = stored[f"Title typed{index}"]
+        assert got == value and type(got) is type(value), (index, value, got)

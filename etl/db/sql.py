@@ -202,10 +202,12 @@ def convert_values(
         converted: dict[Any, Any] = {}
         for row in rows:
             value = row[index]
+            # True == 1 == 1.0 and they hash alike, but their JSON (and literals) differ.
+            key = value if value.__class__ is str else (value.__class__, value)
             try:
-                row[index] = converted[value]
+                row[index] = converted[key]
             except KeyError:
-                row[index] = converted[value] = _convert(value, process, escape)
+                row[index] = converted[key] = _convert(value, process, escape)
             except TypeError:  # unhashable (JSON): convert every time
                 row[index] = _convert(value, process, escape)
 
