@@ -80,6 +80,8 @@ def upsert(
         mysql_stmt = mysql_insert(table)
         pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
         stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
+        if _upsert_literals(conn, table, stmt, rows):
+            return
     else:
         # Both dialects' Insert have .excluded and .on_conflict_*(); mypy sees two types.
         if conn.dialect.name == "postgresql":
@@ -223,10 +225,28 @@ def _convert(
 MYSQL_STATEMENT_CHARS = 1_000_000  # as PyMySQL's executemany; at most 4 MB in utf8mb4
 
 
+def _upsert_literals(
+    conn: Connection, table: Table, stmt: Any, rows: Sequence[dict[str, Any]]
+) -> bool:
+    """MariaDB: the upsert ``stmt`` of ``rows`` as multi-row INSERTs of literals, its
+    ON DUPLICATE KEY UPDATE clause as SQLAlchemy compiles it. False (nothing done)
+    when that clause holds parameters of its own or a % sign."""
+    columns = list(rows[0])
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=columns)
+    _, clause, update = str(compiled).partition(" ON DUPLICATE KEY UPDATE ")
+    if not clause or "%" in update or set(compiled.params) != set(columns):
+        return False
+    values = [[row[name] for name in columns] for row in rows]
+    convert_values(conn, table, columns, values)
+    _insert_literals(conn, table, columns, values, clause + update)
+    return True
+
+
 def _insert_literals(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[str]]
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[str]], tail: str = ""
 ) -> None:
-    """MariaDB: ``rows`` of literals (:func:`convert_values`) as multi-row INSERTs.
+    """MariaDB: ``rows`` of literals (:func:`convert_values`) as multi-row INSERTs, each
+    followed by ``tail`` (an ON DUPLICATE KEY UPDATE clause).
 
     PyMySQL's executemany escapes every value through several Python calls, which was
     most of a full load's client work under the writer lock.
@@ -240,11 +260,11 @@ def _insert_literals(
     for row in rows:
         value = "(" + ",".join(row) + ")"
         if values and size + len(value) > MYSQL_STATEMENT_CHARS:
-            conn.exec_driver_sql(head + ",".join(values), execution_options=options)
+            conn.exec_driver_sql(head + ",".join(values) + tail, execution_options=options)
             values, size = [], 0
         values.append(value)
         size += len(value) + 1
-    conn.exec_driver_sql(head + ",".join(values), execution_options=options)
+    conn.exec_driver_sql(head + ",".join(values) + tail, execution_options=options)
 
 
 # PostgreSQL type -> the psycopg type whose binary form it writes for that column's
