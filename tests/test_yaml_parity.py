@@ -9,9 +9,11 @@ known to differ outside the corpus, so a change on either side is noticed.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -146,24 +148,45 @@ def test_known_differences_outside_the_corpus(text: str) -> None:
         assert difference(fast[1], slow[1]) is None
 
 
+class Parity(NamedTuple):
+    """What disagrees in a share of the corpus (file names, or name: difference)."""
+
+    strict_path: list[str]  # documents parse_yaml would not give to yaml_rs
+    unequal: list[str]  # parse_yaml's or yaml_rs's value != the reference's
+    mismatches: list[str]  # a difference in value or type, == notwithstanding
+
+
+def parity(paths: list[Path]) -> Parity:
+    found = Parity([], [], [])
+    for path in paths:
+        front_matter = split_front_matter(decode(path.read_bytes()))[0]
+        if may_use_tags_or_aliases(front_matter):
+            found.strict_path.append(path.name)
+        expected = reference(front_matter)
+        fast = parse_yaml(front_matter)
+        direct = yaml_rs.loads(front_matter)
+        if fast != expected or direct != expected:
+            found.unequal.append(path.name)
+        for difference_found in (difference(fast, expected), difference(direct, expected)):
+            if difference_found:
+                found.mismatches.append(f"{path.name}: {difference_found}")
+    return found
+
+
 @pytest.mark.corpus
 def test_parity_on_corpus(corpus_news: Path) -> None:
     paths = sorted(corpus_news.glob("*.md"))
     assert len(paths) == 4958
-    strict_path, mismatches = [], []
-    for path in paths:
-        front_matter = split_front_matter(decode(path.read_bytes()))[0]
-        if may_use_tags_or_aliases(front_matter):
-            strict_path.append(path.name)  # parse_yaml would not use yaml_rs for it
-        expected = reference(front_matter)
-        fast = parse_yaml(front_matter)
-        direct = yaml_rs.loads(front_matter)
-        assert fast == expected, path.name
-        assert direct == expected, path.name
-        for found in (difference(fast, expected), difference(direct, expected)):
-            if found:
-                mismatches.append(f"{path.name}: {found}")
+    # PyYAML's parse of every document is most of the time: the shares go to one process
+    # per core.
+    shares = os.cpu_count() or 1
+    with ProcessPoolExecutor(shares) as pool:
+        found = list(pool.map(parity, [paths[k::shares] for k in range(shares)]))
+    strict_path = [name for share in found for name in share.strict_path]
     assert not strict_path, strict_path[:10]  # so every document went through yaml_rs
+    unequal = [name for share in found for name in share.unequal]
+    assert not unequal, unequal[:10]
+    mismatches = [item for share in found for item in share.mismatches]
     assert not mismatches, mismatches[:10]
 
 
