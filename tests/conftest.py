@@ -21,10 +21,13 @@ from typing import Any
 
 import pytest
 
+import etl
 from tests.helpers import (
     BACKENDS,
     ROOT,
     SEEDS,
+    CorpusLoads,
+    LoadedCorpus,
     ReferenceSnapshot,
     make_database,
     run_etl,
@@ -160,6 +163,42 @@ def reference_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ref
     yield get
     for database in databases:
         database.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_loads(
+    corpus_news: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CorpusLoads]:
+    """``corpus_loads(backend)``: the whole corpus loaded by one clean ``etl.run`` into a
+    fresh database on ``backend``, with the run's summary and the snapshot right after it.
+
+    A corpus load is the slowest step of the suite, and several modules need the same
+    one (as the database they query, or as the uninterrupted run they compare with): it is
+    made once per session, on first use, and dropped at the end. Shared, so a test may
+    only read it, or re-run the unchanged files (which adds a run row and leaves the
+    snapshot as it is: test_pipeline checks that it does).
+    """
+    loads: dict[str, LoadedCorpus] = {}
+    databases: list[Generator[str]] = []
+
+    def get(backend: str) -> LoadedCorpus:
+        if backend not in loads:
+            databases.append(make_database(backend, tmp_path_factory.mktemp(f"corpus-{backend}")))
+            url = next(databases[-1])
+            summary = etl.run([corpus_news], url)
+            loads[backend] = LoadedCorpus(backend, url, summary, snapshot(url))
+        return loads[backend]
+
+    yield get
+    for database in databases:
+        database.close()
+
+
+@pytest.fixture(scope="module", params=_backend_params())
+def loaded_corpus(request: pytest.FixtureRequest, corpus_loads: CorpusLoads) -> LoadedCorpus:
+    """The session's corpus load (``corpus_loads``) on each backend: the test is run once
+    per backend. Read it only."""
+    return corpus_loads(request.param)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -474,6 +474,24 @@ class ReferenceSnapshot(Protocol):
     def __call__(self, root: Path, backend: str, *options: str) -> dict[str, Any]: ...
 
 
+class LoadedCorpus(NamedTuple):
+    """The whole shared corpus loaded by one clean ``etl.run`` into a fresh database on
+    ``backend`` (conftest's ``corpus_loads`` and ``loaded_corpus``): the run's summary and
+    the database's :func:`snapshot` right after it."""
+
+    backend: str
+    url: str
+    summary: RunSummary
+    snapshot: dict[str, Any]
+
+
+class CorpusLoads(Protocol):
+    """The type of conftest's ``corpus_loads`` fixture: the :class:`LoadedCorpus` of
+    ``backend``, loaded once per session."""
+
+    def __call__(self, backend: str) -> LoadedCorpus: ...
+
+
 def records(data: dict[str, Any], table: str) -> list[dict[str, Any]]:
     """A snapshot's rows of ``table`` as column -> value."""
     names = data["columns"][table]

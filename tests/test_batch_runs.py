@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -21,9 +22,9 @@ from etl.records import RunSummary
 from etl.runner.workers import chunk_sizes, plan_chunks
 from tests.helpers import (
     SEEDS,
+    CorpusLoads,
     connect,
     fetch,
-    make_database,
     net_change,
     run_etl,
     run_python,
@@ -335,23 +336,36 @@ def _concurrent(commands: list[list[str]]) -> list[subprocess.CompletedProcess[s
     return results
 
 
-@pytest.mark.corpus
-def test_two_concurrent_runs_equal_one(db_url: str, corpus_news: Path, tmp_path: Path) -> None:
-    subset = tmp_path / "subset"
-    subset.mkdir()
+@pytest.fixture(scope="module")
+def corpus_eighth(
+    corpus_news: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """Every 8th corpus document, and the snapshot of one run of them into a fresh SQLite
+    database (the same for every backend's test)."""
+    subset = tmp_path_factory.mktemp("subset")
     for path in sorted(corpus_news.glob("*.md"))[::8]:
         (subset / path.name).symlink_to(path)
+    reference = f"sqlite:///{tmp_path_factory.mktemp('reference') / 'reference.sqlite3'}"
+    run([subset], reference)
+    return subset, snapshot(reference)
+
+
+@pytest.mark.corpus
+def test_two_concurrent_runs_equal_one(
+    db_url: str, corpus_eighth: tuple[Path, dict[str, Any]]
+) -> None:
+    subset, reference = corpus_eighth
     results = _concurrent(
         [["run", str(subset), "--database-url", db_url, "--batch-size", "50"]] * 2
     )
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
-    reference = f"sqlite:///{tmp_path / 'reference.sqlite3'}"
-    run([subset], reference)
-    assert snapshot(db_url) == snapshot(reference)
+    assert snapshot(db_url) == reference
 
 
 @pytest.mark.corpus
-def test_four_shards_at_once_equal_one_run(pg_url: str, corpus_news: Path, tmp_path: Path) -> None:
+def test_four_shards_at_once_equal_one_run(
+    pg_url: str, corpus_news: Path, corpus_loads: CorpusLoads
+) -> None:
     results = _concurrent(
         [
             ["run", str(corpus_news), "--database-url", pg_url, "--shard", f"{k}/4", "--json"]
@@ -361,13 +375,8 @@ def test_four_shards_at_once_equal_one_run(pg_url: str, corpus_news: Path, tmp_p
     assert [r.returncode for r in results] == [0] * 4, [r.stderr[-2000:] for r in results]
     seen = sum(json.loads(r.stdout)["files_seen"] for r in results)
     assert seen == len(list(corpus_news.glob("*.md")))
-    reference = make_database("postgresql", tmp_path)
-    reference_url = next(reference)
-    try:
-        run([corpus_news], reference_url)
-        assert snapshot(pg_url) == snapshot(reference_url)
-    finally:
-        reference.close()
+    # One run of the corpus into a fresh PostgreSQL database (the session's).
+    assert snapshot(pg_url) == corpus_loads("postgresql").snapshot
 
 
 CHUNK_CASES = [  # total, batch_size, workers

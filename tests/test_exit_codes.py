@@ -12,7 +12,6 @@ import socket
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -254,11 +253,13 @@ def test_example_4(tmp_path: Path) -> None:
     assert result.returncode == 4, result.stderr
 
 
-@pytest.fixture
-def followed_db(db_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database with changes to follow, on each backend (PostgreSQL waits on LISTEN)."""
-    assert run_etl("run", str(SEEDS), "--database-url", db_url, cwd=tmp_path).returncode == 0
-    yield db_url
+@pytest.fixture(scope="module")
+def followed_db(shared_db: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database with changes to follow, on each backend (PostgreSQL waits on LISTEN);
+    only read, so one per backend serves both signals."""
+    cwd = tmp_path_factory.mktemp("followed")
+    assert run_etl("run", str(SEEDS), "--database-url", shared_db, cwd=cwd).returncode == 0
+    return shared_db
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

@@ -37,7 +37,7 @@ from etl.ledger.runs import start_run
 from tests.helpers import (
     ROOT,
     SEEDS,
-    ReferenceSnapshot,
+    CorpusLoads,
     loaded_articles,
     make_database,
     run_etl,
@@ -212,10 +212,11 @@ def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
     signum: int,
     code: int,
     corpus_news: Path,
-    reference_snapshot: ReferenceSnapshot,
+    corpus_loads: CorpusLoads,
     tmp_path: Path,
 ) -> None:
-    expected = reference_snapshot(corpus_news, backend)
+    # An uninterrupted load of the same files (the session's: `etl run` is etl.run).
+    expected = corpus_loads(backend).snapshot
     databases = make_database(backend, tmp_path)
     url = next(databases)
     try:
@@ -498,14 +499,28 @@ def test_an_unreachable_database_fails_within_the_connect_timeout(
 ) -> None:
     url = f"{scheme}://etl@127.0.0.1:{blackhole_port}/news"
     args = ("--database-url", url, "--connect-timeout", "2")
-    # Far beyond the 2 s timeout: without one, the command would hang until killed here.
-    for command in (("run", str(SEEDS)), ("runs",), ("db", "current")):
-        try:
-            result = run_etl(*command, *args, cwd=tmp_path)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"etl {command[0]} hung on an unanswering server")
-        assert result.returncode == 3, result.stderr
-        assert "Traceback" not in result.stderr and "127.0.0.1" in result.stderr
+    commands = (("run", str(SEEDS)), ("runs",), ("db", "current"))
+    # All at once: each waits out its own timeout, and one wait is enough for the test.
+    procs = [
+        start_etl(
+            *command, *args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for command in commands
+    ]
+    try:
+        for command, proc in zip(commands, procs, strict=True):
+            # Far beyond the 2 s timeout: without one, the command would hang until killed.
+            try:
+                _, stderr = proc.communicate(timeout=CLI_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"etl {command[0]} hung on an unanswering server")
+            assert proc.returncode == 3, stderr
+            assert "Traceback" not in stderr and "127.0.0.1" in stderr
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 # --- small errors -------------------------------------------------------------------------------

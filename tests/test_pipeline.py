@@ -18,7 +18,7 @@ from etl import run
 from etl.extract.extract import split_front_matter
 from etl.records import winner_key
 from etl.transform.transform import canonical_url, normalize_domain, topic_slug
-from tests.helpers import SEEDS, counts, make_database, records, snapshot
+from tests.helpers import SEEDS, LoadedCorpus, counts, make_database, records, snapshot
 
 
 def _expected(paths: list[Path]) -> dict[str, int]:
@@ -191,26 +191,32 @@ def test_stubs_rebuilt_in_small_blocks_equal_one_block(
     assert counts(db_url)["stubs"] == 0
 
 
+@pytest.fixture(scope="module")
+def corpus_expected(corpus_news: Path) -> dict[str, int]:
+    """The counts the rules predict for the corpus (the same for every backend)."""
+    return _expected(sorted(corpus_news.glob("*.md")))
+
+
 @pytest.mark.corpus
 def test_corpus_counts_rerun_and_shuffled_split(
-    db_url: str, corpus_news: Path, tmp_path: Path
+    loaded_corpus: LoadedCorpus, corpus_expected: dict[str, int], corpus_news: Path, tmp_path: Path
 ) -> None:
     files = sorted(corpus_news.glob("*.md"))
-    expected = _expected(files)
+    expected = corpus_expected
     assert expected["articles"] == 4943  # the shared README's measured fact
     assert expected["stubs"] == 0
 
-    summary = run([corpus_news], db_url)
+    # The session's load of the corpus into a fresh database (conftest's corpus_loads).
+    summary, url, full = loaded_corpus.summary, loaded_corpus.url, loaded_corpus.snapshot
     assert summary.documents_rejected == 0
     assert summary.articles_inserted == 4943
     # Every file is accounted for: 15 files repeat a canonical URL (shared README).
     assert summary.articles_updated + summary.duplicates == len(files) - 4943
-    _check_counts(db_url, expected)
-    full = snapshot(db_url)
+    _check_counts(url, expected)
 
-    rerun = run([corpus_news], db_url)
+    rerun = run([corpus_news], url)
     assert rerun.files_skipped_unchanged == len(files)
-    assert snapshot(db_url) == full
+    assert snapshot(url) == full
 
     # Another database, loaded in a random split across two runs with small batches:
     # the files are given one by one, so both runs are of the same source (the site).
@@ -218,18 +224,14 @@ def test_corpus_counts_rerun_and_shuffled_split(
     shuffled = files[:]
     rng.shuffle(shuffled)
     cut = rng.randrange(len(files) // 4, 3 * len(files) // 4)
-    split_url = db_url.replace("etl.sqlite3", "split.sqlite3") if "sqlite" in db_url else None
-    if split_url is None:
-        backend = "postgresql" if db_url.startswith("postgresql") else "mariadb"
-        generator = make_database(backend, tmp_path)
-        split_url = next(generator)
+    generator = make_database(loaded_corpus.backend, tmp_path)
+    split_url = next(generator)
     try:
         run(shuffled[cut:], split_url, batch_size=97)
         run(shuffled[:cut], split_url, batch_size=311)
         assert snapshot(split_url) == full
     finally:
-        if not split_url.startswith("sqlite"):
-            generator.close()
+        generator.close()
 
 
 def test_long_and_case_distinct_urls(db_url: str, tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """The README's analyst recipes and the views, on the whole shared corpus, on every backend.
 
-The corpus is loaded once per backend for the module. Every answer is derived here from
-the corpus files themselves (their YAML, with the documented rules: canonical URLs,
-the later publishedDateTime wins a URL, topic slugs and the smallest display name),
-never from what a query returns.
+The corpus is loaded once per backend for the session (conftest's corpus_loads). Every
+answer is derived here from the corpus files themselves (their YAML, with the documented
+rules: canonical URLs, the later publishedDateTime wins a URL, topic slugs and the
+smallest display name), never from what a query returns.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import yaml_rs
 from sqlalchemy import Engine, text
 
 import etl
-from etl import run
 from etl.db import database, datasette_metadata
 from etl.extract.extract import split_front_matter
 from etl.records import winner_key
@@ -33,7 +32,7 @@ from etl.transform.transform import (
     topic_slug,
 )
 from tests.analyst_clients import datasette_name, datasette_search, sqlite_path, sqlite_utils_search
-from tests.helpers import ROOT, run_etl
+from tests.helpers import ROOT, LoadedCorpus, run_etl
 
 pytestmark = pytest.mark.corpus
 
@@ -194,10 +193,15 @@ def corpus(corpus_news: Path) -> Corpus:
 
 
 @pytest.fixture(scope="module")
-def loaded(shared_db: str, corpus_news: Path) -> Iterator[Engine]:
-    """The corpus loaded once per backend for the whole module."""
-    assert run([corpus_news], shared_db).documents_rejected == 0
-    engine = database.make_engine(shared_db)
+def loaded_url(loaded_corpus: LoadedCorpus) -> str:
+    """The corpus loaded on each backend, once per session (conftest's corpus_loads)."""
+    assert loaded_corpus.summary.documents_rejected == 0
+    return loaded_corpus.url
+
+
+@pytest.fixture(scope="module")
+def loaded(loaded_url: str) -> Iterator[Engine]:
+    engine = database.make_engine(loaded_url)
     try:
         yield engine
     finally:
@@ -340,9 +344,9 @@ def test_search_finds_exactly_the_live_articles_that_mention_a_word(
     assert removed.url not in {hit.url for hit in hits}
 
 
-def test_etl_search_on_the_corpus(shared_db: str, loaded: Engine, corpus: Corpus) -> None:
+def test_etl_search_on_the_corpus(loaded_url: str, loaded: Engine, corpus: Corpus) -> None:
     result = run_etl(
-        "search", "Kubernetes", "--json", "--limit", "500", "--database-url", shared_db
+        "search", "Kubernetes", "--json", "--limit", "500", "--database-url", loaded_url
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -351,11 +355,11 @@ def test_etl_search_on_the_corpus(shared_db: str, loaded: Engine, corpus: Corpus
 
 
 def test_datasette_and_sqlite_utils_search_the_corpus_as_etl_search(
-    shared_db: str, loaded: Engine, corpus: Corpus
+    loaded_url: str, loaded: Engine, corpus: Corpus
 ) -> None:
     if loaded.dialect.name != "sqlite":
         pytest.skip("Datasette and sqlite-utils read SQLite only")
-    path = sqlite_path(shared_db)
+    path = sqlite_path(loaded_url)
     metadata = datasette_metadata.metadata(datasette_name(path))
     removed = next(a for a in corpus.articles.values() if a.removed)
     title_word = max(re.findall(r"[^\W\d_]{4,}", removed.title), key=len)
