@@ -251,6 +251,10 @@ def _configure_sqlite(engine: Engine, *, writer: bool = True) -> None:
             with contextlib.suppress(sqlite3.OperationalError):
                 cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A full load's batches write ~10 MB each: checkpointing the WAL every 4,000
+            # pages instead of 1,000 copies a page rewritten by several batches once,
+            # not once per batch (6 alternating rounds: -0.2 s, -0.3 CPU-s of 4 s).
+            cursor.execute("PRAGMA wal_autocheckpoint=4000")
         cursor.close()
 
     if writer:  # a reader's statements read on their own (WAL: readers never block writers)
