@@ -16,6 +16,7 @@ import yaml_rs
 from etl.extract.extract import extract
 from etl.extract.sources import SourceSpec, discover_source
 from etl.records import DocumentError, RawDocument, SourceFile, TransformedDocument, winner_key
+from etl.transform import documents
 from etl.transform.transform import (
     canonical_url,
     normalize_domain,
@@ -23,6 +24,7 @@ from etl.transform.transform import (
     topic_slug,
     transform,
 )
+from tests.helpers import make_doc
 
 URL = "https://example.com/news/a"
 
@@ -1064,3 +1066,36 @@ def test_corpus_dates_are_utc(corpus_transformed: dict[str, TransformedDocument]
         for value in values:
             if value is not None:
                 assert value.utcoffset() == timedelta(0), t.source_key
+
+
+def test_a_related_entry_object_is_validated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Documents that share a parsed entry (etl.extract.shared_items) share its validation;
+    an equal entry that is another object is validated on its own, and a broken shared
+    entry is dropped from every document that lists it."""
+    validate = documents._validate_related_entry
+    calls: list[Any] = []
+
+    def counting(entry: Any) -> Any:
+        calls.append(entry)
+        return validate(entry)
+
+    monkeypatch.setattr(documents, "_validate_related_entry", counting)
+    documents._validated.clear()
+    entry = make_doc("shared")["related"][0]
+    first, second = make_doc("one"), make_doc("two")
+    first["related"] = second["related"] = [entry]
+    one, _ = documents.validate_document(first)
+    two, _ = documents.validate_document(second)
+    assert one.related == two.related == [validate(entry)]
+    assert calls == [entry]
+    third = make_doc("three")
+    third["related"] = [dict(entry)]
+    documents.validate_document(third)
+    assert len(calls) == 2
+    broken = {**entry, "publishedDateTime": "not a date"}
+    for tag in ("four", "five"):
+        doc = make_doc(tag)
+        doc["related"] = [broken]
+        validated, warnings = documents.validate_document(doc)
+        assert validated.related == [None]
+        assert warnings and warnings[0].startswith("related[0] dropped:")

@@ -202,12 +202,46 @@ class NewsDocument(_ArticleFields):
         return False if value is None else value
 
 
+ENTRY_CACHE = 8192  # validated related entries kept per process (the corpus has ~3,500)
+
+# id(a parsed related entry) -> (that entry, its validated value). etl.extract.shared_items
+# gives every document that lists an item the same parsed object: validated once.
+_validated: dict[int, tuple[Any, RelatedEntry]] = {}
+
+
 def validate_document(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[str]]:
     """The validated document and warnings for related entries that were dropped.
 
-    The whole mapping is validated in one call (fast); only when a related entry
-    is broken are the entries validated one by one, and the broken ones dropped.
+    The document without its related list is validated in one call, then each entry,
+    each parsed entry object once per process (they are shared, and never changed).
+    A broken entry is dropped with a warning; anything else broken rejects the
+    document, with every problem the whole mapping has.
     """
+    related = front_matter.get("related")
+    if not isinstance(related, list):
+        return _validate_whole(front_matter)
+    rest = {key: value for key, value in front_matter.items() if key != "related"}
+    try:
+        doc = NewsDocument.model_validate(rest)
+    except ValidationError:
+        return _validate_whole(front_matter)  # raises, naming every problem
+    return doc, _add_entries(doc, related)
+
+
+def _validated_entry(entry: Any) -> RelatedEntry:
+    found = _validated.get(id(entry))
+    if found is not None and found[0] is entry:
+        return found[1]
+    value: RelatedEntry = _validate_related_entry(entry)
+    if len(_validated) >= ENTRY_CACHE:
+        _validated.clear()
+    _validated[id(entry)] = (entry, value)
+    return value
+
+
+def _validate_whole(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[str]]:
+    """The whole mapping in one call; when only related entries are broken, the
+    document without them, and each entry alone (the broken ones dropped)."""
     try:
         return NewsDocument.model_validate(front_matter), []
     except ValidationError as exc:
@@ -218,14 +252,20 @@ def validate_document(front_matter: dict[str, Any]) -> tuple[NewsDocument, list[
     raw = front_matter["related"]
     if not isinstance(raw, list):
         return doc, [f"related dropped: a list was expected, not {type(raw).__name__}"]
+    return doc, _add_entries(doc, raw)
+
+
+def _add_entries(doc: NewsDocument, entries: list[Any]) -> list[str]:
+    """Validate ``entries`` one by one into ``doc.related``; the broken ones are dropped
+    (None keeps the positions), a warning each."""
     warnings = []
-    for position, entry in enumerate(raw):
+    for position, entry in enumerate(entries):
         try:
-            doc.related.append(_validate_related_entry(entry))
+            doc.related.append(_validated_entry(entry))
         except ValidationError as exc:
-            doc.related.append(None)  # keeps positions
+            doc.related.append(None)
             warnings.append(f"related[{position}] dropped: {format_validation_error(exc)}")
-    return doc, warnings
+    return warnings
 
 
 _DOCUMENT_KEYS = frozenset(NewsDocument.model_fields)
