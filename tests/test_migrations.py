@@ -15,7 +15,13 @@ from sqlalchemy.schema import CreateTable
 
 from etl import run
 from etl.db import database
-from etl.db.schema import MYSQL_TABLE_OPTIONS, include_name, metadata, with_mysql_table_options
+from etl.db.schema import (
+    MARIADB_URL_LOOKUPS,
+    MYSQL_TABLE_OPTIONS,
+    include_name,
+    metadata,
+    with_mysql_table_options,
+)
 from tests.helpers import ROOT, SEEDS, as_of, run_etl, snapshot
 
 
@@ -149,6 +155,28 @@ def test_mariadb_tables_have_the_declared_charset_and_collation(mariadb_url: str
     ours = [row for row in columns if row[0] in metadata.tables]
     assert len(ours) > 20  # urls, titles, slugs, ...
     assert {tuple(row[2:]) for row in ours} == {expected}
+
+
+def test_mariadb_finds_articles_and_images_by_url_through_an_index(mariadb_url: str) -> None:
+    """Its hashed unique keys on TEXT URLs are never used to find a row (0013's reason)."""
+    engine = database.make_engine(mariadb_url)
+    try:
+        database.upgrade(engine)
+        with engine.connect() as conn:
+            for index, table in MARIADB_URL_LOOKUPS.items():
+                plans = [
+                    conn.execute(text(f"EXPLAIN SELECT id FROM {table} WHERE url {condition}"))
+                    .mappings()
+                    .one()
+                    for condition in ("= 'https://a.example/x'", "IN ('https://a', 'https://b')")
+                ]
+                assert [plan["key"] for plan in plans] == [index, index], plans
+        database.downgrade(engine, "0012")  # after the reads' metadata locks are released
+        with engine.connect() as conn:
+            plan = conn.execute(text("EXPLAIN SELECT id FROM articles WHERE url = 'x'")).mappings()
+            assert plan.one()["type"] == "ALL"  # before 0013: the whole table
+    finally:
+        engine.dispose()
 
 
 def test_with_mysql_table_options_puts_them_on_every_table() -> None:

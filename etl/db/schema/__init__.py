@@ -33,6 +33,7 @@ from etl.db.schema.base import (
 )
 from etl.db.schema.trees import sources
 from etl.db.schema.news import (
+    MARIADB_URL_LOOKUPS,
     REMOVED,
     STUB,
     article_images,
@@ -67,6 +68,7 @@ from etl.db.schema.search import (
 # isort: on
 
 __all__ = [
+    "MARIADB_URL_LOOKUPS",
     "MYSQL_TABLE_OPTIONS",
     "NAMING_CONVENTION",
     "REMOVED",

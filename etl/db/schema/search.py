@@ -6,6 +6,8 @@ the index is on each backend, for the data dictionary.
 
 from __future__ import annotations
 
+from etl.db.schema.news import MARIADB_URL_LOOKUPS
+
 # Full-text search over articles' title and excerpt (migration 0009, SQLite's made again by
 # 0010; etl/query/fulltext.py queries it). Each backend has its own kind of object, so none is
 # modelled as a table: Alembic's autogenerate (env.py, and the test that proves the
@@ -56,11 +58,12 @@ SEARCH_INDEX: dict[str, str] = {
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Alembic's ``include_name`` hook: everything but the search index's objects."""
+    """Alembic's ``include_name`` hook: everything but the objects the tables do not
+    model: the search index's, and MariaDB's URL lookup indexes (``etl.db.schema.news``)."""
     if type_ == "table":
         return name not in SEARCH_TABLES
     if type_ == "index":
-        return name not in SEARCH_INDEXES
+        return name not in SEARCH_INDEXES and name not in MARIADB_URL_LOOKUPS
     if type_ == "column":
         return name not in SEARCH_COLUMNS
     return True
