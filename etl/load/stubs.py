@@ -68,11 +68,9 @@ DOCUMENT_ONLY_COLUMNS = (
 CHILD_TABLES = (article_topics, article_images, article_provider_images, related_articles)
 
 
-def make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
-    """Articles no file describes any more keep no content and no child rows; the
-    stub refresh makes each a stub if links point at it, else leaves it removed."""
-    if not ids:
-        return
+def clear_children(conn: Connection, ids: list[int]) -> set[int]:
+    """Delete the child rows of articles ``ids``; the ids their links pointed at (whose
+    stubs the caller marks for the refresh)."""
     targets: set[int] = set()
     for condition in in_conditions(conn, related_articles.c.article_id, ids):
         targets.update(
@@ -80,6 +78,15 @@ def make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
         )
     for table in CHILD_TABLES:
         delete_where_in(conn, table, "article_id", ids)
+    return targets
+
+
+def make_tombstones(conn: Connection, ids: list[int], now: datetime) -> None:
+    """Articles no file describes any more keep no content and no child rows; the
+    stub refresh makes each a stub if links point at it, else leaves it removed."""
+    if not ids:
+        return
+    targets = clear_children(conn, ids)
     for condition in in_conditions(conn, articles.c.id, ids):
         conn.execute(
             update(articles)

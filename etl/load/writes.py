@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Table,
-    select,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -32,9 +31,7 @@ from etl.db.schema import (
 from etl.db.sql import (
     bulk_insert,
     convert_values,
-    delete_where_in,
     ids_by,
-    in_conditions,
     upsert,
 )
 from etl.load.aggregates import (
@@ -43,7 +40,7 @@ from etl.load.aggregates import (
     ensure_providers,
     ensure_topics,
 )
-from etl.load.stubs import CHILD_TABLES, mark_stubs_dirty
+from etl.load.stubs import clear_children, mark_stubs_dirty
 from etl.load.tally import Tally
 from etl.records import (
     TransformedDocument,
@@ -131,13 +128,7 @@ def write_articles(
     article_ids = ids_by(conn, articles, "url", (row["url"] for row in rows))
 
     # Replace the child sets of articles that existed before.
-    old_targets: set[int] = set()
-    for condition in in_conditions(conn, related_articles.c.article_id, replaced_ids):
-        old_targets.update(
-            conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
-        )
-    for table in CHILD_TABLES:
-        delete_where_in(conn, table, "article_id", replaced_ids)
+    old_targets = clear_children(conn, replaced_ids)
 
     topic_rows = [
         [article_ids[d.article.url], topic_ids[t.slug], t.position, t.name]
