@@ -301,3 +301,52 @@ def test_lookups_find_every_value_as_given(db_url: str) -> None:
                 assert sorted(by_id) == sorted(by_url.values())
     finally:
         engine.dispose()
+
+
+def test_update_by_id_sets_each_row_its_own_values(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several rows, several chunks (MariaDB: one CASE per column and chunk), values of
+    every kind the callers set, NULL included; rows not named keep theirs."""
+    monkeypatch.setattr(sql, "UPDATE_CHUNK", 2)
+    engine = create_engine(database.resolve_url(db_url))
+    try:
+        database.upgrade(engine)
+        with engine.connect() as conn:
+            urls = [f"https://example.com/u{i}" for i in range(5)]
+            with conn.begin():
+                conn.execute(
+                    insert(articles),
+                    [
+                        {"url": url, "is_stub": True, "is_removed": False, "title": "old"}
+                        | {"created_at": NOW, "updated_at": NOW}
+                        for url in urls
+                    ],
+                )
+                ids = sql.ids_by(conn, articles, "url", urls)
+                when = datetime(2021, 2, 3, 4, 5, 6, tzinfo=UTC)
+                rows = [
+                    {
+                        "id": ids[url],
+                        "title": text_ if i % 2 else None,
+                        "published_at": when if i else None,
+                        "is_removed": bool(i % 2),
+                        "updated_at": when,
+                    }
+                    for i, (url, text_) in enumerate(zip(urls[:4], HOSTILE_TEXTS, strict=False))
+                ]
+                sql.update_by_id(conn, articles, rows)
+            columns = ("id", "title", "published_at", "is_removed", "updated_at")
+            found = {
+                row.id: {name: getattr(row, name) for name in columns}
+                for row in _all(conn, select(*(articles.c[name] for name in columns)))
+            }
+            for row in rows:
+                assert (
+                    found[row["id"]] | {"is_removed": bool(found[row["id"]]["is_removed"])} == row
+                )
+            untouched = found[ids[urls[4]]]
+            assert (untouched["title"], untouched["published_at"]) == ("old", None)
+            assert untouched["updated_at"] != when
+    finally:
+        engine.dispose()

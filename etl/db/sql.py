@@ -21,9 +21,11 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    case,
     delete,
     or_,
     select,
+    update,
 )
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import NullType
@@ -354,6 +356,46 @@ def ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> d
         for row in conn.execute(select(table.c[key], table.c.id).where(condition)):
             found[row[0]] = row[1]
     return found
+
+
+UPDATE_CHUNK = 500  # rows per MariaDB UPDATE of update_by_id
+
+
+def update_by_id(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Set, in each row of ``table`` whose ``id`` a mapping of ``rows`` names, the
+    columns the mapping holds (every mapping the same columns).
+
+    MariaDB gets one ``UPDATE ... SET column = CASE id WHEN ... END`` per chunk of rows:
+    PyMySQL's executemany sends an UPDATE per row, a round trip each (0.37 s for the
+    images of a full load). Elsewhere an executemany: psycopg pipelines it, SQLite
+    runs it in process.
+    """
+    if not rows:
+        return
+    columns = [name for name in rows[0] if name != "id"]
+    if is_mysql(conn):
+        for chunk in chunks(rows, UPDATE_CHUNK):
+            values = {
+                name: case(
+                    {
+                        row["id"]: bindparam(None, row[name], type_=table.c[name].type)
+                        for row in chunk
+                    },
+                    value=table.c.id,
+                )
+                for name in columns
+            }
+            conn.execute(
+                update(table).where(table.c.id.in_([row["id"] for row in chunk])).values(values)
+            )
+        return
+    # executemany UPDATE: bound names must differ from the column names.
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in columns})
+    )
+    conn.execute(stmt, [{f"b_{key}": value for key, value in row.items()} for row in rows])
 
 
 def delete_where_in(conn: Connection, table: Table, column: str, ids: Iterable[int]) -> None:

@@ -38,13 +38,11 @@ from sqlalchemy import (
     Connection,
     Table,
     and_,
-    bindparam,
     delete,
     exists,
     func,
     insert,
     select,
-    update,
 )
 
 from etl.db.schema import (
@@ -61,7 +59,7 @@ from etl.db.schema import (
     source_topics,
     topics,
 )
-from etl.db.sql import delete_where_in, ids_by, in_conditions, upsert
+from etl.db.sql import delete_where_in, ids_by, in_conditions, update_by_id, upsert
 from etl.records import ImageRecord, ProviderRecord
 
 
@@ -221,21 +219,13 @@ def _update_changed(
     wanted: dict[int, dict[str, Any]],
     now: datetime,
 ) -> None:
-    """One executemany UPDATE of the rows whose values differ from ``wanted``."""
+    """Update the rows whose values differ from ``wanted``."""
     rows = [
-        {"b_id": entity_id, "b_updated_at": now, **{f"b_{k}": v for k, v in values.items()}}
+        {"id": entity_id, "updated_at": now, **values}
         for entity_id, values in sorted(wanted.items())
         if any(current[entity_id][k] != v for k, v in values.items())
     ]
-    if not rows:
-        return
-    # executemany UPDATE: bound names must differ from the column names.
-    stmt = (
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values({key[2:]: bindparam(key) for key in rows[0] if key != "b_id"})
-    )
-    conn.execute(stmt, rows)
+    update_by_id(conn, table, rows)
 
 
 def _recompute_topics(conn: Connection, ids: set[int], now: datetime) -> None:

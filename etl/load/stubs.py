@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    bindparam,
     delete,
     null,
     select,
@@ -35,7 +34,7 @@ from etl.db.schema import (
     related_articles,
     topics,
 )
-from etl.db.sql import delete_where_in, in_conditions
+from etl.db.sql import delete_where_in, in_conditions, update_by_id
 from etl.load.aggregates import (
     defer,
     ensure_providers,
@@ -246,14 +245,10 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> se
                 "updated_at": now,
             }
         )
-    if updates:
-        # executemany UPDATE: bound names must differ from the column names.
-        stmt = (
-            update(articles)
-            .where(articles.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in STUB_COLUMNS})
-        )
-        conn.execute(stmt, [{f"b_{key}": value for key, value in row.items()} for row in updates])
+    # What a stub's refresh sets: STUB_COLUMNS.
+    update_by_id(
+        conn, articles, [{"id": row["id"]} | {n: row[n] for n in STUB_COLUMNS} for row in updates]
+    )
     return set(provider_ids.values())
 
 
