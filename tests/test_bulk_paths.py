@@ -17,7 +17,7 @@ from sqlalchemy import Connection, create_engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from etl import run
-from etl.db import database, integrity, pg_copy, sql
+from etl.db import database, integrity, sql
 from etl.db.schema import articles, related_articles
 from etl.load.writes import LINK_COLUMNS
 from tests.helpers import (
@@ -175,14 +175,12 @@ HOSTILE_TEXTS = [
 ]
 
 
-@pytest.mark.parametrize("prepared", [False, True], ids=["as-given", "prepared"])
 @pytest.mark.parametrize("server_url", SERVERS, indirect=True)
 def test_bulk_insert_writes_every_value_as_given(
-    conn: Connection, monkeypatch: pytest.MonkeyPatch, prepared: bool
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """MariaDB's rows go as literals the driver escaped, several statements when long;
-    PostgreSQL's through COPY, the values after the ids encoded before the lock when
-    ``prepared``: either way each value reads back as it was given."""
+    PostgreSQL's through COPY: either way each value reads back as it was given."""
     monkeypatch.setattr(sql, "MYSQL_STATEMENT_CHARS", 300)  # a statement per few rows
     ids = _articles(conn, len(HOSTILE_TEXTS) + 1)
     when = datetime(2021, 2, 3, 4, 5, 6, tzinfo=UTC)  # MariaDB keeps whole seconds
@@ -191,17 +189,8 @@ def test_bulk_insert_writes_every_value_as_given(
         for position, (target, text) in enumerate(zip(ids[1:], HOSTILE_TEXTS, strict=True))
     ]
     expected = [list(row) for row in rows]
-    converted = 0
-    if prepared:
-        rests = sql.prepare_values(
-            conn, related_articles, LINK_COLUMNS[:2], LINK_COLUMNS[2:], [r[2:] for r in rows]
-        )
-        if conn.dialect.name == "postgresql":  # the rest of each row is one block of fields
-            assert all(rest.__class__ is pg_copy.CopyFields for (rest,) in rests)
-        rows = [[*row[:2], *rest] for row, rest in zip(rows, rests, strict=True)]
-        converted = len(LINK_COLUMNS) - 2
     with conn.begin():
-        sql.bulk_insert(conn, related_articles, LINK_COLUMNS, rows, converted=converted)
+        sql.bulk_insert(conn, related_articles, LINK_COLUMNS, rows)
     found = _all(
         conn,
         select(*(related_articles.c[name] for name in LINK_COLUMNS)).order_by(

@@ -27,10 +27,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import NullType
 
-from etl.db import pg_copy, timing
+from etl.db import timing
 
 # Re-exported (the `as` form) for the callers that import them from here: is_mysql is
 # etl.db.locks', the transactions that write the news are etl.db.writer's.
@@ -156,8 +157,7 @@ def bulk_insert(
 ) -> None:
     """Append rows (lists of ``columns`` values) that cannot conflict: child rows of
     articles just cleared. The lists are converted in place (:func:`convert_values`);
-    the last ``converted`` columns were made ready already, before the writer lock
-    (:func:`prepare_values`: on PostgreSQL they may be one block of COPY fields).
+    the last ``converted`` columns were converted already, before the writer lock.
 
     The rows go to the driver directly: SQLAlchemy's per-row parameter machinery cost
     more than the database work here. PostgreSQL gets COPY (psycopg's executemany
@@ -167,14 +167,10 @@ def bulk_insert(
     if not rows:
         return
     dialect = conn.dialect
-    if converted and rows[0][-1].__class__ is pg_copy.CopyFields:
-        with timing.statement(table.name):
-            pg_copy.copy_fields(conn, table, columns, rows)
-        return
     convert_values(conn, table, columns[: len(columns) - converted], rows)
     if dialect.name == "postgresql":
         with timing.statement(table.name):  # the driver's cursor: no SQLAlchemy events
-            pg_copy.copy_rows(conn, table, columns, rows)
+            _copy_rows(conn, table, columns, rows)
         return
     if is_mysql(conn):
         _insert_literals(conn, table, columns, rows)
@@ -187,30 +183,6 @@ def bulk_insert(
         f"INSERT INTO {quote(table.name)} ({names}) VALUES ({placeholders})",
         [tuple(row) for row in rows],
     )
-
-
-def prepare_values(
-    conn: Connection,
-    table: Table,
-    lead: Sequence[str],
-    columns: Sequence[str],
-    rows: list[list[Any]],
-) -> list[list[Any]]:
-    """``rows`` (lists of ``columns`` values) made ready for :func:`bulk_insert`, where
-    each will follow the integer columns ``lead`` (ids, filled in under the writer
-    lock) and be passed with ``converted=len(columns)``. Needs no transaction.
-
-    On PostgreSQL, when the columns allow binary COPY, each row becomes one
-    :class:`etl.db.pg_copy.CopyFields`: under the lock a row is then its ids packed
-    and the fields appended, where psycopg formatted every value of every row.
-    Elsewhere the values are converted in place (:func:`convert_values`).
-    """
-    if conn.dialect.name == "postgresql":
-        encoded = pg_copy.encode_fields(conn, table, lead, columns, rows)
-        if encoded is not None:
-            return [[fields] for fields in encoded]
-    convert_values(conn, table, columns, rows)
-    return rows
 
 
 def convert_values(
@@ -296,6 +268,55 @@ def _insert_literals(
         values.append(value)
         size += len(value) + 1
     conn.exec_driver_sql(head + ",".join(values) + tail, execution_options=options)
+
+
+# PostgreSQL type -> the psycopg type whose binary form it writes for that column's
+# (bind-processed) Python values. Binary COPY halves the client's work and spares the
+# server parsing text; a column of any other type (JSON) makes the COPY text.
+_BINARY_COPY_TYPES = {
+    "integer": "int4",
+    "bigint": "int8",
+    "boolean": "bool",
+    "text": "text",
+    "varchar": "varchar",
+    "timestamp with time zone": "timestamptz",
+}
+
+
+def _binary_copy_types(conn: Connection, table: Table, columns: Sequence[str]) -> list[str] | None:
+    compile_type = conn.dialect.type_compiler_instance.process
+    types = []
+    for name in columns:
+        sql_type = compile_type(table.c[name].type).lower().partition("(")[0]
+        if sql_type not in _BINARY_COPY_TYPES:
+            return None
+        types.append(_BINARY_COPY_TYPES[sql_type])
+    return types
+
+
+def _copy_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+) -> None:
+    """COPY ``rows`` into ``table`` (PostgreSQL), in binary when every column allows it."""
+    quote = conn.dialect.identifier_preparer.quote
+    types = _binary_copy_types(conn, table, columns)
+    names = ", ".join(quote(name) for name in columns)
+    statement = f"COPY {quote(table.name)} ({names}) FROM STDIN"
+    if types:
+        statement += " (FORMAT BINARY)"
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(statement) as copy:
+            if types:
+                copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+    except dbapi_error as exc:
+        # The driver's own cursor bypasses SQLAlchemy: wrap its errors as SQLAlchemy
+        # does, so that a value the database refuses (too long for its column) rejects
+        # its document, as on the other backends, instead of ending the run.
+        raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
 
 
 def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:

@@ -30,8 +30,8 @@ from etl.db.schema import (
 )
 from etl.db.sql import (
     bulk_insert,
+    convert_values,
     ids_by,
-    prepare_values,
     upsert,
 )
 from etl.load.aggregates import (
@@ -164,7 +164,7 @@ def write_articles(
 
 class PreparedLinks:
     """Documents' links with every value but their two ids made ready for the driver
-    (``etl.db.sql.prepare_values``): a worker prepares its batch's before it asks for the
+    (``etl.db.sql.convert_values``): a worker prepares its batch's before it asks for the
     writer lock, so that under the lock a link row is two ids and the prepared rest.
     A document not prepared (one read again under the lock) is prepared when written.
     """
@@ -174,27 +174,24 @@ class PreparedLinks:
         self._prepared: dict[int, tuple[TransformedDocument, list[tuple[str, list[Any]]]]] = {}
 
     def add(self, conn: Connection, docs: Iterable[TransformedDocument]) -> None:
-        docs = list(docs)
-        values = [
-            [
-                link.position,
-                link.title,
-                link.excerpt,
-                link.published_at,
-                link.web_url,
-                link.provider.domain if link.provider else None,
-                link.provider.name if link.provider else None,
-            ]
-            for d in docs
-            for link in d.article.links
-        ]
-        rests = iter(
-            prepare_values(
-                conn, related_articles, LINK_COLUMNS[:LINK_IDS], LINK_COLUMNS[LINK_IDS:], values
-            )
-        )
+        values: list[list[Any]] = []
         for d in docs:
-            self._prepared[id(d)] = (d, [(link.url, next(rests)) for link in d.article.links])
+            links = []
+            for link in d.article.links:
+                provider = link.provider
+                rest = [
+                    link.position,
+                    link.title,
+                    link.excerpt,
+                    link.published_at,
+                    link.web_url,
+                    provider.domain if provider else None,
+                    provider.name if provider else None,
+                ]
+                links.append((link.url, rest))
+                values.append(rest)
+            self._prepared[id(d)] = (d, links)
+        convert_values(conn, related_articles, LINK_COLUMNS[LINK_IDS:], values)
 
     def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, list[Any]]]:
         found = self._prepared.get(id(doc))
