@@ -396,7 +396,7 @@ def _array_literal(values: Sequence[Any]) -> Callable[[Sequence[Any]], str] | No
     """How to write ``values`` (all str or all int) as one PostgreSQL array literal,
     else None. psycopg adapts a list element by element in Python, which was most of
     the client's work in the lookups under the writer lock; a str of the array's text,
-    cast by the server, is built in a few C-level string operations."""
+    typed and parsed by the server, is built in a few C-level string operations."""
     if all(value.__class__ is int for value in values):
         return lambda chunk: "{" + ",".join(map(str, chunk)) + "}"
     if all(value.__class__ is str for value in values):
