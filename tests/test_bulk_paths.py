@@ -67,17 +67,34 @@ def _all(conn: Connection, statement: Any) -> list[Any]:
         return list(conn.execute(statement))
 
 
-def _articles(conn: Connection, count: int) -> list[int]:
+def _stubs(conn: Connection, urls: list[str], **values: Any) -> dict[str, int]:
+    """Insert stub articles at ``urls`` (with ``values``), in a transaction of their own."""
     with conn.begin():
         conn.execute(
             insert(articles),
             [
-                {"url": f"https://example.com/{i}", "is_stub": True, "is_removed": False}
+                {"url": url, "is_stub": True, "is_removed": False, **values}
                 | {"created_at": NOW, "updated_at": NOW}
-                for i in range(count)
+                for url in urls
             ],
         )
-    return [row[0] for row in _all(conn, select(articles.c.id).order_by(articles.c.id))]
+    return {url: id_ for url, id_ in _all(conn, select(articles.c.url, articles.c.id))}
+
+
+def _articles(conn: Connection, count: int) -> list[int]:
+    return sorted(_stubs(conn, [f"https://example.com/{i}" for i in range(count)]).values())
+
+
+@pytest.fixture
+def any_conn(db_url: str) -> Iterator[Connection]:
+    """A connection to an upgraded, empty database on each backend."""
+    engine = create_engine(database.resolve_url(db_url))
+    try:
+        database.upgrade(engine)
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
 
 
 def _links(ids: list[int], missing: int | None = None) -> list[list[Any]]:
@@ -268,78 +285,48 @@ LOOKED_UP = [text for text in HOSTILE_TEXTS if text is not None] + [
 ]
 
 
-def test_lookups_find_every_value_as_given(db_url: str) -> None:
+def test_lookups_find_every_value_as_given(any_conn: Connection) -> None:
     """``in_conditions`` (PostgreSQL: one array literal per chunk, typed by the server)
     finds exactly the rows whose values it is given, however they are written."""
-    engine = create_engine(database.resolve_url(db_url))
-    try:
-        database.upgrade(engine)
-        with engine.connect() as conn:
-            with conn.begin():
-                conn.execute(
-                    insert(articles),
-                    [
-                        {"url": url, "is_stub": True, "is_removed": False}
-                        | {"created_at": NOW, "updated_at": NOW}
-                        for url in [*LOOKED_UP, "not looked up", "x"]
-                    ],
-                )
-            with conn.begin():
-                by_url = sql.ids_by(conn, articles, "url", LOOKED_UP)
-                assert sorted(by_url) == sorted(LOOKED_UP)
-                by_id = sql.ids_by(conn, articles, "id", by_url.values())
-                assert sorted(by_id) == sorted(by_url.values())
-    finally:
-        engine.dispose()
+    _stubs(any_conn, [*LOOKED_UP, "not looked up", "x"])
+    with any_conn.begin():
+        by_url = sql.ids_by(any_conn, articles, "url", LOOKED_UP)
+        assert sorted(by_url) == sorted(LOOKED_UP)
+        by_id = sql.ids_by(any_conn, articles, "id", by_url.values())
+        assert sorted(by_id) == sorted(by_url.values())
 
 
 def test_update_by_id_sets_each_row_its_own_values(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    any_conn: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Several rows, several chunks (MariaDB: one CASE per column and chunk), values of
     every kind the callers set, NULL included; rows not named keep theirs."""
     monkeypatch.setattr(sql, "UPDATE_CHUNK", 2)
-    engine = create_engine(database.resolve_url(db_url))
-    try:
-        database.upgrade(engine)
-        with engine.connect() as conn:
-            urls = [f"https://example.com/u{i}" for i in range(5)]
-            with conn.begin():
-                conn.execute(
-                    insert(articles),
-                    [
-                        {"url": url, "is_stub": True, "is_removed": False, "title": "old"}
-                        | {"created_at": NOW, "updated_at": NOW}
-                        for url in urls
-                    ],
-                )
-                ids = sql.ids_by(conn, articles, "url", urls)
-                when = datetime(2021, 2, 3, 4, 5, 6, tzinfo=UTC)
-                rows = [
-                    {
-                        "id": ids[url],
-                        "title": text_ if i % 2 else None,
-                        "published_at": when if i else None,
-                        "is_removed": bool(i % 2),
-                        "updated_at": when,
-                    }
-                    for i, (url, text_) in enumerate(zip(urls[:4], HOSTILE_TEXTS, strict=False))
-                ]
-                sql.update_by_id(conn, articles, rows)
-            columns = ("id", "title", "published_at", "is_removed", "updated_at")
-            found = {
-                row.id: {name: getattr(row, name) for name in columns}
-                for row in _all(conn, select(*(articles.c[name] for name in columns)))
-            }
-            for row in rows:
-                assert (
-                    found[row["id"]] | {"is_removed": bool(found[row["id"]]["is_removed"])} == row
-                )
-            untouched = found[ids[urls[4]]]
-            assert (untouched["title"], untouched["published_at"]) == ("old", None)
-            assert untouched["updated_at"] != when
-    finally:
-        engine.dispose()
+    urls = [f"https://example.com/u{i}" for i in range(5)]
+    ids = _stubs(any_conn, urls, title="old")
+    when = datetime(2021, 2, 3, 4, 5, 6, tzinfo=UTC)
+    rows = [
+        {
+            "id": ids[url],
+            "title": text_ if i % 2 else None,
+            "published_at": when if i else None,
+            "is_removed": bool(i % 2),
+            "updated_at": when,
+        }
+        for i, (url, text_) in enumerate(zip(urls[:4], HOSTILE_TEXTS, strict=False))
+    ]
+    with any_conn.begin():
+        sql.update_by_id(any_conn, articles, rows)
+    columns = ("id", "title", "published_at", "is_removed", "updated_at")
+    found = {
+        row.id: {name: getattr(row, name) for name in columns}
+        for row in _all(any_conn, select(*(articles.c[name] for name in columns)))
+    }
+    for row in rows:
+        assert found[row["id"]] | {"is_removed": bool(found[row["id"]]["is_removed"])} == row
+    untouched = found[ids[urls[4]]]
+    assert (untouched["title"], untouched["published_at"]) == ("old", None)
+    assert untouched["updated_at"] != when
 
 
 def test_sqlite_upserts_through_the_driver_equal_sqlalchemys(
