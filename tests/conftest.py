@@ -2,7 +2,8 @@
 the snapshot of a clean run to compare an interrupted one with; and the check, after
 the last test, that no test wrote into the checkout.
 
-Test modules import helpers from ``tests.helpers``, never from here.
+Test modules import helpers from ``tests.helpers`` and the helper modules beside it
+(``tests.snapshots``, ``tests.sites``, ``tests.analyst_clients``), never from here.
 
 Server URLs come from ETL_TEST_POSTGRES_URL and ETL_TEST_MARIADB_URL (defaults: the
 servers on 127.0.0.1). A missing server skips its tests on a laptop; with
@@ -22,18 +23,8 @@ from typing import Any
 import pytest
 
 import etl
-from tests.helpers import (
-    BACKENDS,
-    ROOT,
-    SEEDS,
-    CorpusLoads,
-    LoadedCorpus,
-    ReferenceSnapshot,
-    make_database,
-    run_etl,
-    snapshot,
-    unavailable,
-)
+from tests.helpers import BACKENDS, ROOT, SEEDS, make_database, run_etl, unavailable
+from tests.snapshots import CorpusLoads, LoadedCorpus, ReferenceSnapshot, snapshot
 
 CORPUS_TARBALL = Path(
     os.environ.get("ETL_TEST_CORPUS", ROOT.parent / "shared" / "corpus" / "azure-news.tar.xz")

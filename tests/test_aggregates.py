@@ -2,7 +2,7 @@
 sizes follow the files that exist now, after any history (etl.load.aggregates).
 
 Each history runs on every backend and ends compared, table by table and column by
-column (tests.helpers.live_snapshot, derived from etl.db.schema), with a fresh load of
+column (tests.snapshots.live_snapshot, derived from etl.db.schema), with a fresh load of
 the final files. The values the history started from are chosen so that the old rule
 ("the smallest or largest value ever seen while the row exists") would keep them.
 """
@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from etl import run
 from etl.db.schema import articles, images, providers, topics
-from tests.helpers import fetch, live_snapshot, make_doc, render, url_for, write_tree
+from tests.helpers import fetch, make_doc, render, url_for, write_tree
+from tests.snapshots import live_snapshot
 
 SHARED = "shared.example.com"
 LOGO = url_for("shared", "logo.png")

@@ -30,135 +30,137 @@ from tests.helpers import (
     article_row,
     assert_loaded,
     assert_rejected,
-    db_text,
     fetch,
     make_doc,
     render,
     run_files,
-    snapshot,
     token,
     url_for,
 )
+from tests.snapshots import db_text, snapshot
 
 # --- one bad document next to a good one --------------------------------------------
 
 
-def bad_cases() -> dict[str, tuple[bytes, str, bool]]:
-    """name -> (file content, reason pattern, reason must give line/column).
-
-    Every content mentions the token placeholder ``TAG`` (replaced per test) so a
-    leak of the bad document into the database is detectable.
-    """
-
-    def doc(**changes: Any) -> dict[str, Any]:
-        data = make_doc("TAG")
-        for key, value in changes.items():
-            if value is _DELETE:
-                data.pop(key, None)
-            else:
-                data[key] = value
-        return data
-
-    body = "Body TAG.\n"
-    valid = f"title: Title TAG\nwebUrl: {url_for('TAG')}\ntopics: [Topic TAG]\n"
-    width_not_number = doc()
-    width_not_number["images"][0]["width"] = "wide"
-    return {
-        "no_front_matter": (f"# Title TAG\n\n{valid}".encode(), r"no front-matter", False),
-        "front_matter_never_closed": (
-            f"---\n{valid}\n{body}".encode(),
-            r"never closed",
-            False,
-        ),
-        "empty_file": (b"", r"empty", False),
-        "whitespace_only_file": (b" \n\n\t\n", r"empty", False),
-        "empty_front_matter": (b"---\n---\nBody TAG.\n", r"mapping|empty", False),
-        "tab_in_indentation": (
-            f"---\n{valid}provider:\n\tname: Provider TAG\n---\n{body}".encode(),
-            r"YAML",
-            True,
-        ),
-        "unclosed_double_quote": (
-            f'---\ntitle: "Title TAG\nwebUrl: {url_for("TAG")}\n---\n{body}'.encode(),
-            r"YAML",
-            True,
-        ),
-        "unclosed_single_quote": (
-            f"---\nwebUrl: {url_for('TAG')}\ntitle: 'Title TAG\n---\n{body}".encode(),
-            r"YAML",
-            True,
-        ),
-        "top_level_list": (
-            f"---\n- title: Title TAG\n- webUrl: {url_for('TAG')}\n---\n{body}".encode(),
-            r"mapping.*list",
-            False,
-        ),
-        "top_level_scalar": (b"---\nTitle TAG\n---\nBody TAG.\n", r"mapping.*str", False),
-        "duplicate_keys": (
-            f"---\n{valid}title: Other TAG\n---\n{body}".encode(),
-            r"duplicate.*title",
-            True,
-        ),
-        "missing_title": (render(doc(title=_DELETE), body), r"title", False),
-        "blank_title": (render(doc(title="   "), body), r"title", False),
-        "no_url_at_all": (
-            render(doc(webUrl=_DELETE, originalUrl=_DELETE), body),
-            r"neither webUrl nor originalUrl",
-            False,
-        ),
-        "blank_urls": (
-            render(doc(webUrl="  ", originalUrl=""), body),
-            r"neither webUrl nor originalUrl",
-            False,
-        ),
-        "javascript_url": (
-            render(doc(webUrl="javascript:alert('TAG')"), body),
-            r"webUrl.*http\(s\)",
-            False,
-        ),
-        "file_url": (
-            render(doc(webUrl="file:///etc/TAG/passwd"), body),
-            r"webUrl.*http\(s\)",
-            False,
-        ),
-        "plain_text_url": (
-            render(doc(webUrl="see the TAG website"), body),
-            r"webUrl.*http\(s\)",
-            False,
-        ),
-        "ftp_original_url_only": (
-            render(doc(webUrl=_DELETE, originalUrl="ftp://TAG.example.com/x"), body),
-            r"originalUrl.*http\(s\)",
-            False,
-        ),
-        "date_is_a_weekday": (
-            render(doc(publishedDateTime="tuesday"), body),
-            r"publishedDateTime",
-            False,
-        ),
-        "date_out_of_range": (
-            render(doc(publishedDateTime="2020-13-45"), body),
-            r"publishedDateTime",
-            False,
-        ),
-        "quality_not_a_number": (render(doc(quality="high"), body), r"quality", False),
-        "image_width_not_a_number": (render(width_not_number, body), r"width", False),
-        "latin1_bytes": (render(doc()).replace(b"Title TAG", b"Titl\xe9 TAG"), r"UTF-8", False),
-        "utf16": (
-            "\ufeff".encode("utf-16-le") + render(doc()).decode().encode("utf-16-le"),
-            r"UTF-8",
-            False,
-        ),
-        "truncated_utf8_sequence": (
-            render(doc()).replace(b"Title TAG", b"Title \xf0\x9f TAG"),
-            r"UTF-8",
-            False,
-        ),
-    }
-
-
 _DELETE = object()
-BAD_CASES = bad_cases()
+_BODY = "Body TAG.\n"
+_VALID = f"title: Title TAG\nwebUrl: {url_for('TAG')}\ntopics: [Topic TAG]\n"
+
+
+def _doc(**changes: Any) -> dict[str, Any]:
+    """The seed document made with the token placeholder ``TAG``, with ``changes``
+    (``_DELETE`` removes a key)."""
+    data = make_doc("TAG")
+    for key, value in changes.items():
+        if value is _DELETE:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    return data
+
+
+def _image_width(width: Any) -> dict[str, Any]:
+    """The seed document made with ``TAG``, its first image ``width`` wide."""
+    data = _doc()
+    data["images"][0]["width"] = width
+    return data
+
+
+# name -> (file content, reason pattern, reason must give line/column).
+# Every content mentions the token placeholder ``TAG`` (replaced per test) so a leak of
+# the bad document into the database is detectable.
+BAD_CASES: dict[str, tuple[bytes, str, bool]] = {
+    "no_front_matter": (f"# Title TAG\n\n{_VALID}".encode(), r"no front-matter", False),
+    "front_matter_never_closed": (
+        f"---\n{_VALID}\n{_BODY}".encode(),
+        r"never closed",
+        False,
+    ),
+    "empty_file": (b"", r"empty", False),
+    "whitespace_only_file": (b" \n\n\t\n", r"empty", False),
+    "empty_front_matter": (b"---\n---\nBody TAG.\n", r"mapping|empty", False),
+    "tab_in_indentation": (
+        f"---\n{_VALID}provider:\n\tname: Provider TAG\n---\n{_BODY}".encode(),
+        r"YAML",
+        True,
+    ),
+    "unclosed_double_quote": (
+        f'---\ntitle: "Title TAG\nwebUrl: {url_for("TAG")}\n---\n{_BODY}'.encode(),
+        r"YAML",
+        True,
+    ),
+    "unclosed_single_quote": (
+        f"---\nwebUrl: {url_for('TAG')}\ntitle: 'Title TAG\n---\n{_BODY}".encode(),
+        r"YAML",
+        True,
+    ),
+    "top_level_list": (
+        f"---\n- title: Title TAG\n- webUrl: {url_for('TAG')}\n---\n{_BODY}".encode(),
+        r"mapping.*list",
+        False,
+    ),
+    "top_level_scalar": (b"---\nTitle TAG\n---\nBody TAG.\n", r"mapping.*str", False),
+    "duplicate_keys": (
+        f"---\n{_VALID}title: Other TAG\n---\n{_BODY}".encode(),
+        r"duplicate.*title",
+        True,
+    ),
+    "missing_title": (render(_doc(title=_DELETE), _BODY), r"title", False),
+    "blank_title": (render(_doc(title="   "), _BODY), r"title", False),
+    "no_url_at_all": (
+        render(_doc(webUrl=_DELETE, originalUrl=_DELETE), _BODY),
+        r"neither webUrl nor originalUrl",
+        False,
+    ),
+    "blank_urls": (
+        render(_doc(webUrl="  ", originalUrl=""), _BODY),
+        r"neither webUrl nor originalUrl",
+        False,
+    ),
+    "javascript_url": (
+        render(_doc(webUrl="javascript:alert('TAG')"), _BODY),
+        r"webUrl.*http\(s\)",
+        False,
+    ),
+    "file_url": (
+        render(_doc(webUrl="file:///etc/TAG/passwd"), _BODY),
+        r"webUrl.*http\(s\)",
+        False,
+    ),
+    "plain_text_url": (
+        render(_doc(webUrl="see the TAG website"), _BODY),
+        r"webUrl.*http\(s\)",
+        False,
+    ),
+    "ftp_original_url_only": (
+        render(_doc(webUrl=_DELETE, originalUrl="ftp://TAG.example.com/x"), _BODY),
+        r"originalUrl.*http\(s\)",
+        False,
+    ),
+    "date_is_a_weekday": (
+        render(_doc(publishedDateTime="tuesday"), _BODY),
+        r"publishedDateTime",
+        False,
+    ),
+    "date_out_of_range": (
+        render(_doc(publishedDateTime="2020-13-45"), _BODY),
+        r"publishedDateTime",
+        False,
+    ),
+    "quality_not_a_number": (render(_doc(quality="high"), _BODY), r"quality", False),
+    "image_width_not_a_number": (render(_image_width("wide"), _BODY), r"width", False),
+    "latin1_bytes": (render(_doc()).replace(b"Title TAG", b"Titl\xe9 TAG"), r"UTF-8", False),
+    "utf16": (
+        "\ufeff".encode("utf-16-le") + render(_doc()).decode().encode("utf-16-le"),
+        r"UTF-8",
+        False,
+    ),
+    "truncated_utf8_sequence": (
+        render(_doc()).replace(b"Title TAG", b"Title \xf0\x9f TAG"),
+        r"UTF-8",
+        False,
+    ),
+}
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,8 @@ from etl.db import database
 from etl.db.schema import SCHEMA_REVISION, articles, etl_runs, rejected_documents, source_files
 from etl.records import RunSummary
 from etl.runner.workers import chunk_sizes, plan_chunks
-from tests.helpers import (
-    SEEDS,
-    CorpusLoads,
-    connect,
-    fetch,
-    net_change,
-    run_etl,
-    run_python,
-    snapshot,
-    start_etl,
-)
+from tests.helpers import SEEDS, connect, fetch, run_etl, run_python, start_etl
+from tests.snapshots import CorpusLoads, net_change, snapshot
 
 DATA_TABLES = (
     "articles",

@@ -21,15 +21,8 @@ from etl import run
 from etl.db import database, integrity, sql
 from etl.db.schema import articles, related_articles
 from etl.load.writes import LINK_COLUMNS
-from tests.helpers import (
-    connect,
-    live_snapshot,
-    make_database,
-    make_doc,
-    render,
-    url_for,
-    write_tree,
-)
+from tests.helpers import connect, make_database, make_doc, render, url_for, write_tree
+from tests.snapshots import live_snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 

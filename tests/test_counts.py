@@ -27,18 +27,8 @@ import etl
 from etl.db.schema import article_changes, etl_runs
 from etl.load.tally import ABSENT, FULL, STUB, TOMBSTONE, transition
 from etl.records import COUNTER_NAMES, RunSummary
-from tests.helpers import (
-    CLI_TIMEOUT,
-    Held,
-    connect,
-    dump_yaml,
-    fetch,
-    held,
-    net_change,
-    run_etl,
-    start_etl,
-    write_tree,
-)
+from tests.helpers import CLI_TIMEOUT, connect, dump_yaml, fetch, run_etl, start_etl, write_tree
+from tests.snapshots import Held, held, net_change
 
 N_DOCS = 400
 BATCH_SIZE = 10  # many transactions: a signal finds the run between two of them

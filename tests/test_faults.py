@@ -29,18 +29,8 @@ from etl.db.database import DatabaseUnavailable
 from etl.db.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from etl.extract.extract import file_stamp
 from etl.runner.workers import plan_chunks
-from tests.helpers import (
-    CLI_TIMEOUT,
-    SEEDS,
-    ReferenceSnapshot,
-    connect,
-    dump_yaml,
-    fetch,
-    loaded_articles,
-    run_etl,
-    snapshot,
-    start_etl,
-)
+from tests.helpers import CLI_TIMEOUT, SEEDS, connect, dump_yaml, fetch, run_etl, start_etl
+from tests.snapshots import ReferenceSnapshot, loaded_articles, snapshot
 
 N_DOCS = 1500
 BATCH_SIZE = 50

@@ -22,7 +22,8 @@ from etl.db.schema import (
     metadata,
     with_mysql_table_options,
 )
-from tests.helpers import ROOT, SEEDS, as_of, run_etl, snapshot
+from tests.helpers import ROOT, SEEDS, run_etl
+from tests.snapshots import as_of, snapshot
 
 
 def _diff(url: str) -> list[Any]:

@@ -1,27 +1,20 @@
-"""Operations: the installed package, signals, dry runs, scheduler configuration, small errors.
+"""Operations: the installed package, dry runs, scheduler configuration, small errors.
 
 How an operator meets the tool: a wheel installed into a fresh environment used from
-another directory; SIGTERM and SIGINT during a real load (exit codes, no process left,
-the run row, a re-run that heals); runs left ``running`` by a killed process; a dry run
-that computes a real run's summary and writes nothing; ``ETL_*`` variables; a connect
-timeout against a server that never answers; one-line errors.
+another directory; a dry run that computes a real run's summary and writes nothing;
+``ETL_*`` variables; a connect timeout against a server that never answers; one-line
+errors. Signals and runs left by a killed process are in ``tests/test_interruptions.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 import pytest
@@ -32,22 +25,8 @@ import etl
 from etl.cli import main as cli_main
 from etl.db import database
 from etl.db.schema import etl_runs, rejected_documents
-from etl.ledger import ledger
-from etl.ledger.runs import start_run
-from tests.helpers import (
-    ROOT,
-    SEEDS,
-    CorpusLoads,
-    loaded_articles,
-    make_database,
-    run_etl,
-    run_python,
-    snapshot,
-    start_etl,
-    start_python,
-)
-
-CLI_TIMEOUT = 300
+from tests.helpers import ROOT, SEEDS, SLOW_CLI_TIMEOUT, run_etl, start_etl
+from tests.snapshots import snapshot
 
 
 def ledger_rows(url: str) -> tuple[int, int]:
@@ -58,18 +37,6 @@ def ledger_rows(url: str) -> tuple[int, int]:
             runs = conn.execute(select(func.count()).select_from(etl_runs)).scalar_one()
             rejects = conn.execute(select(func.count()).select_from(rejected_documents))
             return runs, rejects.scalar_one()
-    finally:
-        engine.dispose()
-
-
-def run_row(url: str, run_id: int | None = None) -> Any:
-    engine = create_engine(database.resolve_url(url))
-    try:
-        with engine.connect() as conn:
-            query = select(etl_runs).order_by(etl_runs.c.id.desc()).limit(1)
-            if run_id is not None:
-                query = select(etl_runs).where(etl_runs.c.id == run_id)
-            return conn.execute(query).one()
     finally:
         engine.dispose()
 
@@ -86,10 +53,9 @@ def table_names(url: str) -> set[str]:
 # --- the package, installed from a wheel, used from another directory ------------------------
 
 
-@pytest.mark.slow
-def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path) -> None:
-    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources,
-    # and a test writes only under its temporary directory.
+def _build_wheel(tmp_path: Path) -> Path:
+    """The package's wheel, built from a copy: setuptools writes build/ and *.egg-info
+    beside the sources, and a test writes only under its temporary directory."""
     source = tmp_path / "source"
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(ROOT / "etl", source / "etl", ignore=ignore)
@@ -100,14 +66,17 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dist), str(source)],
         capture_output=True,
         text=True,
-        timeout=CLI_TIMEOUT,
+        timeout=SLOW_CLI_TIMEOUT,
     )
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = dist.glob("news_etl-*.whl")
-    # A fresh environment holding only the wheel; the dependencies come from the test
-    # environment's site-packages as a plain path (its .pth files, among them the
-    # editable install of the checkout, are not processed there).
-    venv = tmp_path / "venv"
+    return wheel
+
+
+def _install_into_a_fresh_venv(wheel: Path, venv: Path) -> Path:
+    """A fresh environment at ``venv`` holding only ``wheel``: its site-packages. The
+    dependencies come from the test environment's site-packages as a plain path (its .pth
+    files, among them the editable install of the checkout, are not processed there)."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     site_packages = Path(
@@ -125,9 +94,17 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
         [*pip, "install", "-q", "--no-deps", "--no-index", str(wheel)],
         capture_output=True,
         text=True,
-        timeout=CLI_TIMEOUT,
+        timeout=SLOW_CLI_TIMEOUT,
     )
     assert install.returncode == 0, install.stderr[-3000:]
+    return site_packages
+
+
+@pytest.mark.slow
+def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    site_packages = _install_into_a_fresh_venv(_build_wheel(tmp_path), venv)
+    python = venv / "bin" / "python"
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -171,199 +148,6 @@ def test_wheel_install_runs_every_command_from_another_directory(tmp_path: Path)
     assert etl_("db", "current").stdout.strip() == f"{etl.db.schema.SCHEMA_REVISION} (head)"
     for result in (history, offline, downgrade, upgrade):
         assert "Traceback" not in result.stderr
-
-
-# --- signals during a corpus load ---------------------------------------------------------------
-
-
-def _children(pid: int) -> set[int]:
-    """The child processes of ``pid`` (Linux /proc)."""
-    found: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        with contextlib.suppress(OSError):
-            found.update(int(child) for child in (task / "children").read_text().split())
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")  # a zombie has ended; only its exit status is left
-
-
-def _articles_loaded(url: str) -> int:
-    return loaded_articles(url) or 0
-
-
-@pytest.mark.corpus
-@pytest.mark.parametrize(
-    ("backend", "signum", "code"),
-    [
-        pytest.param("postgresql", signal.SIGTERM, 143, marks=pytest.mark.postgresql),
-        pytest.param("postgresql", signal.SIGINT, 130, marks=pytest.mark.postgresql),
-        pytest.param("sqlite", signal.SIGTERM, 143),
-    ],
-    ids=["postgresql-SIGTERM", "postgresql-SIGINT", "sqlite-SIGTERM"],
-)
-def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
-    backend: str,
-    signum: int,
-    code: int,
-    corpus_news: Path,
-    corpus_loads: CorpusLoads,
-    tmp_path: Path,
-) -> None:
-    # An uninterrupted load of the same files (the session's: `etl run` is etl.run).
-    expected = corpus_loads(backend).snapshot
-    databases = make_database(backend, tmp_path)
-    url = next(databases)
-    try:
-        proc = start_etl(
-            "run",
-            str(corpus_news),
-            "--database-url",
-            url,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group: Ctrl-C reaches it all
-        )
-        workers: set[int] = set()
-        try:
-            deadline = time.monotonic() + CLI_TIMEOUT
-            while _articles_loaded(url) == 0 and proc.poll() is None:
-                assert time.monotonic() < deadline, "nothing loaded"
-                workers |= _children(proc.pid)
-                time.sleep(0.05)
-            workers |= _children(proc.pid)
-            if signum == signal.SIGINT:
-                os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does
-            else:
-                os.kill(proc.pid, signum)  # what cron, systemd, Kubernetes do
-            _, err = proc.communicate(timeout=CLI_TIMEOUT)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        assert proc.returncode == code, err[-3000:]
-        assert workers, "the run started no worker process"
-        assert not [pid for pid in workers if _alive(pid)], "a worker survived the run"
-        assert "Traceback" not in err, err[-3000:]
-        name = signal.Signals(signum).name
-        assert f"stopped by {name}" in err
-        row = run_row(url)
-        assert row.status == "interrupted"
-        assert row.error == f"interrupted by {name}"
-        assert row.finished_at is not None
-
-        result = run_etl("run", str(corpus_news), "--database-url", url, cwd=tmp_path)
-        assert result.returncode == 0, result.stderr[-2000:]
-        after = snapshot(url)
-        for table in expected:
-            assert after[table] == expected[table], f"{table} differs from an uninterrupted load"
-    finally:
-        databases.close()
-
-
-def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
-    script = textwrap.dedent(
-        """
-        import os, signal, time
-        from etl.runner.interrupts import stop_on_signals
-        from etl.records import RunInterrupted
-
-        with stop_on_signals():
-            try:
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(30)
-            except RunInterrupted:
-                print("first", flush=True)
-                os.kill(os.getpid(), signal.SIGINT)  # during the clean-up
-                time.sleep(30)
-                print("clean-up finished")
-        """
-    )
-    result = run_python(script, timeout=60)
-    assert result.returncode == 130, result.stderr
-    assert result.stdout == "first\n"
-    assert "second signal (SIGINT): exiting at once" in result.stderr
-
-
-def test_signal_handlers_are_restored_after_a_run(sqlite_url: str) -> None:
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    etl.run([SEEDS], sqlite_url)
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
-
-
-# --- runs left `running` by a process that was killed ---------------------------------------------
-
-
-def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: str) -> None:
-    etl.run([SEEDS], db_url)
-    engine = database.make_engine(db_url)
-    try:
-        with engine.connect() as killed, engine.connect() as alive, engine.connect() as later:
-            killed_id = start_run(killed, {"paths": []})
-            alive_id = start_run(alive, {"paths": []})
-            if engine.dialect.name == "sqlite":
-                # SQLite tells by host and process id: make the first run a dead process's.
-                gone = start_python("pass")
-                gone.wait()
-                with engine.begin() as conn:
-                    conn.execute(
-                        etl_runs.update()
-                        .where(etl_runs.c.id == killed_id)
-                        .values(
-                            arguments={
-                                "paths": [],
-                                "process": {"host": socket.gethostname(), "pid": gone.pid},
-                            }
-                        )
-                    )
-                    # And the live one another process's (this one is never judged dead).
-                    conn.execute(
-                        etl_runs.update()
-                        .where(etl_runs.c.id == alive_id)
-                        .values(
-                            arguments={
-                                "paths": [],
-                                "process": {"host": socket.gethostname(), "pid": os.getppid()},
-                            }
-                        )
-                    )
-            else:
-                killed.invalidate()  # its session ends, as when its process is killed
-            later_id = start_run(later, {"paths": []})
-            assert ledger.mark_abandoned_runs(later, later_id) == [killed_id]
-            ledger.end_lease(alive, alive_id)
-    finally:
-        engine.dispose()
-    assert run_row(db_url, killed_id).status == "interrupted"
-    assert "ended without recording" in run_row(db_url, killed_id).error
-    assert run_row(db_url, alive_id).status == "running"  # a concurrent run goes on
-
-
-def test_a_run_on_another_host_is_left_alone_on_sqlite(sqlite_url: str) -> None:
-    etl.run([SEEDS], sqlite_url)
-    engine = database.make_engine(sqlite_url)
-    try:
-        with engine.begin() as conn:
-            key = conn.execute(
-                etl_runs.insert().values(
-                    started_at=ledger.now(),
-                    status="running",
-                    arguments={"process": {"host": "elsewhere.invalid", "pid": 1}},
-                )
-            ).inserted_primary_key
-            assert key is not None
-            other = key[0]
-    finally:
-        engine.dispose()
-    etl.run([SEEDS], sqlite_url)
-    assert run_row(sqlite_url, other).status == "running"
 
 
 # --- dry runs ---------------------------------------------------------------------------------
@@ -511,7 +295,7 @@ def test_an_unreachable_database_fails_within_the_connect_timeout(
         for command, proc in zip(commands, procs, strict=True):
             # Far beyond the 2 s timeout: without one, the command would hang until killed.
             try:
-                _, stderr = proc.communicate(timeout=CLI_TIMEOUT)
+                _, stderr = proc.communicate(timeout=SLOW_CLI_TIMEOUT)
             except subprocess.TimeoutExpired:
                 pytest.fail(f"etl {command[0]} hung on an unanswering server")
             assert proc.returncode == 3, stderr

@@ -18,7 +18,8 @@ from etl import run
 from etl.extract.extract import split_front_matter
 from etl.records import winner_key
 from etl.transform.transform import canonical_url, normalize_domain, topic_slug
-from tests.helpers import SEEDS, LoadedCorpus, counts, make_database, records, snapshot
+from tests.helpers import SEEDS, make_database
+from tests.snapshots import LoadedCorpus, counts, records, snapshot
 
 
 def _expected(paths: list[Path]) -> dict[str, int]:

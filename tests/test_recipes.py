@@ -32,7 +32,8 @@ from etl.transform.transform import (
     topic_slug,
 )
 from tests.analyst_clients import datasette_name, datasette_search, sqlite_path, sqlite_utils_search
-from tests.helpers import ROOT, LoadedCorpus, run_etl
+from tests.helpers import ROOT, run_etl
+from tests.snapshots import LoadedCorpus
 
 pytestmark = pytest.mark.corpus
 

@@ -20,16 +20,9 @@ from etl.db.schema import images, providers, source_topics
 from etl.extract.site_data import SiteUrls, absolute_url, data_value, site_urls
 from etl.records import DocumentError
 from etl.transform.taxonomy import read_taxonomy
-from tests.helpers import (
-    dump_yaml,
-    fetch,
-    live_snapshot,
-    make_doc,
-    render,
-    run_etl,
-    write_tree,
-)
-from tests.test_taxonomy import fresh, hierarchy, logos, organization_file, provider, topic_file
+from tests.helpers import dump_yaml, fetch, make_doc, render, run_etl, write_tree
+from tests.sites import fresh, hierarchy, logos, organization_file, provider, topic_file
+from tests.snapshots import live_snapshot
 
 SITE_URL = "https://everyday-cc.github.io"
 LOGO = "/assets/images/organizations/pcworld.com-50x50.jpg"

@@ -22,19 +22,9 @@ from etl.db.database import ConfigurationError
 from etl.db.schema import articles, etl_runs, source_files, sources
 from etl.extract.sources import SourceError, SourceSpec, default_name, discover_source, in_scope
 from etl.extract.sources import plan_sources as plan
-from tests.helpers import (
-    Held,
-    as_of,
-    fetch,
-    held,
-    make_doc,
-    net_change,
-    render,
-    snapshot,
-    url_for,
-    write_tree,
-)
-from tests.helpers import live_snapshot as live
+from tests.helpers import fetch, make_doc, render, url_for, write_tree
+from tests.snapshots import Held, as_of, held, net_change, snapshot
+from tests.snapshots import live_snapshot as live
 
 # --- pure rules ------------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
-"""Site taxonomies: `_data/topics` and `_data/organizations` of a Jekyll site root.
+"""Site taxonomies, loaded: `_data/topics` and `_data/organizations` of a Jekyll site root.
 
-The parsing rules are tested with tables of cases; the tables they fill are then
-checked on every backend after histories of taxonomy edits, against a fresh load
-of the final trees. The shared corpus's taxonomy is checked in test_recipes.py, on the
-database that module loads once per backend.
+The tables they fill are checked on every backend after histories of taxonomy edits,
+against a fresh load of the final trees. The parsing rules are tested with tables of cases
+in ``tests/test_taxonomy_rules.py``; the sites the tests build, and the queries of those
+tables, are in ``tests/sites.py``. The shared corpus's taxonomy is checked in
+test_recipes.py, on the database that module loads once per backend.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import etl
 from etl import run
 from etl.db.schema import (
     images,
-    provider_images,
     providers,
     rejected_documents,
     source_providers,
@@ -26,228 +26,18 @@ from etl.db.schema import (
     sources,
     topics,
 )
-from etl.records import DocumentError, TaxonomyTopic, TopicRecord
-from etl.transform.taxonomy import check_topics, organization_entry, read_taxonomy, topic_entry
-from tests.helpers import (
-    dump_yaml,
-    fetch,
-    live_snapshot,
-    make_doc,
-    render,
-    url_for,
-    write_tree,
+from tests.helpers import fetch, render, url_for, write_tree
+from tests.sites import (
+    fresh,
+    hierarchy,
+    logos,
+    make_site,
+    news,
+    organization_file,
+    provider,
+    topic_file,
 )
-
-# --- rules -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("data", "file", "expected"),
-    [
-        (
-            {"taxonomy": "topic", "_id": "ai", "name": " AI ", "parent": "Azure", "keywords": "ml"},
-            "_data/topics/02-ai.yaml",
-            ("ai", "AI", "azure", 2, ("ml",), None),
-        ),
-        ({"name": "Azure"}, "_data/topics/00-azure.yaml", ("azure", "Azure", None, 0, (), None)),
-        (
-            {"name": "Web", "color": "red"},
-            "_data/topics/web.yaml",
-            ("web", "Web", None, None, (), {"color": "red"}),
-        ),
-        (
-            {"name": "Machine  Learning", "parent": ""},
-            "_data/topics/3-ml.yaml",
-            ("machine-learning", "Machine Learning", None, 3, (), None),
-        ),
-    ],
-)
-def test_a_topic_file_becomes_an_entry(
-    data: dict[str, Any], file: str, expected: tuple[Any, ...]
-) -> None:
-    entry = topic_entry(data, file)
-    parent = entry.parent.slug if entry.parent else None
-    got = (entry.topic.slug, entry.topic.name, parent, entry.position, entry.keywords, entry.extra)
-    assert got == expected
-    assert entry.file == file
-
-
-@pytest.mark.parametrize(
-    ("data", "error"),
-    [
-        ({}, "name: Field required"),
-        ({"name": "  "}, "name: Value error, must not be blank"),
-        ({"name": "AI", "parent": "ai"}, "is the topic itself"),
-        ({"name": "AI", "keywords": {"a": 1}}, "keywords"),
-    ],
-)
-def test_a_bad_topic_file_says_why(data: dict[str, Any], error: str) -> None:
-    with pytest.raises(DocumentError, match=error):
-        topic_entry(data, "_data/topics/x.yaml")
-
-
-@pytest.mark.parametrize(
-    ("data", "file", "expected"),
-    [
-        (
-            {"name": "PCWorld", "domain": "www.PCWorld.com"},
-            "pcworld.com.md",
-            ("pcworld.com", "PCWorld", ()),
-        ),
-        ({"name": "WSJ"}, "_data/organizations/wsj.com.md", ("wsj.com", "WSJ", ())),
-        (
-            {
-                "name": "A",
-                "domain": "a.com",
-                "images": [{"url": "/a.png", "width": 50}, "/b.png", {"url": " "}],
-            },
-            "a.md",
-            ("a.com", "A", (("/a.png", 50), ("/b.png", None))),
-        ),
-        ({"name": "News%2c Inc", "domain": "n.com"}, "n.md", ("n.com", "News, Inc", ())),
-    ],
-)
-def test_an_organization_file_declares_a_provider(
-    data: dict[str, Any], file: str, expected: tuple[Any, ...]
-) -> None:
-    declared = organization_entry(data, file).provider
-    logos = tuple((image.url, image.width) for image in declared.images)
-    assert (declared.domain, declared.name, logos) == expected
-
-
-@pytest.mark.parametrize(
-    ("data", "error"),
-    [({"domain": "a.com"}, "name: Field required"), ({"name": "A", "domain": ""}, "domain")],
-)
-def test_a_bad_organization_file_says_why(data: dict[str, Any], error: str) -> None:
-    with pytest.raises(DocumentError, match=error):
-        organization_entry(data, "_data/organizations/.md")
-
-
-def _entry(name: str, parent: str | None, file: str) -> TaxonomyTopic:
-    slug = name.lower()
-    return TaxonomyTopic(
-        TopicRecord(slug, name, 0),
-        TopicRecord(parent.lower(), parent, 0) if parent else None,
-        None,
-        None,
-        None,
-        (),
-        (),
-        (),
-        None,
-        None,
-        file,
-    )
-
-
-@pytest.mark.parametrize(
-    ("entries", "kept", "refused"),
-    [
-        ([("A", None, "a"), ("B", "A", "b")], ["a", "b"], []),
-        ([("A", None, "2"), ("a", None, "1")], ["1"], ["2"]),  # defined twice: the first file
-        ([("A", "B", "a"), ("B", "A", "b"), ("C", "A", "c")], ["c"], ["a", "b"]),  # a cycle
-        ([("A", "Outside", "a")], ["a"], []),  # a parent no file defines is still a topic
-    ],
-)
-def test_check_topics(
-    entries: list[tuple[str, str | None, str]], kept: list[str], refused: list[str]
-) -> None:
-    ok, rejected = check_topics([_entry(*entry) for entry in entries])
-    assert [entry.file for entry in ok] == kept
-    assert sorted(item.path for item in rejected) == refused
-
-
-# --- sites -------------------------------------------------------------------------------
-
-
-def topic_file(name: str, parent: str | None = None, **extra: Any) -> bytes:
-    data: dict[str, Any] = {"taxonomy": "topic", "_id": name.lower(), "name": name}
-    if parent:
-        data["parent"] = parent
-    data.update(extra)
-    return dump_yaml(data).encode()
-
-
-def organization_file(domain: str, name: str, *logos: str) -> bytes:
-    data: dict[str, Any] = {
-        "taxonomy": "organization",
-        "_id": domain,
-        "name": name,
-        "domain": domain,
-    }
-    if logos:
-        data["images"] = [{"url": logo, "width": 50, "height": 50} for logo in logos]
-    return render(data, "")
-
-
-def news(tag: str, provider: str | None = None, provider_name: str | None = None) -> bytes:
-    doc = make_doc(tag)
-    if provider:
-        doc["provider"]["domain"] = provider
-        doc["provider"]["name"] = provider_name or f"Doc name of {provider}"
-    doc["topics"] = ["AI", f"Topic {tag}"]
-    return render(doc)
-
-
-def make_site(root: Path, *, ai_parent: str | None = "Azure", declare: bool = True) -> Path:
-    files: dict[str, bytes | None] = {
-        "_news/a.md": news("a", "pcworld.com", "PC World"),
-        "_news/b.md": news("b", "wsj.com", "Wall Street Journal"),
-        "_data/topics/00-azure.yaml": topic_file("Azure", keywords=["azure"]),
-        "_data/topics/02-ai.yaml": topic_file("AI", ai_parent, hashtags=["#ai"]),
-    }
-    if declare:
-        files["_data/organizations/pcworld.com.md"] = organization_file(
-            "pcworld.com", "PCWorld", "/assets/pcworld-50.jpg"
-        )
-        files["_data/organizations/quiet.com.md"] = organization_file("quiet.com", "Quiet")
-    write_tree(root, files)
-    return root
-
-
-def fresh(tmp_path: Path, loads: list[tuple[Path, str]]) -> dict[str, Any]:
-    reference = f"sqlite:///{tmp_path / f'fresh-{len(list(tmp_path.iterdir()))}.sqlite3'}"
-    for path, name in loads:
-        run([path], reference, workers=1, source=name)
-    return live_snapshot(reference)
-
-
-def hierarchy(url: str, source: str) -> dict[str, str | None]:
-    parent = topics.alias("parent")
-    rows = fetch(
-        url,
-        select(topics.c.name, parent.c.name.label("parent"))
-        .select_from(source_topics)
-        .join(sources, sources.c.id == source_topics.c.source_id)
-        .join(topics, topics.c.id == source_topics.c.topic_id)
-        .outerjoin(parent, parent.c.id == source_topics.c.parent_topic_id)
-        .where(sources.c.name == source),
-    )
-    return {row.name: row.parent for row in rows}
-
-
-def provider(url: str, domain: str) -> tuple[Any, ...] | None:
-    rows = fetch(
-        url,
-        select(providers.c.name, providers.c.document_name, providers.c.named_by_source).where(
-            providers.c.domain == domain
-        ),
-    )
-    return (rows[0].name, rows[0].document_name, bool(rows[0].named_by_source)) if rows else None
-
-
-def logos(url: str, domain: str) -> list[str]:
-    rows = fetch(
-        url,
-        select(images.c.url)
-        .select_from(provider_images)
-        .join(providers, providers.c.id == provider_images.c.provider_id)
-        .join(images, images.c.id == provider_images.c.image_id)
-        .where(providers.c.domain == domain)
-        .order_by(provider_images.c.position, images.c.url),
-    )
-    return [row[0] for row in rows]
+from tests.snapshots import live_snapshot
 
 
 def test_a_site_root_loads_its_taxonomy(db_url: str, tmp_path: Path) -> None:
@@ -403,11 +193,6 @@ def test_a_bad_taxonomy_file_is_rejected_alone_until_fixed(db_url: str, tmp_path
     summary = run([site], db_url, workers=1, source="azure")
     assert (summary.status, summary.documents_rejected) == ("succeeded", 0)
     assert hierarchy(db_url, "azure")["Bad"] == "AI"
-
-
-def test_read_taxonomy_of_a_tree_without_data_is_empty(tmp_path: Path) -> None:
-    found = read_taxonomy(tmp_path)
-    assert (found.topics, found.providers, found.rejected) == ((), (), ())
 
 
 def test_declared_logo_sizes_do_not_depend_on_order(db_url: str, tmp_path: Path) -> None:

@@ -1,0 +1,243 @@
+"""Interrupted runs: signals during a real load, and runs a killed process left behind.
+
+SIGTERM and SIGINT during a corpus load (exit codes, no process left, the run row, a
+re-run that heals); a second signal during the clean-up; the signal handlers restored
+after a run; runs left ``running`` by a process that was killed, marked ``interrupted``
+by the next run (and a live one, or one on another host, left alone).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+
+import etl
+from etl.db import database
+from etl.db.schema import etl_runs
+from etl.ledger import ledger
+from etl.ledger.runs import start_run
+from tests.helpers import (
+    SEEDS,
+    SLOW_CLI_TIMEOUT,
+    make_database,
+    run_etl,
+    run_python,
+    start_etl,
+    start_python,
+)
+from tests.snapshots import CorpusLoads, loaded_articles, snapshot
+
+
+def run_row(url: str, run_id: int | None = None) -> Any:
+    engine = create_engine(database.resolve_url(url))
+    try:
+        with engine.connect() as conn:
+            query = select(etl_runs).order_by(etl_runs.c.id.desc()).limit(1)
+            if run_id is not None:
+                query = select(etl_runs).where(etl_runs.c.id == run_id)
+            return conn.execute(query).one()
+    finally:
+        engine.dispose()
+
+
+# --- signals during a corpus load ---------------------------------------------------------------
+
+
+def _children(pid: int) -> set[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found.update(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has ended; only its exit status is left
+
+
+def _articles_loaded(url: str) -> int:
+    return loaded_articles(url) or 0
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(
+    ("backend", "signum", "code"),
+    [
+        pytest.param("postgresql", signal.SIGTERM, 143, marks=pytest.mark.postgresql),
+        pytest.param("postgresql", signal.SIGINT, 130, marks=pytest.mark.postgresql),
+        pytest.param("sqlite", signal.SIGTERM, 143),
+    ],
+    ids=["postgresql-SIGTERM", "postgresql-SIGINT", "sqlite-SIGTERM"],
+)
+def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
+    backend: str,
+    signum: int,
+    code: int,
+    corpus_news: Path,
+    corpus_loads: CorpusLoads,
+    tmp_path: Path,
+) -> None:
+    # An uninterrupted load of the same files (the session's: `etl run` is etl.run).
+    expected = corpus_loads(backend).snapshot
+    databases = make_database(backend, tmp_path)
+    url = next(databases)
+    try:
+        proc = start_etl(
+            "run",
+            str(corpus_news),
+            "--database-url",
+            url,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: Ctrl-C reaches it all
+        )
+        workers: set[int] = set()
+        try:
+            deadline = time.monotonic() + SLOW_CLI_TIMEOUT
+            while _articles_loaded(url) == 0 and proc.poll() is None:
+                assert time.monotonic() < deadline, "nothing loaded"
+                workers |= _children(proc.pid)
+                time.sleep(0.05)
+            workers |= _children(proc.pid)
+            if signum == signal.SIGINT:
+                os.killpg(proc.pid, signum)  # what a terminal's Ctrl-C does
+            else:
+                os.kill(proc.pid, signum)  # what cron, systemd, Kubernetes do
+            _, err = proc.communicate(timeout=SLOW_CLI_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        assert proc.returncode == code, err[-3000:]
+        assert workers, "the run started no worker process"
+        assert not [pid for pid in workers if _alive(pid)], "a worker survived the run"
+        assert "Traceback" not in err, err[-3000:]
+        name = signal.Signals(signum).name
+        assert f"stopped by {name}" in err
+        row = run_row(url)
+        assert row.status == "interrupted"
+        assert row.error == f"interrupted by {name}"
+        assert row.finished_at is not None
+
+        result = run_etl("run", str(corpus_news), "--database-url", url, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        after = snapshot(url)
+        for table in expected:
+            assert after[table] == expected[table], f"{table} differs from an uninterrupted load"
+    finally:
+        databases.close()
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, time
+        from etl.runner.interrupts import stop_on_signals
+        from etl.records import RunInterrupted
+
+        with stop_on_signals():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(30)
+            except RunInterrupted:
+                print("first", flush=True)
+                os.kill(os.getpid(), signal.SIGINT)  # during the clean-up
+                time.sleep(30)
+                print("clean-up finished")
+        """
+    )
+    result = run_python(script, timeout=60)
+    assert result.returncode == 130, result.stderr
+    assert result.stdout == "first\n"
+    assert "second signal (SIGINT): exiting at once" in result.stderr
+
+
+def test_signal_handlers_are_restored_after_a_run(sqlite_url: str) -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    etl.run([SEEDS], sqlite_url)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+
+# --- runs left `running` by a process that was killed ---------------------------------------------
+
+
+def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next(db_url: str) -> None:
+    etl.run([SEEDS], db_url)
+    engine = database.make_engine(db_url)
+    try:
+        with engine.connect() as killed, engine.connect() as alive, engine.connect() as later:
+            killed_id = start_run(killed, {"paths": []})
+            alive_id = start_run(alive, {"paths": []})
+            if engine.dialect.name == "sqlite":
+                # SQLite tells by host and process id: make the first run a dead process's.
+                gone = start_python("pass")
+                gone.wait()
+                with engine.begin() as conn:
+                    conn.execute(
+                        etl_runs.update()
+                        .where(etl_runs.c.id == killed_id)
+                        .values(
+                            arguments={
+                                "paths": [],
+                                "process": {"host": socket.gethostname(), "pid": gone.pid},
+                            }
+                        )
+                    )
+                    # And the live one another process's (this one is never judged dead).
+                    conn.execute(
+                        etl_runs.update()
+                        .where(etl_runs.c.id == alive_id)
+                        .values(
+                            arguments={
+                                "paths": [],
+                                "process": {"host": socket.gethostname(), "pid": os.getppid()},
+                            }
+                        )
+                    )
+            else:
+                killed.invalidate()  # its session ends, as when its process is killed
+            later_id = start_run(later, {"paths": []})
+            assert ledger.mark_abandoned_runs(later, later_id) == [killed_id]
+            ledger.end_lease(alive, alive_id)
+    finally:
+        engine.dispose()
+    assert run_row(db_url, killed_id).status == "interrupted"
+    assert "ended without recording" in run_row(db_url, killed_id).error
+    assert run_row(db_url, alive_id).status == "running"  # a concurrent run goes on
+
+
+def test_a_run_on_another_host_is_left_alone_on_sqlite(sqlite_url: str) -> None:
+    etl.run([SEEDS], sqlite_url)
+    engine = database.make_engine(sqlite_url)
+    try:
+        with engine.begin() as conn:
+            key = conn.execute(
+                etl_runs.insert().values(
+                    started_at=ledger.now(),
+                    status="running",
+                    arguments={"process": {"host": "elsewhere.invalid", "pid": 1}},
+                )
+            ).inserted_primary_key
+            assert key is not None
+            other = key[0]
+    finally:
+        engine.dispose()
+    etl.run([SEEDS], sqlite_url)
+    assert run_row(sqlite_url, other).status == "running"
