@@ -125,3 +125,30 @@ def _parents(module: str) -> set[str]:
     # Importing etl.db.schema imports the package etl.db first; that is not a cycle.
     parts = module.split(".")
     return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+
+REPO = PACKAGE.parent
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+
+
+def _project_modules() -> list[Path]:
+    """Every module of the package, the tests and the bench (the migrations' generated
+    revisions too: they are code someone reads)."""
+    return sorted(
+        path for folder in ("etl", "tests", "bench") for path in (REPO / folder).rglob("*.py")
+    )
+
+
+@pytest.mark.parametrize("path", _project_modules(), ids=lambda path: str(path.relative_to(REPO)))
+def test_no_module_is_over_500_lines_and_no_function_over_80(path: Path) -> None:
+    text = path.read_text()
+    assert len(text.splitlines()) <= MAX_MODULE_LINES
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(text))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long
