@@ -53,7 +53,7 @@ Usage (from the repository root)::
 
 The same file is also the comparison tools' worker (``run.py worker ...``), run
 by ``--dlt-python``; only the standard library is imported at module level, here and
-in the modules beside it.
+in the modules beside it that the worker imports (all but ``search_index_cost.py``).
 
 This file is the entry point; the rest is in the modules beside it, which it and they
 import by plain name (``python bench/run.py`` puts ``bench/`` on ``sys.path``):

@@ -3,7 +3,8 @@ the snapshot of a clean run to compare an interrupted one with; and the check, a
 the last test, that no test wrote into the checkout.
 
 Test modules import helpers from ``tests.helpers`` and the helper modules beside it
-(``tests.snapshots``, ``tests.sites``, ``tests.analyst_clients``), never from here.
+(``tests.snapshots``, ``tests.sites``, ``tests.analyst_clients``, ``tests.transform_cases``,
+``tests.extract_cases``), never from here.
 
 Server URLs come from ETL_TEST_POSTGRES_URL and ETL_TEST_MARIADB_URL (defaults: the
 servers on 127.0.0.1). A missing server skips its tests on a laptop; with

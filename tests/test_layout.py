@@ -3,7 +3,8 @@
 Each stage package of ``etl`` says in its docstring which stages it may import (a line
 ``May import: ``etl.x``, ...``); this test reads those lines and every ``import`` of
 every module (at the top or inside a function) with ``ast``, so the docstrings and the
-imports cannot drift apart.
+imports cannot drift apart. And no module of the package, the tests or the bench is
+over 500 lines, no function over 80.
 """
 
 from __future__ import annotations
