@@ -180,24 +180,17 @@ class Bench(Report):
             else {}
         )
         self.probe = found
-        if "dlt" in tools and not (found.get("dlt") and found.get("yaml")):
-            why = (
-                "no --dlt-python given"
-                if not self.args.dlt_python
-                else (f"dlt or PyYAML is not installed in {self.args.dlt_python}")
-            )
-            self.note(f"dlt skipped: {why} (see bench/README.md)")
-            tools.remove("dlt")
+        for tool, module in (("dlt", "dlt"), ("sqlite-utils", "sqlite_utils")):
+            if tool in tools and not (found.get(module) and found.get("yaml")):
+                why = (
+                    "no --dlt-python given"
+                    if not self.args.dlt_python
+                    else f"{tool} or PyYAML is not installed in {self.args.dlt_python}"
+                )
+                self.note(f"{tool} skipped: {why} (see bench/README.md)")
+                tools.remove(tool)
         if "dlt" in tools and not found.get("yaml_libyaml"):
             self.note("PyYAML has no libyaml there: dlt's documents are parsed with SafeLoader")
-        if "sqlite-utils" in tools and not (found.get("sqlite_utils") and found.get("yaml")):
-            why = (
-                "no --dlt-python given"
-                if not self.args.dlt_python
-                else (f"sqlite-utils or PyYAML is not installed in {self.args.dlt_python}")
-            )
-            self.note(f"sqlite-utils skipped: {why}")
-            tools.remove("sqlite-utils")
         return Plan(plan.sizes, plan.rerun_sizes, tools, backends, plan.compare_sizes)
 
     def run(self, plan: Plan) -> None:
