@@ -122,11 +122,13 @@ def make_engine(
         options["connect_args"] = {"timeout": 300}
     elif backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
+        # Asked for, never allowed but while etl.db.load_data sends its own file.
+        options["connect_args"] = {"local_infile": True}
         if connect_timeout is not None and "connect_timeout" not in resolved.query:
             # PyMySQL's connect_timeout covers the TCP connect only; the server's greeting
             # is read under read_timeout, which _configure_mysql lifts once connected.
             seconds = max(1, round(connect_timeout))
-            options["connect_args"] = {"connect_timeout": seconds, "read_timeout": seconds}
+            options["connect_args"].update(connect_timeout=seconds, read_timeout=seconds)
     elif (
         backend == "postgresql"
         and connect_timeout is not None
@@ -144,7 +146,7 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine, writer=not read_only)
-    elif "read_timeout" in options.get("connect_args", {}):
+    elif backend in ("mysql", "mariadb"):
         _configure_mysql(engine)
     return engine
 
@@ -178,6 +180,7 @@ def _configure_mysql(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection._local_infile = False  # see etl.db.load_data
         dbapi_connection._read_timeout = None  # PyMySQL's, used from the next read on
         sock = getattr(dbapi_connection, "_sock", None)
         if sock is not None:

@@ -32,7 +32,7 @@ May import: ``etl.db.sql``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, ForeignKeyConstraint, Table, select, text
@@ -54,34 +54,41 @@ def insert_checked_once(
     rows: list[list[Any]],
     *,
     converted: int = 0,
+    write: Callable[[], None] | None = None,
 ) -> None:
     """:func:`etl.db.sql.bulk_insert`, checking the foreign keys of many rows at once.
 
     The keys' columns must not be among the ``converted`` ones (the last columns).
+    ``write``: what inserts the rows instead (``rows`` then only name the keys' values).
     """
+    if write is None:
+
+        def write() -> None:
+            bulk_insert(conn, table, columns, rows, converted=converted)
+
     keys = _foreign_keys(table)
     if len(rows) < CHECK_ONCE_FROM or not keys or conn.dialect.name == "sqlite":
-        bulk_insert(conn, table, columns, rows, converted=converted)
+        write()
         return
     if is_mysql(conn):
         _check(conn, keys, columns, rows)
         conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
         try:
-            bulk_insert(conn, table, columns, rows, converted=converted)
+            write()
         finally:
             if not conn.invalidated and not conn.closed:
                 conn.exec_driver_sql("SET SESSION foreign_key_checks = 1")
     elif conn.dialect.name == "postgresql":
         if not _drop_keys(conn, table, keys):
-            bulk_insert(conn, table, columns, rows, converted=converted)
+            write()
             return
         _check(conn, keys, columns, rows)
-        bulk_insert(conn, table, columns, rows, converted=converted)
+        write()
         for key in keys:
             statement = str(AddConstraint(key).compile(dialect=conn.dialect))
             conn.exec_driver_sql(f"{statement} NOT VALID")
     else:
-        bulk_insert(conn, table, columns, rows, converted=converted)
+        write()
 
 
 def _foreign_keys(table: Table) -> list[ForeignKeyConstraint]:

@@ -237,11 +237,16 @@ def bulk_insert(
 
 
 def convert_values(
-    conn: Connection, table: Table, columns: Sequence[str], rows: list[list[Any]]
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    rows: list[list[Any]],
+    render: Callable[[Any], str] | None = None,
 ) -> None:
     """Convert the first ``len(columns)`` values of ``rows`` in place to what
     :func:`bulk_insert` sends: the column types' bind processors' output, and on
-    MariaDB the SQL literal the driver makes of it.
+    MariaDB the SQL literal the driver makes of it (``render``'s text instead, when
+    given: ``etl.db.load_data.field``).
 
     Each distinct value of a column is converted once: a link's snippet (its date,
     its title) repeats in every article that lists it. Needs no transaction: a
@@ -250,7 +255,9 @@ def convert_values(
     dialect = conn.dialect
     # The driver's own escape, so that MariaDB's literals are what it would have sent
     # (NO_BACKSLASH_ESCAPES included).
-    escape = conn.connection.driver_connection.escape if is_mysql(conn) else None  # type: ignore[union-attr]
+    escape = render or (
+        conn.connection.driver_connection.escape if is_mysql(conn) else None  # type: ignore[union-attr]
+    )
     for index, name in enumerate(columns):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is None and escape is None:

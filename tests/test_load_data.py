@@ -1,0 +1,226 @@
+"""MariaDB's LOAD DATA path for links (etl.db.load_data): the fields it renders, the
+values it writes, what it refuses, when the connection may send a file, and the
+INSERT path a server without ``local_infile`` keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy.exc import DataError, DBAPIError
+
+from etl import run
+from etl.db import database, load_data
+from etl.db.schema import articles, related_articles
+from etl.load.writes import LINK_COLUMNS
+from tests.helpers import make_doc, render, url_for, write_tree
+from tests.snapshots import live_snapshot
+
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
+
+FIELDS = [
+    (None, "\\N"),
+    ("", ""),
+    ("plain ☃ 🎉", "plain ☃ 🎉"),
+    ("\\N", "\\\\N"),  # the text \N, not NULL
+    ("tab\there", "tab\\there"),
+    ("line\nbreak\r\n", "line\\nbreak\\r\\n"),
+    ("back\\slash 'q' \"dq\" %s", "back\\\\slash 'q' \"dq\" %s"),
+    (True, "1"),
+    (False, "0"),
+    (0, "0"),
+    (-12, "-12"),
+    (1.5, "1.5"),
+    (datetime(2021, 2, 3, 4, 5, 6), "2021-02-03 04:05:06"),
+    (datetime(2021, 2, 3, 4, 5, 6, 7), "2021-02-03 04:05:06.000007"),
+    (date(2021, 2, 3), "2021-02-03"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), FIELDS, ids=[repr(v) for v, _ in FIELDS])
+def test_field_renders_each_value(value: Any, expected: str) -> None:
+    assert load_data.field(value) == expected
+
+
+@pytest.mark.parametrize("value", [datetime(2021, 2, 3, tzinfo=UTC), b"bytes", [1], {"a": 1}])
+def test_field_refuses_what_it_cannot_render(value: Any) -> None:
+    with pytest.raises(TypeError):
+        load_data.field(value)
+
+
+def test_other_backends_never_load_data(sqlite_url: str) -> None:
+    engine = database.make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert not load_data.allowed(conn)
+            assert not conn.in_transaction()
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(mariadb_url: str) -> Iterator[Engine]:
+    made = database.make_engine(mariadb_url)
+    database.upgrade(made)
+    try:
+        yield made
+    finally:
+        made.dispose()
+
+
+def _targets(conn: Connection, count: int) -> list[int]:
+    now = datetime(2024, 5, 6, tzinfo=UTC)
+    with conn.begin():
+        conn.execute(
+            insert(articles),
+            [
+                {"url": f"https://example.com/{i}", "is_stub": True, "is_removed": False}
+                | {"created_at": now, "updated_at": now}
+                for i in range(count)
+            ],
+        )
+        return sorted(conn.execute(select(articles.c.id)).scalars())
+
+
+TEXTS = [
+    "100% sure: %s %d %(name)s %%",
+    "it's \\ a 'quote' and a \"double\" \\' -- ; DROP TABLE articles",
+    "line\nbreak\r\ttab \x1a and NUL-free ☃ 🎉 «ß» \\N",
+    "\\N",
+    "",
+    None,
+]
+
+
+def _utc(value: Any) -> datetime:
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC)
+
+
+def _line(row: list[Any]) -> str:
+    return "\t".join(load_data.field(value) for value in row) + "\n"
+
+
+def test_load_writes_every_value_as_given(engine: Engine) -> None:
+    when = datetime(2021, 2, 3, 4, 5, 6)  # naive UTC, as the bind processor leaves it
+    with engine.connect() as conn:
+        assert load_data.allowed(conn)
+        assert not conn.in_transaction()  # asking began no transaction
+        ids = _targets(conn, len(TEXTS) + 1)
+        rows = [
+            [ids[0], target, position, text, text, when if text else None, text, text, text]
+            for position, (target, text) in enumerate(zip(ids[1:], TEXTS, strict=True))
+        ]
+        with conn.begin():
+            load_data.load(conn, related_articles, LINK_COLUMNS, [_line(row) for row in rows])
+        with conn.begin():
+            found = conn.execute(
+                select(*(related_articles.c[name] for name in LINK_COLUMNS)).order_by(
+                    related_articles.c.position
+                )
+            ).all()
+    expected = [[*row[:5], row[5] and _utc(row[5]), *row[6:]] for row in rows]
+    assert [list(row) for row in found] == expected
+
+
+def test_a_load_the_server_warns_about_raises_and_writes_nothing(engine: Engine) -> None:
+    """LOCAL turns a too-long value into a warning and a truncated row: refused here."""
+    with engine.connect() as conn:
+        ids = _targets(conn, 3)
+        good = [ids[0], ids[1], 0, "t", "e", None, "w", "d", "n"]
+        bad = [ids[0], ids[2], 1, "t", "e", None, "w", "d" * 300, "n"]
+        with pytest.raises(DataError, match="snippet_provider_domain"), conn.begin():
+            load_data.load(conn, related_articles, LINK_COLUMNS, [_line(good), _line(bad)])
+        with conn.begin():
+            assert conn.execute(select(related_articles.c.article_id)).all() == []
+
+
+def test_the_connection_sends_no_file_but_during_a_load(engine: Engine, tmp_path: Path) -> None:
+    """PyMySQL sends any file the server names while its connection allows it: a
+    statement of anyone else's that asks for one fails, and the file is never read."""
+    secret = tmp_path / "secret.tsv"
+    secret.write_text("1\t2\t3\n", encoding="utf-8")
+    with engine.connect() as conn:
+        with pytest.raises((DBAPIError, RuntimeError)), conn.begin():
+            conn.exec_driver_sql(
+                f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE related_articles "
+                "(article_id, related_article_id, position)"
+            )
+        assert conn.connection.driver_connection._local_infile is False  # type: ignore[union-attr]
+
+
+def _site(root: Path) -> None:
+    docs = {}
+    for index in range(4):
+        front = make_doc(f"ld{index}")
+        front["related"] = [
+            dict(front["related"][0], webUrl=url_for(f"ld{other}"), title=f"To «{other}»\t'x'")
+            for other in (*range(4), "stub")
+            if other != index
+        ]
+        docs[f"d{index}.md"] = render(front)
+    write_tree(root, docs)
+
+
+@pytest.fixture
+def no_local_infile(mariadb_url: str) -> Iterator[str]:
+    """The server's local_infile off for this test (it is the whole server's setting)."""
+    engine = database.make_engine(mariadb_url)
+    try:
+        with engine.connect() as conn:
+            before = conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar()
+            conn.exec_driver_sql("SET GLOBAL local_infile = 0")
+        try:
+            yield mariadb_url
+        finally:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"SET GLOBAL local_infile = {int(bool(before))}")
+    finally:
+        engine.dispose()
+
+
+def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of rows of each load_data.load call from now on."""
+    calls: list[int] = []
+    real = load_data.load
+
+    def load(conn: Connection, table: Any, columns: Any, lines: list[str]) -> None:
+        calls.append(len(lines))
+        real(conn, table, columns, lines)
+
+    monkeypatch.setattr(load_data, "load", load)
+    return calls
+
+
+def test_a_server_without_local_infile_loads_through_insert(
+    no_local_infile: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads = _count_loads(monkeypatch)
+    _site(tmp_path / "site")
+    engine = database.make_engine(no_local_infile)
+    try:
+        with engine.connect() as conn:
+            assert not load_data.allowed(conn)
+    finally:
+        engine.dispose()
+    run([tmp_path / "site"], no_local_infile, workers=1)
+    assert loads == []
+    reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    run([tmp_path / "site"], reference, workers=1)
+    assert live_snapshot(no_local_infile) == live_snapshot(reference)
+
+
+def test_a_load_through_load_data_equals_a_fresh_sqlite_load(
+    mariadb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loads = _count_loads(monkeypatch)
+    _site(tmp_path / "site")
+    run([tmp_path / "site"], mariadb_url, workers=1)
+    assert sum(loads) == 4 * 4  # every document's links: the three others and the stub
+    reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    run([tmp_path / "site"], reference, workers=1)
+    assert live_snapshot(mariadb_url) == live_snapshot(reference)
