@@ -2,15 +2,17 @@
 
 Owns how many rows are written at once on each backend: dialect upserts
 (``ON CONFLICT`` / ``ON DUPLICATE KEY UPDATE``), PostgreSQL COPY (binary where the
-columns allow it) into staging tables, plain bulk inserts, ``IN`` lists chunked
-under every backend's parameter limit (``= ANY(array)`` on PostgreSQL), and
-:func:`transaction` (a savepoint inside a transaction already open). The transactions
-that write the news under the writer lock are ``etl.db.writer``'s (re-exported here).
+columns allow it) into staging tables, plain bulk inserts, updates by id, and
+:func:`transaction` (a savepoint inside a transaction already open). The lookups by
+``IN`` lists are ``etl.db.lookups``', the transactions that write the news under the
+writer lock ``etl.db.writer``'s (both re-exported here).
+
+May import: ``etl.db.locks``, ``etl.db.lookups``, ``etl.db.timing``, ``etl.db.writer``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,7 +21,6 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Table,
-    any_,
     bindparam,
     case,
     delete,
@@ -29,21 +30,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
-from sqlalchemy.types import NullType
 
 from etl.db import timing
 
 # Re-exported (the `as` form) for the callers that import them from here: is_mysql is
-# etl.db.locks', the transactions that write the news are etl.db.writer's.
+# etl.db.locks', the lookups etl.db.lookups', the transactions that write the news are
+# etl.db.writer's.
 from etl.db.locks import is_mysql as is_mysql
+from etl.db.lookups import chunks as chunks
+from etl.db.lookups import delete_where_in as delete_where_in
+from etl.db.lookups import ids_by as ids_by
+from etl.db.lookups import in_conditions as in_conditions
 from etl.db.writer import rolled_back as rolled_back
 from etl.db.writer import writer_transaction as writer_transaction
 
-IN_CHUNK = 900  # rows per IN (...) list: well under every backend's parameter limit
-
 STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
-
-ANY_CHUNK = 50_000  # values per PostgreSQL array parameter: bounds one statement's size
 
 Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
 
@@ -379,66 +380,6 @@ def _copy_rows(
         raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
 
 
-def chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def in_conditions(
-    conn: Connection, column: ColumnElement[Any], values: Iterable[Any]
-) -> Iterator[Any]:
-    """``column IN (values)`` as one condition per chunk of the sorted, distinct values.
-
-    PostgreSQL gets ``column = ANY(:array)`` instead: one parameter however many
-    values, so the statement text never changes (psycopg re-parsed every
-    900-placeholder statement, a noticeable part of each batch) and one statement
-    covers a whole batch. PostgreSQL plans ``IN (...)`` as ``= ANY`` anyway.
-    """
-    wanted = sorted(set(values))
-    if conn.dialect.name != "postgresql":
-        for chunk in chunks(wanted):
-            yield column.in_(chunk)
-        return
-    from sqlalchemy.dialects.postgresql import ARRAY
-
-    literal = _array_literal(wanted)
-    for chunk in chunks(wanted, ANY_CHUNK):
-        if literal is None:
-            yield column == any_(bindparam(None, list(chunk), type_=ARRAY(column.type)))
-        else:
-            # No cast: the server types the parameter from the column (psycopg sends a
-            # str as "unknown") and parses it once; a CAST would be an expression that a
-            # sequential scan evaluates again for every row.
-            yield column == any_(bindparam(None, literal(chunk), type_=NullType()))
-
-
-def _array_literal(values: Sequence[Any]) -> Callable[[Sequence[Any]], str] | None:
-    """How to write ``values`` (all str or all int) as one PostgreSQL array literal,
-    else None. psycopg adapts a list element by element in Python, which was most of
-    the client's work in the lookups under the writer lock; a str of the array's text,
-    typed and parsed by the server, is built in a few C-level string operations."""
-    if all(value.__class__ is int for value in values):
-        return lambda chunk: "{" + ",".join(map(str, chunk)) + "}"
-    if all(value.__class__ is str for value in values):
-        return _text_array
-    return None
-
-
-def _text_array(values: Sequence[str]) -> str:
-    # Every element double-quoted, its backslashes and double quotes escaped: the
-    # array_in rules, under which no other character is special inside quotes.
-    quoted = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
-    return '{"' + quoted + '"}'
-
-
-def ids_by(conn: Connection, table: Table, key: str, values: Iterable[Any]) -> dict[Any, int]:
-    found: dict[Any, int] = {}
-    for condition in in_conditions(conn, table.c[key], values):
-        for row in conn.execute(select(table.c[key], table.c.id).where(condition)):
-            found[row[0]] = row[1]
-    return found
-
-
 UPDATE_CHUNK = 500  # rows per MariaDB UPDATE of update_by_id
 
 
@@ -477,11 +418,6 @@ def update_by_id(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
         .values({name: bindparam(f"b_{name}") for name in columns})
     )
     conn.execute(stmt, [{f"b_{key}": value for key, value in row.items()} for row in rows])
-
-
-def delete_where_in(conn: Connection, table: Table, column: str, ids: Iterable[int]) -> None:
-    for condition in in_conditions(conn, table.c[column], ids):
-        conn.execute(delete(table).where(condition))
 
 
 @contextmanager
