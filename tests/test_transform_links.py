@@ -190,6 +190,34 @@ def test_a_related_entry_object_is_validated_once(monkeypatch: pytest.MonkeyPatc
         assert warnings and warnings[0].startswith("related[0] dropped:")
 
 
+def test_documents_sharing_entries_get_their_own_positions_extras_and_warnings() -> None:
+    """An entry object listed by several documents (etl.extract.shared_items) is turned
+    into a link, and looked into for unknown keys, once: each document still gets its
+    own positions, its own ``related[i].`` paths in ``extra``, and its own warnings."""
+    unknown = entry("https://b.com/1", title="B", note="x", provider={"domain": "b.com", "k": 1})
+    broken = entry(None, title="no URL")
+    plain = entry("https://c.com/2", title="C")
+    first = doc("one.md", related=[unknown, broken, plain])
+    second = doc("two.md", related=[plain, plain, broken, unknown])
+    fresh = doc("three.md", related=[dict(plain), dict(broken), dict(unknown)])
+    assert [(link.url, link.position) for link in first.article.links] == [
+        ("https://b.com/1", 0),
+        ("https://c.com/2", 2),
+    ]
+    assert [(link.url, link.position) for link in second.article.links] == [
+        ("https://c.com/2", 0),
+        ("https://b.com/1", 3),
+    ]
+    assert first.article.extra == {"related[0].note": "x", "related[0].provider.k": 1}
+    assert second.article.extra == {"related[3].note": "x", "related[3].provider.k": 1}
+    assert fresh.article.extra == {"related[2].note": "x", "related[2].provider.k": 1}
+    assert first.warnings == ("related[1] dropped: no webUrl or originalUrl",)
+    assert second.warnings == ("related[2] dropped: no webUrl or originalUrl",)
+    assert [link[2:] for link in first.article.links] == [
+        link[2:] for link in fresh.article.links[::-1]
+    ]
+
+
 # --- the corpus -------------------------------------------------------------------------
 
 

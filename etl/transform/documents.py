@@ -282,42 +282,65 @@ def unknown_keys(front_matter: dict[str, Any], doc: NewsDocument) -> dict[str, A
     ``validate_document`` dropped contribute nothing.
     """
     found: dict[str, Any] = {}
-
-    def collect(mapping: Any, known: frozenset[str], prefix: str) -> None:
-        if isinstance(mapping, dict) and not known.issuperset(mapping):
-            for key, value in mapping.items():
-                if key not in known:
-                    found[f"{prefix}{key}"] = value
-
-    def collect_provider(provider: Any, prefix: str) -> None:
-        if isinstance(provider, dict):
-            collect(provider, _PROVIDER_KEYS, prefix)
-            collect_images(provider.get("images"), prefix + "images")
-
-    def collect_images(items: Any, prefix: str) -> None:
-        if isinstance(items, list):
-            for index, image in enumerate(items):
-                if isinstance(image, dict) and not _IMAGE_KEYS.issuperset(image):
-                    collect(image, _IMAGE_KEYS, f"{prefix}[{index}].")
-
-    collect(front_matter, _DOCUMENT_KEYS, "")
-    collect_provider(front_matter.get("provider"), "provider.")
-    collect_images(front_matter.get("images"), "images")
+    _collect(found, front_matter, _DOCUMENT_KEYS, "")
+    _collect_provider(found, front_matter.get("provider"), "provider.")
+    _collect_images(found, front_matter.get("images"), "images")
     related = front_matter.get("related")
     if isinstance(related, list):
-        # The hot loop (160k entries per corpus): only descend where a key is unknown.
+        # The hot loop (160k entries per corpus): each distinct entry is looked into once.
         for index, (entry, kept) in enumerate(zip(related, doc.related, strict=False)):
             if kept is None or not isinstance(entry, dict):
                 continue
-            # issuperset: no throwaway set per entry, unlike `entry.keys() - known`.
-            if not _RELATED_KEYS.issuperset(entry):
-                collect(entry, _RELATED_KEYS, f"related[{index}].")
-            provider = entry.get("provider")
-            if isinstance(provider, dict) and not _PLAIN_PROVIDER_KEYS.issuperset(provider):
-                collect_provider(provider, f"related[{index}].provider.")
-            if entry.get("images"):
-                collect_images(entry["images"], f"related[{index}].images")
+            unknown = _entry_unknowns(entry)
+            if unknown:
+                prefix = f"related[{index}]."
+                for key, value in unknown:
+                    found[prefix + key] = value
     return found
+
+
+# id(a parsed related entry) -> (that entry, the keys the models do not know in it, by
+# their path in the entry, with their values): looked into once per entry, as _validated.
+_unknown_in_entries: dict[int, tuple[Any, tuple[tuple[str, Any], ...]]] = {}
+
+
+def _entry_unknowns(entry: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    cached = _unknown_in_entries.get(id(entry))
+    if cached is not None and cached[0] is entry:
+        return cached[1]
+    found: dict[str, Any] = {}
+    _collect(found, entry, _RELATED_KEYS, "")
+    provider = entry.get("provider")
+    if isinstance(provider, dict) and not _PLAIN_PROVIDER_KEYS.issuperset(provider):
+        _collect_provider(found, provider, "provider.")
+    if entry.get("images"):
+        _collect_images(found, entry["images"], "images")
+    unknown = tuple(found.items())
+    if len(_unknown_in_entries) >= ENTRY_CACHE:
+        _unknown_in_entries.clear()
+    _unknown_in_entries[id(entry)] = (entry, unknown)
+    return unknown
+
+
+def _collect(found: dict[str, Any], mapping: Any, known: frozenset[str], prefix: str) -> None:
+    # issuperset first: no throwaway set per mapping, unlike `mapping.keys() - known`.
+    if isinstance(mapping, dict) and not known.issuperset(mapping):
+        for key, value in mapping.items():
+            if key not in known:
+                found[f"{prefix}{key}"] = value
+
+
+def _collect_provider(found: dict[str, Any], provider: Any, prefix: str) -> None:
+    if isinstance(provider, dict):
+        _collect(found, provider, _PROVIDER_KEYS, prefix)
+        _collect_images(found, provider.get("images"), prefix + "images")
+
+
+def _collect_images(found: dict[str, Any], items: Any, prefix: str) -> None:
+    if isinstance(items, list):
+        for index, image in enumerate(items):
+            if isinstance(image, dict) and not _IMAGE_KEYS.issuperset(image):
+                _collect(found, image, _IMAGE_KEYS, f"{prefix}[{index}].")
 
 
 def _strings(value: Any) -> Any:

@@ -30,6 +30,7 @@ from etl.records import (
     fingerprint,
 )
 from etl.transform.documents import (
+    ENTRY_CACHE,
     Image,
     NewsDocument,
     Provider,
@@ -236,27 +237,45 @@ def _links(
     for position, entry in enumerate(related):
         if entry is None:  # invalid, already warned about
             continue
-        get = entry.get
-        target = _strip_or_none(get("webUrl")) or _strip_or_none(get("originalUrl"))
-        try:
-            if target is None:
-                raise ValueError("no webUrl or originalUrl")
-            url = canonical_url(target)
-        except ValueError as exc:
-            warnings.append(f"related[{position}] dropped: {exc}")
+        parts = _link_parts(entry)
+        if parts.__class__ is str:
+            warnings.append(f"related[{position}] dropped: {parts}")
             continue
+        url = parts[0]
         if url == article_url or url in seen:
             continue
-        seen[url] = LinkRecord(
-            url,
-            position,
-            get("title"),
-            get("excerpt"),
-            get("publishedDateTime"),
-            target,
-            _snippet_provider(get("provider"), url),
-        )
+        seen[url] = LinkRecord(url, position, *parts[1:])
     return tuple(seen.values())
+
+
+LinkParts = tuple[str, str | None, str | None, Any, str, ProviderRecord]
+
+# id(a validated related entry) -> (that entry, its link's values but the position, or
+# why it makes no link). validate_document gives every document that lists an item the
+# same entry: its URL and provider are normalized once.
+_made_links: dict[int, tuple[Any, LinkParts | str]] = {}
+
+
+def _link_parts(entry: RelatedEntry) -> LinkParts | str:
+    cached = _made_links.get(id(entry))
+    if cached is not None and cached[0] is entry:
+        return cached[1]
+    get = entry.get
+    target = _strip_or_none(get("webUrl")) or _strip_or_none(get("originalUrl"))
+    parts: LinkParts | str
+    try:
+        if target is None:
+            raise ValueError("no webUrl or originalUrl")
+        url = canonical_url(target)
+    except ValueError as exc:
+        parts = str(exc)
+    else:
+        provider = _snippet_provider(get("provider"), url)
+        parts = (url, get("title"), get("excerpt"), get("publishedDateTime"), target, provider)
+    if len(_made_links) >= ENTRY_CACHE:
+        _made_links.clear()
+    _made_links[id(entry)] = (entry, parts)
+    return parts
 
 
 # --- helpers ------------------------------------------------------------------
