@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from etl.extract.extract import may_use_tags_or_aliases, split_front_matter
+from etl.extract.extract import _nesting_hint, may_use_tags_or_aliases, split_front_matter
 from etl.records import DocumentError
 from tests.extract_cases import run
 
@@ -272,3 +272,24 @@ def test_nul_in_body_rejected(data: bytes, tmp_path: Path) -> None:
 )
 def test_nul_lookalikes_accepted(line: str, value: str, tmp_path: Path) -> None:
     assert run(f"---\n{line}\n---\n".encode(), tmp_path).front_matter == {"title": value}
+
+
+# --- the nesting hint ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        pytest.param("title: a - b\nrelated:\n  - x: 1\n  - y\n", 0, id="no-pair"),
+        pytest.param("a:\n- - - x\n", 3, id="three-single-spaces"),
+        pytest.param("a:\n  -  - x\n", 2, id="two-spaces"),
+        pytest.param("a:\n-\t- x\n", 2, id="tab"),
+        pytest.param("a:\n- \t - x\n", 2, id="space-then-tab"),
+        pytest.param("a:\n-\t\t-\t- x\n", 3, id="tabs"),
+        pytest.param("a: x -  y\nb:\n- - z\n", 2, id="a-pair-elsewhere"),
+        pytest.param("a: [[[1]]]\n", 0, id="few-brackets"),
+        pytest.param("a: " + "[" * 70 + "]" * 70 + "\n", 70, id="many-brackets"),
+    ],
+)
+def test_nesting_hint_counts_nested_dashes_and_brackets(text: str, depth: int) -> None:
+    assert _nesting_hint(text) == depth

@@ -96,6 +96,19 @@ def test_texts_that_cannot_be_cut_safely_are_left_whole(text: str) -> None:
         assert parse_yaml(text) == expected
 
 
+@pytest.mark.parametrize("text", [text for _, text in DECLINED], ids=[n for n, _ in DECLINED])
+def test_items_seen_before_do_not_hide_a_line_that_cannot_be_cut_around(text: str) -> None:
+    """Each item of the text seen before, as an item followed by another: the text is
+    still declined (the items taken from the cache end before the line in question)."""
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        if stripped.startswith("- "):
+            pad = " " * (len(line) - len(stripped))
+            parse_by_items(f"related:\n{line}\n{pad}- after\n{pad}- last\n", whole)
+    assert shared_items._parsed  # the warming texts were cut
+    assert parse_by_items(text, whole) is None
+
+
 BROKEN = [
     ("open-quote", 'related:\n  - title: "open\n  - b\n'),
     ("bad-indent", "related:\n  - a: 1\n     b: 2\n"),
@@ -182,6 +195,16 @@ def test_generated_sequences_parse_as_the_whole_text(text: str) -> None:
     shared_items._parsed.clear()
     assert_same_as_whole(text)
     assert_same_as_whole(text)  # again, from the cache
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(documents(), min_size=2, max_size=4))
+def test_generated_sequences_parse_as_the_whole_text_after_others(texts: list[str]) -> None:
+    """Items seen in other documents (the cache), then cut from this one: still exactly
+    the whole text's parse."""
+    shared_items._parsed.clear()
+    for text in texts:
+        assert_same_as_whole(text)
 
 
 @pytest.mark.corpus

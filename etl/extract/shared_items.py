@@ -65,8 +65,14 @@ def _items(text: str, start: int, indent: int) -> tuple[list[str], int]:
     """The items of the sequence whose first item starts at ``start`` (their text after
     the dash), and where it ends: at the first line that is not blank, not indented
     deeper than ``indent`` and not an item. A line of 1 to ``indent`` spaces that does
-    not start an item ends it too, but this module does not cut around one: NotCut."""
-    stop = _stop(indent).search(text, start)
+    not start an item ends it too, but this module does not cut around one: NotCut.
+
+    The items seen before are taken as they come (:func:`_known_items`); the search
+    for the end starts after them.
+    """
+    separator = "\n" + " " * indent + "-"
+    known, after = _known_items(text, start - 1, separator, _parsed.get((indent, False)))
+    stop = _stop(indent).search(text, after + 1)
     if stop is None:
         end = len(text)
     elif text[stop.start() + 1] == " ":
@@ -74,8 +80,37 @@ def _items(text: str, start: int, indent: int) -> tuple[list[str], int]:
     else:
         end = stop.start() + 1
     # Every line of exactly `indent` spaces and a dash now starts an item (a space, a
-    # newline or the end follows its dash); text[start - 1] ends the key's line.
-    return text[start - 1 : end].split("\n" + " " * indent + "-")[1:], end
+    # newline or the end follows its dash); text[after] ends the line before one.
+    return known + text[after:end].split(separator)[1:], end
+
+
+def _known_items(
+    text: str, at: int, separator: str, cached: dict[str, Any] | None
+) -> tuple[list[str], int]:
+    """The items from the separator at ``at`` on whose text is a cached item's and that
+    another item follows, and the separator after the last of them.
+
+    A cached text was cut from a sequence before, so no line in it ends a sequence or
+    is one this module refuses to cut around: whether a line does depends on that line
+    alone. Nor does the separator after it when a space or a newline follows its dash.
+    So the end of the sequence is not before that separator, and the items up to it
+    are exactly those that splitting the whole sequence would give. Most of a news
+    document's text is items seen before: the line-by-line search is left the rest.
+    """
+    known: list[str] = []
+    if not cached:
+        return known, at
+    size, length = len(separator), len(text)
+    while True:
+        following = text.find(separator, at + size)
+        if following == -1:
+            return known, at
+        piece = text[at + size : following]
+        after = following + size
+        if piece not in cached or (after < length and text[after] not in " \n"):
+            return known, at
+        known.append(piece)
+        at = following
 
 
 def _values(pieces: list[str], indent: int, parse: Callable[[str], Any]) -> list[Any]:
