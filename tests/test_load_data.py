@@ -105,11 +105,19 @@ def _line(row: list[Any]) -> str:
     return "\t".join(load_data.field(value) for value in row) + "\n"
 
 
-def test_load_writes_every_value_as_given(engine: Engine) -> None:
+@pytest.mark.parametrize("no_backslash_escapes", [False, True], ids=["default", "no-backslash"])
+def test_load_writes_every_value_as_given(engine: Engine, no_backslash_escapes: bool) -> None:
+    """Also where the session's sql_mode has NO_BACKSLASH_ESCAPES: the statement spells
+    out its escape character, or the server would read ``\\N`` as text."""
     when = datetime(2021, 2, 3, 4, 5, 6)  # naive UTC, as the bind processor leaves it
     with engine.connect() as conn:
         assert load_data.allowed(conn)
         assert not conn.in_transaction()  # asking began no transaction
+        if no_backslash_escapes:
+            conn.exec_driver_sql(
+                "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"
+            )
+            conn.commit()
         ids = _targets(conn, len(TEXTS) + 1)
         rows = [
             [ids[0], target, position, text, text, when if text else None, text, text, text]
@@ -137,6 +145,43 @@ def test_a_load_the_server_warns_about_raises_and_writes_nothing(engine: Engine)
             load_data.load(conn, related_articles, LINK_COLUMNS, [_line(good), _line(bad)])
         with conn.begin():
             assert conn.execute(select(related_articles.c.article_id)).all() == []
+
+
+def test_the_driver_sends_no_file_but_the_one_a_load_names(engine: Engine, tmp_path: Path) -> None:
+    """A server answering a load with a request for another file (one that is not what
+    it seems) gets a refusal, and the file is never opened."""
+    secret = tmp_path / "secret.tsv"
+    secret.write_text("1\t2\t3\n", encoding="utf-8")
+    with engine.connect() as conn:
+        assert load_data.allowed(conn)  # installs the guard
+    import pymysql.connections  # type: ignore[import-untyped]
+
+    opened: list[str] = []
+    with pytest.raises(pymysql.err.OperationalError, match="refused to send"):
+        pymysql.connections._send_local_file(str(secret), _Recorder(opened))
+    assert opened == []
+
+
+class _Recorder:
+    """Stands in for the connection a file would be sent through: records any packet."""
+
+    def __init__(self, sent: list[str]) -> None:
+        self.sent = sent
+        self.max_allowed_packet = 1 << 20
+
+    def write_packet(self, payload: bytes) -> None:
+        self.sent.append(payload.decode())
+
+
+def test_a_url_that_says_local_infile_0_gets_no_load_data(mariadb_url: str) -> None:
+    engine = database.make_engine(
+        f"{mariadb_url}{'&' if '?' in mariadb_url else '?'}local_infile=0"
+    )
+    try:
+        with engine.connect() as conn:
+            assert not load_data.allowed(conn)
+    finally:
+        engine.dispose()
 
 
 def test_the_connection_sends_no_file_but_during_a_load(engine: Engine, tmp_path: Path) -> None:

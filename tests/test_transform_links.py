@@ -218,6 +218,19 @@ def test_documents_sharing_entries_get_their_own_positions_extras_and_warnings()
     ]
 
 
+def test_a_provider_that_cannot_be_had_refuses_only_documents_that_keep_its_link() -> None:
+    """A snippet provider's name with a NUL refuses the document that keeps the link;
+    as a self-link or a repeat the entry is dropped first, with nothing refused, also
+    when another document made the same entry into a link before."""
+    bad = entry("https://b.com/1", title="B", provider={"name": "bad%00name", "domain": ""})
+    as_self = entry(URL, title="self", provider={"name": "bad%00name", "domain": ""})
+    for _ in range(2):  # the second time from the caches
+        with pytest.raises(DocumentError, match="NUL"):
+            doc("kept.md", related=[entry("https://c.com/2"), bad])
+        dropped = doc("dropped.md", related=[as_self, entry("https://b.com/1"), bad])
+        assert [link.url for link in dropped.article.links] == ["https://b.com/1"]
+
+
 # --- the corpus -------------------------------------------------------------------------
 
 

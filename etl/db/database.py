@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from etl.db import locks
+from etl.db.load_data import LOCAL_FILES
 from etl.db.schema import SCHEMA_REVISION
 
 if TYPE_CHECKING:
@@ -122,8 +123,12 @@ def make_engine(
         options["connect_args"] = {"timeout": 300}
     elif backend in ("mysql", "mariadb"):
         options["pool_recycle"] = 3600
-        # Asked for, never allowed but while etl.db.load_data sends its own file.
-        options["connect_args"] = {"local_infile": True}
+        options["connect_args"] = {}
+        if not {"local_infile", "client_flag"} & resolved.query.keys():
+            # The capability for LOAD DATA LOCAL, without PyMySQL's permission to send
+            # files (local_infile=True would give both): etl.db.load_data grants that
+            # for its own file, during its own statement.
+            options["connect_args"]["client_flag"] = LOCAL_FILES
         if connect_timeout is not None and "connect_timeout" not in resolved.query:
             # PyMySQL's connect_timeout covers the TCP connect only; the server's greeting
             # is read under read_timeout, which _configure_mysql lifts once connected.
@@ -146,7 +151,7 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine, writer=not read_only)
-    elif backend in ("mysql", "mariadb"):
+    elif "read_timeout" in options.get("connect_args", {}):
         _configure_mysql(engine)
     return engine
 
@@ -180,7 +185,6 @@ def _configure_mysql(engine: Engine) -> None:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection._local_infile = False  # see etl.db.load_data
         dbapi_connection._read_timeout = None  # PyMySQL's, used from the next read on
         sock = getattr(dbapi_connection, "_sock", None)
         if sock is not None:

@@ -8,14 +8,17 @@ distinct value); under it a row is its ids and the rendered rest, written to a p
 temporary file that the statement names.
 
 Only where both ends allow it (:func:`allowed`): the server's ``local_infile``, and the
-client's, which :func:`etl.db.database.make_engine` asks for. PyMySQL sends whatever
-file the server asks for while its connection allows it, so the connection allows it
-only during :func:`load`, for the file it names.
+client's capability, which :func:`etl.db.database.make_engine` asks for without
+letting PyMySQL send files. PyMySQL sends whatever file the server asks for while its
+connection allows it: the connection allows it only during :func:`load`, and then
+only the file :func:`load` names (:func:`_guard_sent_files`).
 
 ``LOCAL`` makes the server turn what would be errors (a value too long for its column,
 a duplicate key) into warnings, because it cannot stop the client's stream: a load
-that warns raises instead, and its transaction rolls back as a refused ``INSERT``'s
-would (the batch is then retried document by document, through ``INSERT``).
+that warns (notes aside) raises instead, and its transaction rolls back as a refused
+``INSERT``'s would; the batch is then retried document by document, and the document
+the server refuses is rejected. On a server whose sql_mode is not strict this is
+stricter than ``INSERT``, which would store the value cut short.
 
 May import: ``etl.db.locks``, ``etl.db.timing``.
 """
@@ -39,7 +42,7 @@ from etl.db.locks import is_mysql
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 NULL = "\\N"
 _ALLOWED = "etl_load_data_allowed"  # conn.info: the answer for this connection
-_LOCAL_FILES = 128  # the client capability flag (CLIENT_LOCAL_FILES)
+LOCAL_FILES = 1 << 7  # the client capability flag CLIENT_LOCAL_FILES (PyMySQL's CLIENT)
 
 
 class LoadDataWarning(Exception):
@@ -73,7 +76,11 @@ def allowed(conn: Connection) -> bool:
     found = conn.info.get(_ALLOWED)
     if found is None:
         driver: Any = conn.connection.driver_connection
-        found = hasattr(driver, "_local_infile") and bool(driver.client_flag & _LOCAL_FILES)
+        found = (
+            hasattr(driver, "_local_infile")
+            and bool(driver.client_flag & LOCAL_FILES)
+            and _guard_sent_files()
+        )
         if found:
             # The driver's cursor: through SQLAlchemy the query would begin a transaction,
             # and the writer's would become a savepoint of it.
@@ -83,6 +90,39 @@ def allowed(conn: Connection) -> bool:
             found = bool(value)
         conn.info[_ALLOWED] = found
     return bool(found)
+
+
+# The files load() is sending now: the only ones the driver may send (_guard_sent_files).
+_SENDING: set[str] = set()
+
+
+def _guard_sent_files() -> bool:
+    """Make PyMySQL send a file only if load() is sending it; False if it cannot be made to.
+
+    PyMySQL sends whatever file the server's LOCAL request names, not the one our
+    statement named: a server that is not what it seems could ask for any file the
+    process can read. Its sending function is wrapped (once per process) to refuse
+    every other name; a PyMySQL without that function gets no LOAD DATA at all.
+    """
+    try:
+        import pymysql.connections as driver_module  # type: ignore[import-untyped]
+        from pymysql import err
+    except ImportError:
+        return False
+    send = getattr(driver_module, "_send_local_file", None)
+    if send is None:
+        return False
+    if getattr(send, "etl_guarded", False):
+        return True
+
+    def guarded(filename: str | bytes, connection: Any) -> None:
+        if os.fsdecode(filename) not in _SENDING:  # the server's packet gives bytes
+            raise err.OperationalError(1148, f"refused to send {filename!r}: not etl's load file")
+        send(filename, connection)
+
+    guarded.etl_guarded = True  # type: ignore[attr-defined]
+    driver_module._send_local_file = guarded
+    return True
 
 
 def load(conn: Connection, table: Table, columns: Sequence[str], lines: list[str]) -> None:
@@ -95,12 +135,20 @@ def load(conn: Connection, table: Table, columns: Sequence[str], lines: list[str
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             file.writelines(lines)
-        # The path is ours (mkstemp), with no quote or backslash to escape on POSIX.
+        # The field rules are spelled out: without ESCAPED BY, a session whose sql_mode
+        # has NO_BACKSLASH_ESCAPES would read no escapes (\N as text, not NULL). The
+        # literals are the driver's own, right in either mode.
         statement = (
             f"LOAD DATA LOCAL INFILE {driver.escape(path)} INTO TABLE {quote(table.name)} "
-            f"CHARACTER SET utf8mb4 ({names})"
+            f"CHARACTER SET utf8mb4 FIELDS TERMINATED BY {driver.escape(chr(9))} "
+            f"ESCAPED BY {driver.escape(chr(92))} LINES TERMINATED BY {driver.escape(chr(10))} "
+            f"({names})"
         )
-        _execute(conn, driver, table, statement)
+        _SENDING.add(path)
+        try:
+            _execute(conn, driver, table, statement)
+        finally:
+            _SENDING.discard(path)
     finally:
         os.unlink(path)
 

@@ -244,11 +244,16 @@ def _links(
         url = parts[0]
         if url == article_url or url in seen:
             continue
+        provider = parts[5]
+        if provider.__class__ is DocumentError:  # only a link kept refuses its document
+            raise DocumentError(provider.reason)
         seen[url] = LinkRecord(url, position, *parts[1:])
     return tuple(seen.values())
 
 
-LinkParts = tuple[str, str | None, str | None, Any, str, ProviderRecord]
+# The link's URL, title, excerpt, date, URL as given, and provider (or why the
+# provider cannot be had: the document is refused only if it keeps the link).
+LinkParts = tuple[str, str | None, str | None, Any, str, Any]
 
 # id(a validated related entry) -> (that entry, its link's values but the position, or
 # why it makes no link). validate_document gives every document that lists an item the
@@ -270,7 +275,11 @@ def _link_parts(entry: RelatedEntry) -> LinkParts | str:
     except ValueError as exc:
         parts = str(exc)
     else:
-        provider = _snippet_provider(get("provider"), url)
+        provider: ProviderRecord | DocumentError
+        try:
+            provider = _snippet_provider(get("provider"), url)
+        except DocumentError as exc:
+            provider = exc
         parts = (url, get("title"), get("excerpt"), get("publishedDateTime"), target, provider)
     if len(_made_links) >= ENTRY_CACHE:
         _made_links.clear()
