@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, any_, bindparam, delete, literal_column, select
+from sqlalchemy import Connection, Table, any_, bindparam, delete, select
+from sqlalchemy.sql.elements import ColumnClause
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.types import NullType
 
@@ -49,7 +50,8 @@ def in_conditions(
             if literals is None:
                 yield column.in_(chunk)
             else:
-                yield column.op("IN")(literal_column("(" + ",".join(literals(chunk)) + ")"))
+                listed = "(" + ",".join(literals(chunk)) + ")"
+                yield column.op("IN")(_Literals(listed, is_literal=True))
         return
     from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -81,6 +83,14 @@ def _text_array(values: Sequence[str]) -> str:
     # array_in rules, under which no other character is special inside quotes.
     quoted = '","'.join(v.replace("\\", "\\\\").replace('"', '\\"') for v in values)
     return '{"' + quoted + '"}'
+
+
+class _Literals(ColumnClause[Any]):
+    """A list of SQL literals. Not cached: a statement holding one is never run twice,
+    and each would keep its text (up to ~100 KB) in the engine's compiled-statement
+    cache (500 statements a worker)."""
+
+    inherit_cache = False
 
 
 def _sql_literals(
