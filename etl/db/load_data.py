@@ -37,7 +37,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from etl.db import timing
 from etl.db.locks import is_mysql
 
-# LOAD DATA's default field and line rules: tab-separated, newline-terminated, with
+# The field and line rules load() spells out: tab-separated, newline-terminated, with
 # backslash escapes (\N is NULL). Every character those rules give a meaning is escaped.
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
 NULL = "\\N"
@@ -66,6 +66,20 @@ def field(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     raise TypeError(f"no LOAD DATA field for a {type(value).__name__}")
+
+
+def joined(fields: Sequence[str]) -> str:
+    """A row's :func:`field`s after its two ids, as one text (rendered before the lock)."""
+    return "\t".join(fields)
+
+
+def load_rows(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """:func:`load` of ``rows``: two integer ids, then the rest as :func:`joined` made it."""
+    load(
+        conn, table, columns, [f"{source:d}\t{target:d}\t{rest}\n" for source, target, rest in rows]
+    )
 
 
 def allowed(conn: Connection) -> bool:

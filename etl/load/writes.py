@@ -203,7 +203,7 @@ class PreparedLinks:
         convert_values(conn, related_articles, tail, values, render)
         for d, links in prepared:
             if self.as_text:  # the fields are text now (load_data.field)
-                links = [(url, "\t".join(rest)) for url, rest in links]
+                links = [(url, load_data.joined(rest)) for url, rest in links]
             self._prepared[id(d)] = (d, links)
 
     def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, Any]]:
@@ -239,20 +239,22 @@ def _write_links(
         tally.created(created.values())
         known.update(created)
 
-    link_rows: list[list[Any]] = [
-        [source_id, known[url], rest] if prepared.as_text else [source_id, known[url], *rest]
+    pairs = [
+        (article_ids[d.article.url], url, rest)
         for d in writes
-        for source_id in (article_ids[d.article.url],)
         for url, rest in prepared.of(conn, d)
     ]
+    if prepared.as_text:
+        link_rows = [[source, known[url], rest] for source, url, rest in pairs]
+    else:
+        link_rows = [[source, known[url], *rest] for source, url, rest in pairs]
     # In key order, each index page is filled once instead of split at random: InnoDB's
     # clustered index and both engines' B-trees took 10-15% less time per link.
     link_rows.sort(key=itemgetter(0, 1))
     if prepared.as_text:
 
         def write() -> None:
-            lines = [f"{source}\t{target}\t{rest}\n" for source, target, rest in link_rows]
-            load_data.load(conn, related_articles, LINK_COLUMNS, lines)
+            load_data.load_rows(conn, related_articles, LINK_COLUMNS, link_rows)
 
         insert_checked_once(conn, related_articles, LINK_COLUMNS, link_rows, write=write)
     else:
