@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 import etl
+import etl.runner.parsing
 from etl.db.database import DatabaseUnavailable
 from etl.db.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from etl.extract.extract import file_stamp
@@ -347,7 +348,7 @@ def test_worker_process_dies_mid_run(
     for path in sorted(corpus.root.glob("*.md"))[:240]:
         (root / path.name).symlink_to(path)
     victim = sorted(p.name for p in root.iterdir())[victim_index]
-    real = etl.runner.workers.process_file
+    real = etl.runner.parsing.process_file
     if slow_submit:  # file_stamp runs in the parent, as it builds each chunk's tasks
         stamp = file_stamp
 
@@ -357,13 +358,13 @@ def test_worker_process_dies_mid_run(
 
         monkeypatch.setattr(etl.runner.pipeline, "file_stamp", slow_stamp)
 
-    def dies_on_victim(task: etl.runner.workers.Task) -> Any:
+    def dies_on_victim(task: etl.runner.parsing.Task) -> Any:
         if task.source.key == victim:
             os._exit(9)  # no clean-up, no exception: as SIGKILL would
         return real(task)
 
     # Workers are forked, so they run the patched function.
-    monkeypatch.setattr(etl.runner.workers, "process_file", dies_on_victim)
+    monkeypatch.setattr("etl.runner.workers.process_file", dies_on_victim)
     with pytest.raises(etl.RunAborted, match="worker process died"):
         etl.run([root], db_url, workers=2, batch_size=20)
     monkeypatch.undo()

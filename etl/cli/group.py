@@ -10,7 +10,7 @@ import click
 
 from etl.cli.common import EXIT_OK, EXIT_SIGINT, fail
 from etl.cli.options import group_options, settings
-from etl.runner import logs
+from etl.runner import logs, parse_ahead
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -79,3 +79,5 @@ def main() -> None:
       130/143  stopped by SIGINT/SIGTERM
     """
     settings().apply_logging()
+    if click.get_current_context().invoked_subcommand != "run":
+        parse_ahead.stop()  # started by etl.__main__ for a command line that had "run"

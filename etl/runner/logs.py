@@ -76,6 +76,8 @@ class JsonFormatter(logging.Formatter):
                 data[key] = value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # formatted where it was raised (etl.runner.parse_ahead)
+            data["exception"] = record.exc_text
         return json.dumps(data, default=str, ensure_ascii=False)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from etl.load.tally import counted
 from etl.records import (
     Counts,
     FileKey,
+    Outcome,
     Rejection,
     RunAborted,
     RunInterrupted,
@@ -54,16 +55,16 @@ from etl.records import (
     SourceFile,
     Taxonomy,
 )
-from etl.runner import logs
+from etl.runner import logs, parse_ahead
 from etl.runner.failures import run_failure
 from etl.runner.interrupts import stop_on_signals
+from etl.runner.parsing import Task
 from etl.runner.planning import DEFAULT_MAX_PRUNE, Options, parse_shard, plan_work
-from etl.runner.run_log import describe_load, describe_timings
+from etl.runner.run_log import describe_load, describe_timings, parsed_ahead
 from etl.runner.workers import (
     DEFAULT_BATCH_SIZE,
     BatchLoader,
     LoadContext,
-    Task,
     load_in_workers,
     read_candidate,
     timed_process_file,
@@ -83,7 +84,8 @@ __all__ = [
 
 log = logging.getLogger("etl")
 
-INLINE_BELOW = 64  # fewer files than this: parsing in-process beats starting workers
+# Fewer files than this: written by this process (parsed ahead, see _parsed), no pool.
+INLINE_BELOW = 64
 
 
 def default_paths() -> list[Path]:
@@ -360,16 +362,40 @@ def _load_all(
     in_workers = workers > 1 and len(todo) >= INLINE_BELOW and shareable
     describe_load(total, total - len(todo), len(todo), workers, not in_workers)
     if in_workers:
+        parse_ahead.stop()  # before forking the pool: they would inherit its pipes
         load_in_workers(conn.engine, todo, task_for, summary, workers, context, progress, total)
     else:
         loader = BatchLoader(conn, summary, context)
-        for file in todo:
-            task = task_for(file)
-            loader.add(task, timed_process_file(task))
+        for task, outcome in _parsed(todo, task_for, workers):
+            loader.add(task, outcome)
             if progress:
                 progress(1, total)
         loader.close()
     summary.rejected.sort(key=lambda item: item.path)
+
+
+def _parsed(
+    todo: Sequence[SourceFile], task_for: Callable[[SourceFile], Task], workers: int
+) -> Iterator[tuple[Task, Outcome]]:
+    """Each file's task and outcome, parsed in this process one file at a time, or, for
+    a run that may use more processes and has only a few files, all at once by the
+    parse-ahead processes (``etl.runner.parse_ahead``), which serve one run."""
+    if not (workers > 1 and len(todo) < INLINE_BELOW):
+        parse_ahead.stop()
+        for file in todo:
+            task = task_for(file)
+            yield task, timed_process_file(task)
+        return
+    tasks = [task_for(file) for file in todo]
+    parsed = parse_ahead.parse(tasks)
+    parse_ahead.stop()
+    if parsed is None:
+        outcomes = [timed_process_file(task) for task in tasks]
+    else:
+        outcomes = parsed.outcomes
+        timing.add("fill", parsed.seconds)
+        parsed_ahead(len(tasks), parsed.processes)
+    yield from zip(tasks, outcomes, strict=True)
 
 
 def _finish(

@@ -57,6 +57,16 @@ def describe_load(seen: int, skipped: int, to_read: int, workers: int, inline: b
     )
 
 
+def parsed_ahead(files: int, processes: int) -> None:
+    """The files were parsed by the parse-ahead processes (etl.runner.parse_ahead)."""
+    log.info(
+        "%d files parsed by %d parse-ahead processes",
+        files,
+        processes,
+        extra={"files_parsed_ahead": files, "processes": processes},
+    )
+
+
 def batch_written(size: int, seconds: float, rejected: int) -> None:
     """A batch of documents written (in one transaction, or one by one after a failure)."""
     log.info(

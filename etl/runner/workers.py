@@ -1,16 +1,17 @@
 """Workers: parse files and write them, a chunk at a time, in a pool of processes.
 
-Owns what happens to one file (:func:`process_file`: read, hash, skip if its
-content is unchanged, else extract and transform), the batch loader (a batch is
-one transaction; a failing batch is retried document by document, so one bad
-document is rejected alone), and the process pool: chunk planning, fresh worker
-processes every ``POOL_FILES`` files, the garbage collector and ``malloc_trim``,
-and stopping the workers: on a signal to the run (:func:`stop_workers`), when the
-run fails, and when the main process dies (``PR_SET_PDEATHSIG``).
+Owns the batch loader (a batch is one transaction; a failing batch is retried document
+by document, so one bad document is rejected alone), and the process pool: chunk
+planning, fresh worker processes every ``POOL_FILES`` files, the garbage collector and
+``malloc_trim``, and stopping the workers: on a signal to the run
+(:func:`stop_workers`), when the run fails, and when the main process dies
+(``PR_SET_PDEATHSIG``).
 
 Each worker process parses a chunk of files and writes it itself, through its own
-connection, under the writer lock: documents never cross a process boundary
-(pickling them cost as much as parsing), and one worker parses while another writes.
+connection, under the writer lock: its documents never cross a process boundary
+(pickling them cost as much as parsing; only a run too small for the pool has its
+documents parsed ahead, ``etl.runner.parse_ahead``), and one worker parses while
+another writes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import signal
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, NamedTuple
 
 from sqlalchemy import Connection, Engine
@@ -32,8 +32,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from etl.db import database, timing
 from etl.db.database import DatabaseUnavailable, describe_error
 from etl.db.sql import transaction, writer_transaction
-from etl.extract.extract import content_hash, read_bytes
-from etl.extract.extract import extract as extract_document
 from etl.ledger.files import LEDGER, refresh_stamps
 from etl.ledger.ledger import now
 from etl.ledger.rejections import record_rejects
@@ -44,7 +42,6 @@ from etl.load.writes import PreparedLinks
 from etl.records import (
     Candidate,
     Counts,
-    DocumentError,
     FileKey,
     FileStamp,
     Outcome,
@@ -56,6 +53,7 @@ from etl.records import (
     Unchanged,
 )
 from etl.runner import logs, run_log
+from etl.runner.parsing import Task, process_file
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -66,40 +64,6 @@ log = logging.getLogger("etl")
 DEFAULT_BATCH_SIZE = 500
 
 POOL_FILES = 5000  # files per generation of worker processes (see load_in_workers)
-
-
-class Task(NamedTuple):
-    """A file to process, with what the database knows of it."""
-
-    source: SourceFile
-    known_hash: str | None  # content hash stored by an earlier run
-    max_bytes: int
-    stamp: FileStamp | None  # size and mtime seen before reading, recorded after loading
-
-
-def process_file(task: Task) -> Outcome:
-    """Read, hash, and (if the content changed) parse and normalize one file; its
-    document carries the task's stamp, for the ledger to record with its content."""
-    # Imported here, not at the top: pydantic and the models cost a tenth of a second,
-    # which a re-run that finds nothing to parse does not pay.
-    from etl.transform.transform import transform
-
-    source, known_hash, max_bytes, stamp = task
-    digest = None
-    try:
-        data = read_bytes(source.path, max_bytes)
-        digest = content_hash(data)
-        if digest == known_hash:
-            return Unchanged(source.key)
-        doc = transform(extract_document(source, max_bytes, data=data, digest=digest))
-        return doc if stamp is None else replace(doc, stamp=stamp)
-    except DocumentError as exc:
-        return Rejection(source.key, exc.reason, exc.line, exc.column, digest)
-    except Exception as exc:  # a bug must not stop the run; the file is reported
-        log.exception("unexpected error in %s", source.path)
-        return Rejection(
-            source.key, f"unexpected error: {type(exc).__name__}: {exc}", None, None, digest
-        )
 
 
 def timed_process_file(task: Task) -> Outcome:

@@ -1,0 +1,216 @@
+"""Parse ahead: processes that get the parse stage ready while the run starts.
+
+A scheduled run that finds a few changed files spends most of its time starting:
+importing SQLAlchemy and the driver, connecting, planning, then importing the parse
+stage (pydantic and the models, about 0.1 s) and parsing. ``etl run`` forks a helper
+first thing (:func:`start`, from ``etl.__main__``, before the database layer is
+imported). On the other core, it imports the parse stage, then forks one more helper
+per further core, ready too. A run that parses without its worker pool (fewer files
+than the pool is worth, ``etl.runner.pipeline.INLINE_BELOW``) sends them the files'
+tasks, a share each, and gets the outcomes back (:func:`parse`), then writes them as
+it would have; any other run stops them (:func:`stop`).
+
+They are only ever a shortcut. They never touch the database; if they are not there
+(not started: the Python API, a platform without ``fork``), died or failed,
+:func:`parse` returns None and the main process parses the files itself. They end when
+the main process closes their pipes, ends or dies (``PR_SET_PDEATHSIG``), and ignore
+Ctrl-C, which is the main process's to handle. What they log (a file that broke the
+parser) is sent back with the outcomes and logged by the main process, through its
+handlers.
+
+Imports nothing at the top but the standard library: it is imported before anything
+else. May import: ``etl.runner.parsing`` (in the helpers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import time
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from etl.records import Outcome
+    from etl.runner.parsing import Task
+
+
+class _Pipes(NamedTuple):
+    """One helper's two pipes: the main process's ends, then the helper's."""
+
+    tasks_write: int
+    outcomes_read: int
+    tasks_read: int
+    outcomes_write: int
+
+
+class Parsed(NamedTuple):
+    """What the helpers made of a run's tasks."""
+
+    outcomes: list[Outcome]  # in the tasks' order
+    seconds: float  # CPU seconds, summed over the helpers
+    processes: int  # how many helpers had a share
+
+
+class _Helper(NamedTuple):
+    to_helper: IO[bytes]
+    from_helper: IO[bytes]
+
+
+_helpers: list[_Helper] = []
+_pid: int | None = None  # the first helper's; the others are its children
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def start(processes: int | None = None) -> None:
+    """Fork the helpers (``processes``, default one per core), unless they run already,
+    the platform cannot fork, or one core is all there is."""
+    global _pid
+    count = processes or os.cpu_count() or 1
+    if _pid is not None or not hasattr(os, "fork") or count < 2:
+        return
+    pipes = [_Pipes(*_pipe_pair()) for _ in range(count)]
+    pid = os.fork()
+    if pid == 0:
+        _first_helper(pipes)  # never returns
+    for pipe in pipes:
+        os.close(pipe.tasks_read)
+        os.close(pipe.outcomes_write)
+        helper = _Helper(os.fdopen(pipe.tasks_write, "wb"), os.fdopen(pipe.outcomes_read, "rb"))
+        _helpers.append(helper)
+    _pid = pid
+
+
+def parse(tasks: list[Task]) -> Parsed | None:
+    """``tasks`` parsed by the helpers, a share each; None if there are none or one
+    failed (all are then stopped)."""
+    if not _helpers or not tasks:
+        return None
+    size = -(-len(tasks) // len(_helpers))
+    shares = [tasks[start : start + size] for start in range(0, len(tasks), size)]
+    outcomes: list[Outcome] = []
+    seconds = 0.0
+    try:
+        for helper, share in zip(_helpers, shares, strict=False):
+            pickle.dump(share, helper.to_helper, pickle.HIGHEST_PROTOCOL)
+            helper.to_helper.flush()
+        for helper, _ in zip(_helpers, shares, strict=False):
+            done, took, records = pickle.load(helper.from_helper)
+            outcomes.extend(done)
+            seconds += took
+            for record in records:
+                logger = logging.getLogger(record.name)
+                if logger.isEnabledFor(record.levelno):
+                    logger.handle(record)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        stop()
+        return None
+    return Parsed(outcomes, seconds, len(shares))
+
+
+def stop() -> None:
+    """End the helpers (they hold nothing worth waiting for) and reap the first; the
+    others end with it (``PR_SET_PDEATHSIG``)."""
+    global _pid
+    pid, _pid = _pid, None
+    helpers = list(_helpers)
+    _helpers.clear()
+    for helper in helpers:
+        for pipe in helper:
+            with contextlib.suppress(OSError):
+                pipe.close()
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _pipe_pair() -> tuple[int, int, int, int]:
+    tasks_read, tasks_write = os.pipe()
+    outcomes_read, outcomes_write = os.pipe()
+    return tasks_write, outcomes_read, tasks_read, outcomes_write
+
+
+def _first_helper(pipes: list[_Pipes]) -> None:
+    """In the first helper: get ready, fork the others (ready too), serve the first share."""
+    try:
+        for pipe in pipes:
+            os.close(pipe.tasks_write)
+            os.close(pipe.outcomes_read)
+        _get_ready()
+        for index, pipe in enumerate(pipes[1:], start=1):
+            if os.fork() == 0:
+                for other in pipes[:index] + pipes[index + 1 :]:
+                    os.close(other.tasks_read)
+                    os.close(other.outcomes_write)
+                _die_with_parent()
+                _serve(pipe)
+        for pipe in pipes[1:]:
+            os.close(pipe.tasks_read)
+            os.close(pipe.outcomes_write)
+        _serve(pipes[0])
+    finally:
+        os._exit(1)  # only when _serve did not exit (it raised)
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _get_ready() -> None:
+    """Signals as a helper's, then the parse stage imported."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent()
+    from etl.runner import parsing
+    from etl.transform import transform  # noqa: F401  (what process_file imports late)
+
+    # What process_file logs goes back to the main process, which has the handlers.
+    logger = logging.getLogger(parsing.log.name)
+    logger.addHandler(_Records())
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+
+
+class _Records(logging.Handler):
+    """Keeps records for the main process, formatted as far as they need the helper."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg = record.getMessage()
+        record.args = None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        self.kept.append(record)
+
+
+def _serve(pipe: _Pipes) -> None:
+    """Answer each list of tasks with its outcomes, CPU seconds and log records, until
+    the pipe closes. Leaves through ``os._exit``: the main process's exit hooks are not
+    a helper's."""
+    from etl.runner.parsing import log, process_file
+
+    records = next(h for h in log.handlers if isinstance(h, _Records)).kept
+    tasks_in = os.fdopen(pipe.tasks_read, "rb")
+    outcomes_out = os.fdopen(pipe.outcomes_write, "wb")
+    while True:
+        try:
+            tasks = pickle.load(tasks_in)
+        except EOFError:
+            os._exit(0)
+        started = time.process_time()
+        outcomes = [process_file(task) for task in tasks]
+        answer: tuple[Any, ...] = (outcomes, time.process_time() - started, list(records))
+        records.clear()
+        pickle.dump(answer, outcomes_out, pickle.HIGHEST_PROTOCOL)
+        outcomes_out.flush()
