@@ -73,9 +73,10 @@ def start(processes: int | None = None) -> None:
     if _pid is not None or not hasattr(os, "fork") or count < 2:
         return
     pipes = [_Pipes(*_pipe_pair()) for _ in range(count)]
+    main_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _first_helper(pipes)  # never returns
+        _first_helper(pipes, main_pid)  # never returns
     for pipe in pipes:
         os.close(pipe.tasks_read)
         os.close(pipe.outcomes_write)
@@ -134,19 +135,20 @@ def _pipe_pair() -> tuple[int, int, int, int]:
     return tasks_write, outcomes_read, tasks_read, outcomes_write
 
 
-def _first_helper(pipes: list[_Pipes]) -> None:
+def _first_helper(pipes: list[_Pipes], main_pid: int) -> None:
     """In the first helper: get ready, fork the others (ready too), serve the first share."""
     try:
         for pipe in pipes:
             os.close(pipe.tasks_write)
             os.close(pipe.outcomes_read)
-        _get_ready()
+        _get_ready(main_pid)
+        first_pid = os.getpid()
         for index, pipe in enumerate(pipes[1:], start=1):
             if os.fork() == 0:
                 for other in pipes[:index] + pipes[index + 1 :]:
                     os.close(other.tasks_read)
                     os.close(other.outcomes_write)
-                _die_with_parent()
+                _die_with(first_pid)
                 _serve(pipe)
         for pipe in pipes[1:]:
             os.close(pipe.tasks_read)
@@ -156,18 +158,21 @@ def _first_helper(pipes: list[_Pipes]) -> None:
         os._exit(1)  # only when _serve did not exit (it raised)
 
 
-def _die_with_parent() -> None:
+def _die_with(parent: int) -> None:
+    """Be killed when ``parent`` dies (Linux); leave now if it died already."""
     import ctypes
 
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl: nobody to work for
+        os._exit(0)
 
 
-def _get_ready() -> None:
+def _get_ready(main_pid: int) -> None:
     """Signals as a helper's, then the parse stage imported."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _die_with_parent()
+    _die_with(main_pid)
     from etl.runner import parsing
     from etl.transform import transform  # noqa: F401  (what process_file imports late)
 
