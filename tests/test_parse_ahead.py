@@ -20,7 +20,9 @@ import pytest
 import etl
 import etl.runner.pipeline
 from etl.extract.extract import extract
+from etl.records import SourceFile
 from etl.runner import logs, parse_ahead
+from etl.runner.parsing import Task
 from tests.helpers import make_doc, render, run_etl, run_python, start_python, token, write_tree
 from tests.snapshots import snapshot
 
@@ -60,6 +62,10 @@ def _alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return state != "Z"
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
 def _helper_pids() -> list[int]:
@@ -134,25 +140,35 @@ def test_what_breaks_the_parser_is_logged_by_the_main_process(
     assert "RuntimeError: a bug in the parser" in as_json["exception"]
 
 
-def test_the_helpers_end_with_the_main_process() -> None:
+def test_busy_helpers_end_with_the_main_process() -> None:
+    """Killed (SIGKILL: no exit hook, no pipe closed on purpose) while both helpers
+    parse: they die with it, not when their parse would have ended."""
     code = (
-        "import os, sys, time\n"
+        "import os, sys, threading, time\n"
+        "import etl.runner.parsing\n"
+        "from etl.records import SourceFile\n"
         "from etl.runner import parse_ahead\n"
+        "from etl.runner.parsing import Task\n"
+        "etl.runner.parsing.process_file = lambda task: time.sleep(120)\n"
         "parse_ahead.start(2)\n"
         "first = parse_ahead._pid\n"
         "children = f'/proc/{first}/task/{first}/children'\n"
         "while not open(children).read().split():\n"
         "    time.sleep(0.01)\n"
+        "tasks = [Task(SourceFile('/', f'{i}.md'), None, 1, None) for i in range(2)]\n"
+        "threading.Thread(target=parse_ahead.parse, args=(tasks, 2), daemon=True).start()\n"
+        "time.sleep(0.5)\n"
         "print(first, *open(children).read().split(), flush=True)\n"
-        "time.sleep(60)\n"
+        "time.sleep(120)\n"
     )
     process = start_python(code, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         pids = [int(pid) for pid in process.stdout.readline().split()]
         assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        assert all(_state(pid) == "S" for pid in pids)  # asleep in the slow parse
     finally:
-        process.kill()  # SIGKILL: no exit hook runs, nothing closes the pipes on purpose
+        process.kill()
         process.wait()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
@@ -161,10 +177,88 @@ def test_the_helpers_end_with_the_main_process() -> None:
 
 
 def test_no_helpers_when_there_is_one_core_or_none_was_started() -> None:
-    assert parse_ahead.parse([]) is None
+    assert parse_ahead.parse([], 2) is None
     parse_ahead.start(1)
     assert parse_ahead._pid is None
-    assert parse_ahead.parse([object()]) is None  # type: ignore[list-item]
+    assert parse_ahead.parse([object()], 2) is None  # type: ignore[list-item]
+
+
+def test_no_helpers_when_the_system_refuses_the_pipes() -> None:
+    code = (
+        "import resource\n"
+        "from etl.runner import parse_ahead\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (12, 12))\n"
+        "parse_ahead.start(8)\n"
+        "print(parse_ahead._pid, len(parse_ahead._helpers))\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["None", "0"]
+
+
+def test_a_run_uses_no_more_helpers_than_its_workers(tmp_path: Path, helpers: None) -> None:
+    _site(tmp_path / "site", broken=False)
+    _helper_pids()  # both ready: two could take a share
+    root = str(tmp_path / "site")
+    names = sorted(path.name for path in (tmp_path / "site" / "_news").iterdir())
+    tasks = [Task(SourceFile(root, f"_news/{name}"), None, 10**6, None) for name in names]
+    parsed = parse_ahead.parse(tasks, 1)
+    assert parsed is not None and parsed.processes == 1
+    keys = [getattr(outcome, "source_key", None) for outcome in parsed.outcomes]
+    assert keys == [task.source.key for task in tasks]  # all parsed, in order
+    parsed = parse_ahead.parse(tasks, 4)
+    assert parsed is not None and parsed.processes == 2
+
+
+def test_a_helper_lost_mid_parse_leaves_the_parse_here_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """The first helper answers (and has logged what broke on doc0), the second dies
+    parsing doc4: the run parses every file itself, and what broke is logged once."""
+    real = extract
+
+    def breaks(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if source.key.endswith("doc0.md"):
+            raise RuntimeError("a bug in the parser")
+        return real(source, *args, **kwargs)
+
+    def breaks_or_dies(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if source.key.endswith("doc4.md"):
+            os._exit(1)  # as the OOM killer would
+        return breaks(source, *args, **kwargs)
+
+    monkeypatch.setattr("etl.runner.parsing.extract_document", breaks_or_dies)
+    parse_ahead.start(2)  # the helpers inherit breaks_or_dies
+    try:
+        first, _ = _helper_pids()
+        monkeypatch.setattr("etl.runner.parsing.extract_document", breaks)  # this process
+        _site(tmp_path / "site", broken=False)  # doc0-doc2 to one helper, doc3-doc4 to the other
+        url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+        summary = etl.run([tmp_path / "site"], url, workers=2)
+    finally:
+        parse_ahead.stop()
+    assert [r.path for r in summary.rejected] == ["_news/doc0.md"]
+    assert summary.articles_inserted == 4
+    logged = [r for r in caplog.records if r.getMessage().startswith("unexpected error in")]
+    assert len(logged) == 1
+    assert not _alive(first)
+
+
+def test_a_command_that_only_mentions_run_stops_the_helpers(tmp_path: Path) -> None:
+    code = (
+        "import os, sys\n"
+        "from etl.__main__ import main\n"
+        "sys.argv = ['etl', 'search', 'run', '--database-url', sys.argv[1]]\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    from etl.runner import parse_ahead\n"
+        "    print('helper', parse_ahead._pid, file=sys.stderr)\n"
+    )
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    assert run_etl("db", "upgrade", "--database-url", url).returncode == 0
+    result = run_python(code, url)
+    assert "helper None" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("changed", [0, 3, 80])

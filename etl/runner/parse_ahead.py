@@ -4,11 +4,11 @@ A scheduled run that finds a few changed files spends most of its time starting:
 importing SQLAlchemy and the driver, connecting, planning, then importing the parse
 stage (pydantic and the models, about 0.1 s) and parsing. ``etl run`` forks a helper
 first thing (:func:`start`, from ``etl.__main__``, before the database layer is
-imported). On the other core, it imports the parse stage, then forks one more helper
-per further core, ready too. A run that parses without its worker pool (fewer files
-than the pool is worth, ``etl.runner.pipeline.INLINE_BELOW``) sends them the files'
-tasks, a share each, and gets the outcomes back (:func:`parse`), then writes them as
-it would have; any other run stops them (:func:`stop`).
+imported). On the other core, it imports the parse stage, then forks one more helper per
+further core (at most ``MAX_HELPERS`` in all), ready too. A run that parses without its
+worker pool (fewer files than the pool is worth, ``etl.runner.pipeline.INLINE_BELOW``)
+sends them the files' tasks, a share each, and gets the outcomes back (:func:`parse`),
+then writes them as it would have; any other run stops them (:func:`stop`).
 
 They are only ever a shortcut. They never touch the database; if they are not there
 (not started: the Python API, a platform without ``fork``), died or failed,
@@ -19,7 +19,8 @@ parser) is sent back with the outcomes and logged by the main process, through i
 handlers.
 
 Imports nothing at the top but the standard library: it is imported before anything
-else. May import: ``etl.runner.parsing`` (in the helpers).
+else. May import: ``etl.runner.parsing``, ``etl.transform`` (in the helpers),
+``etl.records`` (types).
 """
 
 from __future__ import annotations
@@ -65,16 +66,30 @@ _pid: int | None = None  # the first helper's; the others are its children
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+# A run parses ahead fewer than 64 files (etl.runner.pipeline.INLINE_BELOW): more
+# helpers than this would each get a file or two, for a fork each.
+MAX_HELPERS = 8
+
+
 def start(processes: int | None = None) -> None:
-    """Fork the helpers (``processes``, default one per core), unless they run already,
-    the platform cannot fork, or one core is all there is."""
+    """Fork the helpers (``processes``, default one per core this process may use, at
+    most ``MAX_HELPERS``), unless they run already, the platform cannot fork, one core
+    is all there is, or the system refuses the pipes or the fork."""
     global _pid
-    count = processes or os.cpu_count() or 1
+    count = min(processes or _usable_cores(), MAX_HELPERS)
     if _pid is not None or not hasattr(os, "fork") or count < 2:
         return
-    pipes = [_Pipes(*_pipe_pair()) for _ in range(count)]
-    main_pid = os.getpid()
-    pid = os.fork()
+    made: list[int] = []
+    try:
+        for _ in range(count):
+            made.extend(_pipe_pair())
+        pipes = [_Pipes(*made[index : index + 4]) for index in range(0, len(made), 4)]
+        main_pid = os.getpid()
+        pid = os.fork()
+    except OSError:  # out of file descriptors or processes: no shortcut, that is all
+        for fd in made:
+            os.close(fd)
+        return
     if pid == 0:
         _first_helper(pipes, main_pid)  # never returns
     for pipe in pipes:
@@ -85,31 +100,39 @@ def start(processes: int | None = None) -> None:
     _pid = pid
 
 
-def parse(tasks: list[Task]) -> Parsed | None:
-    """``tasks`` parsed by the helpers, a share each; None if there are none or one
-    failed (all are then stopped)."""
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may run on (Linux)
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def parse(tasks: list[Task], processes: int) -> Parsed | None:
+    """``tasks`` parsed by at most ``processes`` helpers, a share each; None if there
+    are none or one failed (all are then stopped). What the helpers logged is logged
+    here, once all have answered: a run that parses the files itself after all logs
+    it again."""
     if not _helpers or not tasks:
         return None
-    size = -(-len(tasks) // len(_helpers))
+    helpers = _helpers[: max(1, processes)]
+    size = -(-len(tasks) // len(helpers))
     shares = [tasks[start : start + size] for start in range(0, len(tasks), size)]
-    outcomes: list[Outcome] = []
-    seconds = 0.0
+    answers: list[tuple[list[Outcome], float, list[logging.LogRecord]]] = []
     try:
-        for helper, share in zip(_helpers, shares, strict=False):
+        for helper, share in zip(helpers, shares, strict=False):
             pickle.dump(share, helper.to_helper, pickle.HIGHEST_PROTOCOL)
             helper.to_helper.flush()
-        for helper, _ in zip(_helpers, shares, strict=False):
-            done, took, records = pickle.load(helper.from_helper)
-            outcomes.extend(done)
-            seconds += took
-            for record in records:
-                logger = logging.getLogger(record.name)
-                if logger.isEnabledFor(record.levelno):
-                    logger.handle(record)
-    except (OSError, EOFError, pickle.UnpicklingError):
+        for helper, _ in zip(helpers, shares, strict=False):
+            answers.append(pickle.load(helper.from_helper))
+    except Exception:  # a helper died or broke, its answer cut short: parse here
         stop()
         return None
-    return Parsed(outcomes, seconds, len(shares))
+    for _, _, records in answers:
+        for record in records:
+            logger = logging.getLogger(record.name)
+            if logger.isEnabledFor(record.levelno):
+                logger.handle(record)
+    outcomes = [outcome for done, _, _ in answers for outcome in done]
+    return Parsed(outcomes, sum(took for _, took, _ in answers), len(shares))
 
 
 def stop() -> None:

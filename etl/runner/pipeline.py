@@ -387,8 +387,10 @@ def _parsed(
             yield task, timed_process_file(task)
         return
     tasks = [task_for(file) for file in todo]
-    parsed = parse_ahead.parse(tasks)
-    parse_ahead.stop()
+    try:
+        parsed = parse_ahead.parse(tasks, workers)
+    finally:
+        parse_ahead.stop()
     if parsed is None:
         outcomes = [timed_process_file(task) for task in tasks]
     else:

@@ -41,7 +41,7 @@ def describe_plan(
 
 def describe_load(seen: int, skipped: int, to_read: int, workers: int, inline: bool) -> None:
     """How many files the run reads, and with how many worker processes."""
-    how = "in this process" if inline else f"with {workers} worker processes"
+    how = "without the worker pool" if inline else f"with {workers} worker processes"
     log.info(
         "%d files found, %d unchanged (skipped, not read), %d to read %s",
         seen,
