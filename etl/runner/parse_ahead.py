@@ -164,7 +164,7 @@ def _first_helper(pipes: list[_Pipes], main_pid: int) -> None:
         for pipe in pipes:
             os.close(pipe.tasks_write)
             os.close(pipe.outcomes_read)
-        _get_ready(main_pid)
+        records = _get_ready(main_pid)
         first_pid = os.getpid()
         for index, pipe in enumerate(pipes[1:], start=1):
             if os.fork() == 0:
@@ -172,11 +172,11 @@ def _first_helper(pipes: list[_Pipes], main_pid: int) -> None:
                     os.close(other.tasks_read)
                     os.close(other.outcomes_write)
                 _die_with(first_pid)
-                _serve(pipe)
+                _serve(pipe, records)
         for pipe in pipes[1:]:
             os.close(pipe.tasks_read)
             os.close(pipe.outcomes_write)
-        _serve(pipes[0])
+        _serve(pipes[0], records)
     finally:
         os._exit(1)  # only when _serve did not exit (it raised)
 
@@ -191,8 +191,9 @@ def _die_with(parent: int) -> None:
         os._exit(0)
 
 
-def _get_ready(main_pid: int) -> None:
-    """Signals as a helper's, then the parse stage imported."""
+def _get_ready(main_pid: int) -> list[logging.LogRecord]:
+    """Signals as a helper's, the parse stage imported; returns where what it logs is
+    kept."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with(main_pid)
@@ -200,10 +201,11 @@ def _get_ready(main_pid: int) -> None:
     from etl.transform import transform  # noqa: F401  (what process_file imports late)
 
     # What process_file logs goes back to the main process, which has the handlers.
-    logger = logging.getLogger(parsing.log.name)
-    logger.addHandler(_Records())
-    logger.propagate = False
-    logger.setLevel(logging.DEBUG)
+    handler = _Records()
+    parsing.log.addHandler(handler)
+    parsing.log.propagate = False
+    parsing.log.setLevel(logging.DEBUG)
+    return handler.kept
 
 
 class _Records(logging.Handler):
@@ -222,13 +224,12 @@ class _Records(logging.Handler):
         self.kept.append(record)
 
 
-def _serve(pipe: _Pipes) -> None:
-    """Answer each list of tasks with its outcomes, CPU seconds and log records, until
-    the pipe closes. Leaves through ``os._exit``: the main process's exit hooks are not
-    a helper's."""
-    from etl.runner.parsing import log, process_file
+def _serve(pipe: _Pipes, records: list[logging.LogRecord]) -> None:
+    """Answer each list of tasks with its outcomes, CPU seconds and the log ``records``
+    they made, until the pipe closes. Leaves through ``os._exit``: the main process's
+    exit hooks are not a helper's."""
+    from etl.runner.parsing import process_file
 
-    records = next(h for h in log.handlers if isinstance(h, _Records)).kept
     tasks_in = os.fdopen(pipe.tasks_read, "rb")
     outcomes_out = os.fdopen(pipe.outcomes_write, "wb")
     while True:

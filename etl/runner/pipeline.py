@@ -361,43 +361,42 @@ def _load_all(
     shareable = not database.is_in_memory_sqlite(conn.engine.url)
     in_workers = workers > 1 and len(todo) >= INLINE_BELOW and shareable
     describe_load(total, total - len(todo), len(todo), workers, not in_workers)
-    if in_workers:
-        parse_ahead.stop()  # before forking the pool: they would inherit its pipes
-        load_in_workers(conn.engine, todo, task_for, summary, workers, context, progress, total)
-    else:
-        loader = BatchLoader(conn, summary, context)
-        for task, outcome in _parsed(todo, task_for, workers):
-            loader.add(task, outcome)
-            if progress:
-                progress(1, total)
-        loader.close()
+    try:
+        if in_workers:
+            parse_ahead.stop()  # before forking the pool: it would inherit their pipes
+            load_in_workers(conn.engine, todo, task_for, summary, workers, context, progress, total)
+        else:
+            loader = BatchLoader(conn, summary, context)
+            for task, outcome in _parsed(todo, task_for, workers):
+                loader.add(task, outcome)
+                if progress:
+                    progress(1, total)
+            loader.close()
+    finally:
+        parse_ahead.stop()  # they serve one run, used or not
     summary.rejected.sort(key=lambda item: item.path)
 
 
 def _parsed(
     todo: Sequence[SourceFile], task_for: Callable[[SourceFile], Task], workers: int
 ) -> Iterator[tuple[Task, Outcome]]:
-    """Each file's task and outcome, parsed in this process one file at a time, or, for
-    a run that may use more processes and has only a few files, all at once by the
-    parse-ahead processes (``etl.runner.parse_ahead``), which serve one run."""
-    if not (workers > 1 and len(todo) < INLINE_BELOW):
-        parse_ahead.stop()
-        for file in todo:
-            task = task_for(file)
-            yield task, timed_process_file(task)
-        return
-    tasks = [task_for(file) for file in todo]
-    try:
+    """Each file's task and outcome: for a run that may use more processes and has only
+    a few files, parsed all at once by the parse-ahead processes
+    (``etl.runner.parse_ahead``); else, or if they cannot, in this process, a file at a
+    time."""
+    if workers > 1 and len(todo) < INLINE_BELOW:
+        tasks = [task_for(file) for file in todo]
         parsed = parse_ahead.parse(tasks, workers)
-    finally:
-        parse_ahead.stop()
-    if parsed is None:
-        outcomes = [timed_process_file(task) for task in tasks]
-    else:
-        outcomes = parsed.outcomes
-        timing.add("fill", parsed.seconds)
-        parsed_ahead(len(tasks), parsed.processes)
-    yield from zip(tasks, outcomes, strict=True)
+        if parsed is not None:
+            timing.add("fill", parsed.seconds)
+            parsed_ahead(len(tasks), parsed.processes)
+            yield from zip(tasks, parsed.outcomes, strict=True)
+            return
+        yield from ((task, timed_process_file(task)) for task in tasks)
+        return
+    for file in todo:
+        task = task_for(file)
+        yield task, timed_process_file(task)
 
 
 def _finish(
