@@ -1,18 +1,25 @@
 """Tests of etl.extract.sources.discover_source on a plain tree, and of extracting what it finds.
 
 Which files are documents (.md and .markdown) under each scope, their keys (relative to
-the tree, wherever it is), and directories named like documents.
+the tree, wherever it is), and directories named like documents. Then the survey a
+parse-ahead process makes of a run's PATHs (``etl.extract.sources.survey``), and what
+the run takes from it (``etl.runner.planning.found_files``).
 """
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from etl.extract.extract import extract
-from etl.extract.sources import SourceSpec, discover_source
+from etl.extract.extract import extract, file_stamp
+from etl.extract.sources import SourceSpec, discover_source, in_shard, survey
+from etl.extract.sources import plan_sources as plan
 from etl.records import DocumentError
+from etl.runner import planning
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -105,3 +112,86 @@ def test_discover_lists_directories_named_like_documents(tree: Path) -> None:
 def test_discovered_files_extract(tree: Path) -> None:
     for source in discover_source(_plain(tree, "")):
         assert extract(source).front_matter == {"title": source.key}
+
+
+# --- the survey ---------------------------------------------------------------------------
+
+
+def _tree(root: Path, *files: str) -> Path:
+    for name in files:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    return _tree(tmp_path / "site", "_news/2021/a.md", "_news/b.md", "_news/c.md", "README.md")
+
+
+def _settled(root: Path) -> Path:
+    """Every file under ``root`` modified a minute ago: stamped, not too fresh to trust."""
+    for path in root.rglob("*"):
+        os.utime(path, (time.time() - 60, time.time() - 60))
+    return root
+
+
+@pytest.mark.parametrize("shard", [None, (0, 2), (1, 2)])
+def test_a_survey_finds_and_stamps_what_the_run_would(
+    site: Path, shard: tuple[int, int] | None
+) -> None:
+    _tree(_settled(site), "_news/fresh.md")  # just written: no stamp to trust
+    [found] = survey([str(site)], None, shard) or []
+    [spec] = plan([site], None, {})
+    assert found.spec == spec
+    assert found.keys == [f.key for f in discover_source(spec) if in_shard(f.key, shard)]
+    assert found.stamps == [file_stamp(site / key) for key in found.keys]
+    stamped = dict(zip(found.keys, found.stamps, strict=True))
+    assert stamped.pop("_news/fresh.md", None) is None
+    assert all(stamp is not None for stamp in stamped.values())
+
+
+def test_paths_that_make_no_sources_survey_as_none(site: Path, tmp_path: Path) -> None:
+    assert survey([str(tmp_path / "missing")], None, None) is None
+    other = _tree(tmp_path / "other", "x.md")
+    assert survey([str(site), str(other)], "one", None) is None  # two trees, one name
+
+
+def test_surveyed_files_are_taken_under_the_database_s_name(
+    site: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = survey([str(_settled(site))], None, None)
+    [spec] = plan([site], None, {"azure": str(site.resolve())})
+    monkeypatch.setattr(planning, "discover_source", _refused)
+    monkeypatch.setattr(planning, "file_stamp", _refused)
+    files, stamps = planning.found_files([spec], None, found)
+    assert found is not None
+    assert [(f.root, f.key, f.source) for f in files] == [
+        (spec.root, key, "azure") for key in found[0].keys
+    ]
+    assert stamps == found[0].stamps
+
+
+def test_a_source_the_survey_saw_elsewhere_is_walked_and_stamped(tmp_path: Path) -> None:
+    """``--source plain`` over plain/sub, recorded with root plain: the survey, which
+    knows no sources, took plain/sub as the root."""
+    plain = _settled(_tree(tmp_path / "plain", "a.md", "sub/b.md", "sub/c.md"))
+    found = survey([str(plain / "sub")], "plain", None)
+    [spec] = plan([plain / "sub"], "plain", {"plain": str(plain.resolve())})
+    assert found is not None and found[0].spec.root != spec.root
+    files, stamps = planning.found_files([spec], None, found)
+    assert [f.key for f in files] == ["sub/b.md", "sub/c.md"]
+    assert stamps == [file_stamp(f.path) for f in files]
+    assert None not in stamps
+
+
+def test_without_a_survey_the_stamps_wait(site: Path) -> None:
+    [spec] = plan([site], None, {})
+    files, stamps = planning.found_files([spec], (0, 1), None)
+    assert [f.key for f in files] == ["_news/2021/a.md", "_news/b.md", "_news/c.md"]
+    assert stamps is None
+
+
+def _refused(*args: Any) -> Any:
+    raise AssertionError("walked or stamped again in the main process")

@@ -19,6 +19,7 @@ import pytest
 
 import etl
 import etl.runner.pipeline
+import etl.runner.planning
 from etl.extract.extract import extract
 from etl.records import SourceFile
 from etl.runner import logs, parse_ahead
@@ -109,6 +110,47 @@ def test_the_run_parses_itself_when_the_helpers_died(tmp_path: Path, helpers: No
     assert summary.status == "succeeded"
     assert summary.articles_inserted == 5
     assert parse_ahead._pid is None
+
+
+def test_a_re_run_takes_the_files_the_first_helper_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree is walked and stamped by the first helper: the main process does
+    neither, and still finds the one file edited since the last run."""
+    _site(tmp_path / "site", broken=False)
+    url = f"sqlite:///{tmp_path / 'etl.sqlite3'}"
+    assert etl.run([tmp_path / "site"], url, workers=1).articles_inserted == 5
+    edited = tmp_path / "site" / "_news" / "doc3.md"
+    edited.write_bytes(edited.read_bytes().replace(b"Body text.", b"Edited body."))
+    for path in (tmp_path / "site" / "_news").iterdir():  # not changed just now: stamped
+        os.utime(path, (time.time() - 60 + (path == edited), time.time() - 60 + (path == edited)))
+
+    def refused(*args: Any) -> Any:
+        raise AssertionError("walked or stamped in the main process")
+
+    monkeypatch.setattr(etl.runner.planning, "discover_source", refused)
+    monkeypatch.setattr(etl.runner.planning, "file_stamp", refused)
+    parse_ahead.start(2)
+    try:
+        summary = etl.run([tmp_path / "site"], url, workers=2)
+    finally:
+        parse_ahead.stop()
+    assert (summary.files_seen, summary.files_skipped_unchanged) == (5, 4)
+    assert summary.articles_updated == 1
+
+
+def test_a_survey_not_collected_is_not_taken_for_a_parse(tmp_path: Path, helpers: None) -> None:
+    """A run that asked for a survey and failed before collecting it (a database that
+    does not answer), then parses: the parse gets its own answer."""
+    _site(tmp_path / "site", broken=False)
+    root = str(tmp_path / "site")
+    parse_ahead.survey([root], None, None)
+    tasks = [Task(SourceFile(root, f"_news/doc{i}.md"), None, 10**6, None) for i in range(5)]
+    parsed = parse_ahead.parse(tasks, 2)
+    assert parsed is not None
+    keys = [getattr(outcome, "source_key", None) for outcome in parsed.outcomes]
+    assert keys == [task.source.key for task in tasks]
+    assert parse_ahead.surveyed() is None
 
 
 def test_what_breaks_the_parser_is_logged_by_the_main_process(

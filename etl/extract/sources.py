@@ -10,7 +10,8 @@ Pure planning over the file system, no database: :func:`plan_sources` turns the
 run's PATHs (and the sources the database already knows) into :class:`SourceSpec`
 values; :func:`discover_source` lists a source's documents; :func:`in_scope` says
 whether a recorded key lies under what this run looked at (what ``--prune`` may
-consider).
+consider), :func:`in_shard` whether it falls in the run's shard; :func:`survey` does
+all of it and stamps the files, for a parse-ahead process to do while the run connects.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
-from etl.extract.extract import scan
-from etl.records import SourceFile
+from etl.extract.extract import file_stamp, scan
+from etl.records import FileStamp, SourceFile
 
 NEWS_DIR = "_news"
 DATA_DIR = "_data"
@@ -172,3 +174,47 @@ def discover_source(spec: SourceSpec) -> list[SourceFile]:
 def discover_all(specs: Iterable[SourceSpec]) -> list[SourceFile]:
     """Every source's documents, sorted by (source, key)."""
     return [file for spec in specs for file in discover_source(spec)]
+
+
+def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``key`` falls in shard K of N (``--shard K/N``; None: every key).
+
+    Stable across machines and Python versions: sha256 of the relative path.
+    """
+    if shard is None:
+        return True
+    k, n = shard
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n == k
+
+
+class Surveyed(NamedTuple):
+    """One source's documents as :func:`survey` found them: their keys, in
+    :func:`discover_source`'s order, and each one's stamp (``file_stamp``)."""
+
+    spec: SourceSpec
+    keys: list[str]
+    stamps: list[FileStamp | None]
+
+
+def survey(
+    paths: Sequence[str], name: str | None, shard: tuple[int, int] | None
+) -> list[Surveyed] | None:
+    """What a run over ``paths`` finds on disk, before it asks the database anything:
+    the sources :func:`plan_sources` makes of them when the database knows none, and
+    the documents of each in ``shard``, stamped. None if the paths make no sources (the
+    run will say why).
+
+    A source the database knows under another root (``--source`` naming a source
+    whose recorded root holds the paths) comes out here with a different root: the
+    run finds that source's files itself.
+    """
+    try:
+        specs = plan_sources([Path(path) for path in paths], name, {})
+    except (OSError, SourceError):
+        return None
+    found = []
+    for spec in specs:
+        keys = [file.key for file in discover_source(spec) if in_shard(file.key, shard)]
+        stamps = [file_stamp(os.path.join(spec.root, key)) for key in keys]
+        found.append(Surveyed(spec, keys, stamps))
+    return found

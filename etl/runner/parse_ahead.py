@@ -8,19 +8,23 @@ imported). On the other core, it imports the parse stage, then forks one more he
 further core (at most ``MAX_HELPERS`` in all), ready too. A run that parses without its
 worker pool (fewer files than the pool is worth, ``etl.runner.pipeline.INLINE_BELOW``)
 sends them the files' tasks, a share each, and gets the outcomes back (:func:`parse`),
-then writes them as it would have; any other run stops them (:func:`stop`).
+then writes them as it would have; any other run stops them (:func:`stop`). Before
+that, while the main process imports the driver, connects and reads the ledger, the
+first helper finds the run's files on disk and stamps them (:func:`survey`, answered
+by :func:`surveyed`): what an unchanged re-run would otherwise do on its critical path.
 
 They are only ever a shortcut. They never touch the database; if they are not there
 (not started: the Python API, a platform without ``fork``), died or failed,
-:func:`parse` returns None and the main process parses the files itself. They end when
+:func:`parse` and :func:`surveyed` return None and the main process parses the files
+(walks the tree) itself. They end when
 the main process closes their pipes, ends or dies (``PR_SET_PDEATHSIG``), and ignore
 Ctrl-C, which is the main process's to handle. What they log (a file that broke the
 parser) is sent back with the outcomes and logged by the main process, through its
 handlers.
 
 Imports nothing at the top but the standard library: it is imported before anything
-else. May import: ``etl.runner.parsing``, ``etl.transform`` (in the helpers),
-``etl.records`` (types).
+else. May import: ``etl.runner.parsing``, ``etl.transform``, ``etl.extract`` (in the
+helpers), ``etl.records`` (types).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import time
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
+    from etl.extract.sources import Surveyed
     from etl.records import Outcome
     from etl.runner.parsing import Task
 
@@ -60,8 +65,17 @@ class _Helper(NamedTuple):
     from_helper: IO[bytes]
 
 
+class _Survey(NamedTuple):
+    """A request for ``etl.extract.sources.survey`` of a run's PATHs."""
+
+    paths: list[str]
+    source: str | None
+    shard: tuple[int, int] | None
+
+
 _helpers: list[_Helper] = []
 _pid: int | None = None  # the first helper's; the others are its children
+_surveying = False  # the first helper owes an answer to survey()
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -106,11 +120,44 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def survey(paths: list[str], source: str | None, shard: tuple[int, int] | None) -> None:
+    """Have the first helper find the run's files on disk and stamp them
+    (``etl.extract.sources.survey``) while this process connects; :func:`surveyed`
+    gets the answer."""
+    global _surveying
+    if not _helpers or _surveying:
+        return
+    try:
+        pickle.dump(_Survey(paths, source, shard), _helpers[0].to_helper, pickle.HIGHEST_PROTOCOL)
+        _helpers[0].to_helper.flush()
+    except OSError:  # it is gone: the run walks the tree itself
+        stop()
+        return
+    _surveying = True
+
+
+def surveyed() -> list[Surveyed] | None:
+    """The first helper's answer to :func:`survey`; None if it was not asked, found no
+    sources, or failed (the helpers are then stopped)."""
+    global _surveying
+    if not _surveying:
+        return None
+    _surveying = False
+    try:
+        found, _, records = pickle.load(_helpers[0].from_helper)
+    except Exception:  # it died or broke, its answer cut short
+        stop()
+        return None
+    _log(records)
+    return found  # type: ignore[no-any-return]
+
+
 def parse(tasks: list[Task], processes: int) -> Parsed | None:
     """``tasks`` parsed by at most ``processes`` helpers, a share each; None if there
     are none or one failed (all are then stopped). What the helpers logged is logged
     here, once all have answered: a run that parses the files itself after all logs
     it again."""
+    surveyed()  # an answer not collected (the run failed to plan) would come first
     if not _helpers or not tasks:
         return None
     helpers = _helpers[: max(1, processes)]
@@ -127,19 +174,24 @@ def parse(tasks: list[Task], processes: int) -> Parsed | None:
         stop()
         return None
     for _, _, records in answers:
-        for record in records:
-            logger = logging.getLogger(record.name)
-            if logger.isEnabledFor(record.levelno):
-                logger.handle(record)
+        _log(records)
     outcomes = [outcome for done, _, _ in answers for outcome in done]
     return Parsed(outcomes, sum(took for _, took, _ in answers), len(shares))
+
+
+def _log(records: list[logging.LogRecord]) -> None:
+    for record in records:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
 
 
 def stop() -> None:
     """End the helpers (they hold nothing worth waiting for) and reap the first; the
     others end with it (``PR_SET_PDEATHSIG``)."""
-    global _pid
+    global _pid, _surveying
     pid, _pid = _pid, None
+    _surveying = False
     helpers = list(_helpers)
     _helpers.clear()
     for helper in helpers:
@@ -225,21 +277,27 @@ class _Records(logging.Handler):
 
 
 def _serve(pipe: _Pipes, records: list[logging.LogRecord]) -> None:
-    """Answer each list of tasks with its outcomes, CPU seconds and the log ``records``
-    they made, until the pipe closes. Leaves through ``os._exit``: the main process's
-    exit hooks are not a helper's."""
+    """Answer each list of tasks with its outcomes (a survey with what it found), CPU
+    seconds and the log ``records`` they made, until the pipe closes. Leaves through
+    ``os._exit``: the main process's exit hooks are not a helper's."""
+    from etl.extract.sources import survey as survey_paths
     from etl.runner.parsing import process_file
 
     tasks_in = os.fdopen(pipe.tasks_read, "rb")
     outcomes_out = os.fdopen(pipe.outcomes_write, "wb")
     while True:
         try:
-            tasks = pickle.load(tasks_in)
+            request = pickle.load(tasks_in)
         except EOFError:
             os._exit(0)
         started = time.process_time()
-        outcomes = [process_file(task) for task in tasks]
-        answer: tuple[Any, ...] = (outcomes, time.process_time() - started, list(records))
+        if isinstance(request, _Survey):
+            done: Any = survey_paths(request.paths, request.source, request.shard)
+        else:
+            done = [process_file(task) for task in request]
+        answer: tuple[Any, ...] = (done, time.process_time() - started, list(records))
         records.clear()
-        pickle.dump(answer, outcomes_out, pickle.HIGHEST_PROTOCOL)
+        # Pickled whole, then written: pickle.dump would write a frame at a time, and
+        # pickle the rest only as the main process empties the pipe (64 KiB).
+        outcomes_out.write(pickle.dumps(answer, pickle.HIGHEST_PROTOCOL))
         outcomes_out.flush()

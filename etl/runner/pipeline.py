@@ -154,6 +154,8 @@ def run(
         dry_run=dry_run,
     )
     options.check()
+    if workers != 1:  # --workers 1: all in this process
+        parse_ahead.survey([str(path) for path in options.paths], source, options.shard)
     owns_engine = engine is None
     engine = engine or database.make_engine(database_url, connect_timeout=connect_timeout)
     new_file = database.sqlite_file(engine.url)
@@ -185,7 +187,7 @@ def _run_on(
     (through a fresh connection of ``engine``; a dry run's through ``conn``) however
     it ends, and its liveness lock released."""
     arguments = options.arguments()
-    work = plan_work(conn, options, summary, arguments)
+    work = plan_work(conn, options, summary, arguments, parse_ahead.surveyed)
     found = Counts(files_seen=len(work.files), files_skipped_unchanged=work.skipped)
     summary.run_id = start_run(conn, arguments, found)
     summary.add(found)

@@ -8,7 +8,6 @@ size and mtime are as recorded, not read again.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +20,15 @@ from etl.extract.extract import file_stamp
 from etl.extract.sources import (
     SourceError,
     SourceSpec,
-    discover_all,
+    Surveyed,
+    discover_source,
     in_scope,
+    in_shard,
     plan_sources,
 )
 from etl.ledger.files import known_files
 from etl.ledger.sources import SourceRow, ensure_sources, known_source_roots
-from etl.records import FileKey, RunSummary, SourceFile, Stored
+from etl.records import FileKey, FileStamp, RunSummary, SourceFile, Stored
 from etl.runner.run_log import describe_plan
 
 
@@ -43,14 +44,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     if n < 1 or not 0 <= k < n:
         raise ConfigurationError(f"--shard {text}: K must be in 0..N-1 and N at least 1")
     return k, n
-
-
-def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
-    """Stable across machines and Python versions: sha256 of the relative path."""
-    if shard is None:
-        return True
-    k, n = shard
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n == k
 
 
 DEFAULT_MAX_PRUNE = 0.5  # --prune refuses to forget more than this share of a source's files
@@ -109,23 +102,64 @@ class Work:
 
 
 def plan_work(
-    conn: Connection, options: Options, summary: RunSummary, arguments: dict[str, Any]
+    conn: Connection,
+    options: Options,
+    summary: RunSummary,
+    arguments: dict[str, Any],
+    surveyed: Callable[[], Sequence[Surveyed] | None] = lambda: None,
 ) -> Work:
     """Find the run's sources (named in ``summary`` and ``arguments``) and files, what
-    ``--prune`` forgets and which files to read; writes only the sources' rows."""
+    ``--prune`` forgets and which files to read; writes only the sources' rows.
+
+    ``surveyed`` gives what a parse-ahead process found on disk meanwhile (``etl.runner
+    .parse_ahead``), if anything: the sources it has right are not walked again."""
     specs = _plan_sources(conn, options.paths, options.source)
     summary.sources = arguments["sources"] = describe_plan(specs, options.shard, options.dry_run)
     rows = ensure_sources(conn, specs)
     source_ids = {name: row.id for name, row in rows.items()}
-    files = [f for f in discover_all(specs) if in_shard(f.key, options.shard)]
     known = known_files(conn, sorted(source_ids.values()))
+    files, stamps = found_files(specs, options.shard, surveyed())  # as late as can be
     gone = (
         _prune_plan(specs, source_ids, known, files, options.shard, options.max_prune)
         if options.prune
         else []
     )
-    todo, known_hashes, skipped = _changed_files(files, known, source_ids, options.full_refresh)
+    todo, known_hashes, skipped = _changed_files(
+        files, stamps, known, source_ids, options.full_refresh
+    )
     return Work(specs, rows, source_ids, files, gone, todo, known_hashes, skipped)
+
+
+def found_files(
+    specs: Sequence[SourceSpec],
+    shard: tuple[int, int] | None,
+    surveyed: Sequence[Surveyed] | None,
+) -> tuple[list[SourceFile], list[FileStamp | None] | None]:
+    """The documents of ``specs`` in ``shard``, and each one's stamp when ``surveyed``
+    (else None: taken as they are needed).
+
+    A source is taken from ``surveyed`` when it found the same tree (root, site, scopes;
+    its name may differ, as it did not know the database's), else walked and stamped now.
+    """
+    if surveyed is None:
+        return [file for spec in specs for file in _walk(spec, shard)], None
+    by_tree = {(s.spec.root, s.spec.site, s.spec.scopes): s for s in surveyed}
+    files: list[SourceFile] = []
+    stamps: list[FileStamp | None] = []
+    for spec in specs:
+        hit = by_tree.get((spec.root, spec.site, spec.scopes))
+        if hit is None:
+            walked = _walk(spec, shard)
+            files.extend(walked)
+            stamps.extend(file_stamp(file.path) for file in walked)
+        else:
+            files.extend(SourceFile(spec.root, key, spec.name) for key in hit.keys)
+            stamps.extend(hit.stamps)
+    return files, stamps
+
+
+def _walk(spec: SourceSpec, shard: tuple[int, int] | None) -> list[SourceFile]:
+    return [file for file in discover_source(spec) if in_shard(file.key, shard)]
 
 
 def _plan_sources(conn: Connection, paths: Sequence[Path], source: str | None) -> list[SourceSpec]:
@@ -176,23 +210,25 @@ def _prune_plan(
 
 def _changed_files(
     files: Sequence[SourceFile],
+    stamps: Sequence[FileStamp | None] | None,
     known: Mapping[FileKey, Stored],
     source_ids: Mapping[str, int],
     full_refresh: bool,
 ) -> tuple[Sequence[SourceFile], dict[FileKey, str], int]:
     """The files to read, the stored content hash of those an earlier run loaded, and
     how many are skipped: a file whose size and mtime equal the stored ones is not read.
+    ``stamps``, when given, are the files' (in their order), else they are taken now.
     """
     if full_refresh:
         return files, {}, 0
     todo: list[SourceFile] = []
     known_hashes: dict[FileKey, str] = {}
-    for file in files:
+    for index, file in enumerate(files):
         key = FileKey(source_ids[file.source], file.key)
         stored = known.get(key)
         if stored is None:
             todo.append(file)
-        elif not stored.stamped(file_stamp(file.path)):
+        elif not stored.stamped(file_stamp(file.path) if stamps is None else stamps[index]):
             todo.append(file)
             known_hashes[key] = stored.content_hash
     return todo, known_hashes, len(files) - len(todo)
