@@ -64,18 +64,22 @@ DOCUMENT_ONLY_COLUMNS = (
 )
 
 # Each article's child rows: replaced when its document is, gone with its content.
+# Links last: clear_children(links=False) leaves them to etl.load.writes.
 CHILD_TABLES = (article_topics, article_images, article_provider_images, related_articles)
 
 
-def clear_children(conn: Connection, ids: list[int]) -> set[int]:
-    """Delete the child rows of articles ``ids``; the ids their links pointed at (whose
-    stubs the caller marks for the refresh)."""
+def clear_children(conn: Connection, ids: list[int], links: bool = True) -> set[int]:
+    """Delete the child rows of articles ``ids``, their links only if ``links``; the ids
+    the deleted links pointed at (whose stubs the caller marks for the refresh)."""
     targets: set[int] = set()
-    for condition in in_conditions(conn, related_articles.c.article_id, ids):
-        targets.update(
-            conn.execute(select(related_articles.c.related_article_id).where(condition)).scalars()
-        )
-    for table in CHILD_TABLES:
+    if links:
+        for condition in in_conditions(conn, related_articles.c.article_id, ids):
+            targets.update(
+                conn.execute(
+                    select(related_articles.c.related_article_id).where(condition)
+                ).scalars()
+            )
+    for table in CHILD_TABLES if links else CHILD_TABLES[:-1]:
         delete_where_in(conn, table, "article_id", ids)
     return targets
 

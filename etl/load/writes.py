@@ -1,8 +1,9 @@
 """Writing articles and their child rows (topics, images, logos, links) for a batch.
 
 An article's row is replaced whole by its document's (every column of ``articles``
-but its id, URL and creation time), its child sets are cleared and written again,
-and the URLs its links point at that have no article yet become stubs. Links go in
+but its id, URL and creation time), its child sets are cleared and written again
+(its links only if they changed: they are most of the rows, and an edit seldom
+touches them), and the URLs its links point at that have no article yet become stubs. Links go in
 through :func:`etl.db.integrity.insert_checked_once`: a large batch checks their
 foreign keys once instead of per row.
 """
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Table,
+    select,
 )
 from sqlalchemy.sql.expression import ColumnElement
 
@@ -32,7 +34,9 @@ from etl.db.schema import (
 from etl.db.sql import (
     bulk_insert,
     convert_values,
+    delete_where_in,
     ids_by,
+    in_conditions,
     upsert,
 )
 from etl.load.aggregates import (
@@ -44,6 +48,7 @@ from etl.load.aggregates import (
 from etl.load.stubs import clear_children, mark_stubs_dirty
 from etl.load.tally import Tally
 from etl.records import (
+    LinkRecord,
     TransformedDocument,
 )
 
@@ -128,8 +133,10 @@ def write_articles(
     upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
     article_ids = ids_by(conn, articles, "url", (row["url"] for row in rows))
 
-    # Replace the child sets of articles that existed before.
-    old_targets = clear_children(conn, replaced_ids)
+    # Replace the child sets of articles that existed before; their links, which are
+    # most of the rows, only where they changed (_write_links).
+    old_links = stored_links(conn, replaced_ids)
+    clear_children(conn, replaced_ids, links=False)
 
     topic_rows = [
         [article_ids[d.article.url], topic_ids[t.slug], t.position, t.name]
@@ -158,9 +165,62 @@ def write_articles(
     ]
     bulk_insert(conn, article_provider_images, LOGO_COLUMNS, logo_rows)
 
-    new_targets = _write_links(conn, writes, article_ids, now, tally, prepared or PreparedLinks())
+    new_targets = _write_links(
+        conn, writes, article_ids, now, tally, prepared or PreparedLinks(), old_links
+    )
+    old_targets = {row[0] for rows in old_links.values() for row in rows}
+    # Every target, changed link or not: a stub shows the snippet of the linking article
+    # with the latest published_at, a column of the article just written.
     mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
+
+
+def stored_links(conn: Connection, ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
+    """Article id -> its links as stored: each row's values after the article's id
+    (``LINK_COLUMNS[1:]``), by target id."""
+    found: dict[int, list[tuple[Any, ...]]] = {}
+    columns = [related_articles.c[name] for name in LINK_COLUMNS]
+    for condition in in_conditions(conn, related_articles.c.article_id, ids):
+        for row in conn.execute(select(*columns).where(condition)):
+            found.setdefault(row[0], []).append(tuple(row[1:]))
+    for rows in found.values():
+        rows.sort(key=itemgetter(0))
+    return found
+
+
+def _link_values(link: LinkRecord) -> list[Any]:
+    """A link's values after its two ids (``LINK_COLUMNS[LINK_IDS:]``)."""
+    provider = link.provider
+    return [
+        link.position,
+        link.title,
+        link.excerpt,
+        link.published_at,
+        link.web_url,
+        provider.domain if provider else None,
+        provider.name if provider else None,
+    ]
+
+
+def _unchanged_links(
+    writes: list[TransformedDocument],
+    article_ids: Mapping[str, int],
+    targets: Mapping[str, int],
+    stored: Mapping[int, list[tuple[Any, ...]]],
+) -> set[int]:
+    """The articles among ``stored`` whose links ``writes`` leave exactly as they are
+    (a title edited, say): theirs are neither deleted nor written again."""
+    same: set[int] = set()
+    for d in writes:
+        article_id = article_ids[d.article.url]
+        old = stored.get(article_id)
+        if old is None or len(old) != len(d.article.links):
+            continue
+        new = [(targets[link.url], *_link_values(link)) for link in d.article.links]
+        new.sort(key=itemgetter(0))
+        if new == old:  # equal values store alike: a fresh load writes these same rows
+            same.add(article_id)
+    return same
 
 
 class PreparedLinks:
@@ -185,16 +245,7 @@ class PreparedLinks:
         for d in docs:
             links: list[tuple[str, Any]] = []
             for link in d.article.links:
-                provider = link.provider
-                rest = [
-                    link.position,
-                    link.title,
-                    link.excerpt,
-                    link.published_at,
-                    link.web_url,
-                    provider.domain if provider else None,
-                    provider.name if provider else None,
-                ]
+                rest = _link_values(link)
                 links.append((link.url, rest))
                 values.append(rest)
             prepared.append((d, links))
@@ -221,10 +272,14 @@ def _write_links(
     now: datetime,
     tally: Tally,
     prepared: PreparedLinks,
+    stored: Mapping[int, list[tuple[Any, ...]]],
 ) -> set[int]:
+    """Write the links of ``writes`` (replacing the ``stored`` links of those that had
+    some) where they changed; the ids they point at. Creates the stubs they need."""
     tally.linked((article_ids[d.article.url], len(d.article.links)) for d in writes)
     target_urls = {link.url for d in writes for link in d.article.links}
     if not target_urls:
+        delete_where_in(conn, related_articles, "article_id", sorted(stored))
         return set()
     known = {url: article_ids[url] for url in target_urls if url in article_ids}
     known.update(ids_by(conn, articles, "url", target_urls - known.keys()))
@@ -239,9 +294,12 @@ def _write_links(
         tally.created(created.values())
         known.update(created)
 
+    same = _unchanged_links(writes, article_ids, known, stored)
+    delete_where_in(conn, related_articles, "article_id", sorted(stored.keys() - same))
     pairs = [
-        (article_ids[d.article.url], url, rest)
+        (article_id, url, rest)
         for d in writes
+        if (article_id := article_ids[d.article.url]) not in same
         for url, rest in prepared.of(conn, d)
     ]
     if prepared.as_text:
