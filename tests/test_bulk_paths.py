@@ -344,3 +344,30 @@ def test_sqlite_upserts_through_the_driver_equal_sqlalchemys(
         snapshots.append(live_snapshot(url))
     assert snapshots[0] == snapshots[1]
     assert snapshots[0]["columns"]["articles"]  # not two empty snapshots
+
+
+def test_upserts_take_values_converted_before_on_mariadb_only(any_conn: Connection) -> None:
+    """A MariaDB batch's article values are made its SQL literals before the writer
+    lock (``etl.load.writes.Prepared``): upserted so, each reads back as it was given.
+    The other backends' drivers convert values themselves: there it is refused."""
+    rows = [
+        {"url": url_for(f"conv{i}"), "is_stub": True, "created_at": NOW, "updated_at": NOW}
+        | {"title": text}
+        for i, text in enumerate(HOSTILE_TEXTS)
+    ]
+    if not sql.is_mysql(any_conn):
+        with pytest.raises(ValueError, match="MariaDB"), any_conn.begin():
+            sql.upsert(any_conn, articles, rows, ["url"], converted=1)
+        return
+    literals = [[row["title"]] for row in rows]
+    sql.convert_values(any_conn, articles, ["title"], literals)
+    with any_conn.begin():
+        sql.upsert(
+            any_conn,
+            articles,
+            [row | {"title": literal} for row, [literal] in zip(rows, literals, strict=True)],
+            ["url"],
+            converted=1,
+        )
+    found = dict(_all(any_conn, select(articles.c.url, articles.c.title)))
+    assert [found[row["url"]] for row in rows] == list(HOSTILE_TEXTS)

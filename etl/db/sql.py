@@ -57,6 +57,7 @@ def upsert(
     setter: Setter | None = None,
     *,
     skip_unchanged: bool = True,
+    converted: int = 0,
 ) -> None:
     """INSERT many rows; on a key conflict apply ``setter`` (or do nothing).
 
@@ -65,9 +66,13 @@ def upsert(
     may only read columns that earlier pairs have not changed yet.
     ``skip_unchanged=False`` for callers that only propose changed rows (and for
     tables with JSON columns, which PostgreSQL cannot compare).
+    ``converted``: on MariaDB, the last values of each row that are its SQL literals
+    already (:func:`convert_values`, before the writer lock); 0 elsewhere.
     """
     if not rows:
         return
+    if converted and not is_mysql(conn):
+        raise ValueError("only MariaDB's upserts take values converted before")
     # What decides the statement's text, with the columns: its compiled form is kept.
     shape = (conn.dialect.name, table.name, tuple(rows[0]), tuple(keys), setter, skip_unchanged)
     # PostgreSQL, many rows: COPY them into a staging table and upsert from there.
@@ -86,8 +91,10 @@ def upsert(
         mysql_stmt = mysql_insert(table)
         pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
         stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
-        if _upsert_literals(conn, table, stmt, rows, shape):
+        if _upsert_literals(conn, table, stmt, rows, shape, converted):
             return
+        if converted:
+            raise ValueError(f"the upsert into {table.name} cannot take literals")
     else:
         # Both dialects' Insert have .excluded and .on_conflict_*(); mypy sees two types.
         if conn.dialect.name == "postgresql":
@@ -288,11 +295,17 @@ MYSQL_STATEMENT_CHARS = 1_000_000  # as PyMySQL's executemany; at most 4 MB in u
 
 
 def _upsert_literals(
-    conn: Connection, table: Table, stmt: Any, rows: Sequence[dict[str, Any]], shape: Shape
+    conn: Connection,
+    table: Table,
+    stmt: Any,
+    rows: Sequence[dict[str, Any]],
+    shape: Shape,
+    converted: int = 0,
 ) -> bool:
     """MariaDB: the upsert ``stmt`` of ``rows`` as multi-row INSERTs of literals, its
-    ON DUPLICATE KEY UPDATE clause as SQLAlchemy compiles it. False (nothing done)
-    when that clause holds parameters of its own or a % sign."""
+    ON DUPLICATE KEY UPDATE clause as SQLAlchemy compiles it (the last ``converted``
+    values of a row are literals already). False (nothing done) when that clause holds
+    parameters of its own or a % sign."""
     compiled = _compiled(conn, stmt, shape)
     if compiled is None:
         return False
@@ -301,7 +314,7 @@ def _upsert_literals(
         return False
     columns = list(shape[2])
     values = [[row[name] for name in columns] for row in rows]
-    convert_values(conn, table, columns, values)
+    convert_values(conn, table, columns[: len(columns) - converted], values)
     _insert_literals(conn, table, columns, values, clause + update)
     return True
 

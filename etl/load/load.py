@@ -37,7 +37,7 @@ from etl.load.aggregates import (
 )
 from etl.load.stubs import make_tombstones
 from etl.load.tally import Tally
-from etl.load.writes import PreparedLinks, write_articles
+from etl.load.writes import Prepared, write_articles
 from etl.records import (
     Candidate,
     FileKey,
@@ -103,7 +103,7 @@ def settle(
     reader: Reader,
     tally: Tally,
     affected: Iterable[int] = (),
-    prepared: PreparedLinks | None = None,
+    prepared: Prepared | None = None,
 ) -> None:
     """Make every article these documents (or the files behind ``affected`` article ids)
     touch equal to what the files that describe its URL now say. The caller owns the
@@ -119,7 +119,7 @@ def settle(
     into a stub if links point at it). So the result never depends on which files
     came in which batch or run: it is a function of the files that exist.
 
-    ``prepared``: the documents' links made ready before the writer lock was taken.
+    ``prepared``: the documents' rows made ready before the writer lock was taken.
     """
     by_file = {FileKey(source_ids[d.source], d.source_key): d for d in docs}
     # A winner may be read from a source that is not in this run: its id comes along.

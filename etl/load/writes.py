@@ -37,6 +37,7 @@ from etl.db.sql import (
     delete_where_in,
     ids_by,
     in_conditions,
+    is_mysql,
     upsert,
 )
 from etl.load.aggregates import (
@@ -63,12 +64,35 @@ def _article_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any
     return [(name, new[name]) for name in ARTICLE_COLUMNS]
 
 
+# Of a document's article row, the values the writer lock decides (the provider's id,
+# the source's, the write's time) and the URL, which the batch sorts and looks up by.
+# The rest are made ready for the driver before the lock (Prepared).
+ARTICLE_UNDER_LOCK = ("url", "provider_id", "source_id", "created_at", "updated_at")
+ARTICLE_READY = tuple(name for name in ARTICLE_COLUMNS if name not in ARTICLE_UNDER_LOCK)
+
+
 def _article_row(
-    doc: TransformedDocument, provider_id: int, source_id: int, now: datetime
+    doc: TransformedDocument,
+    provider_id: int,
+    source_id: int,
+    now: datetime,
+    ready: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    a = doc.article
+    """The article row of ``doc``: the ``ARTICLE_UNDER_LOCK`` values, then
+    ``ready`` (its ``ARTICLE_READY`` values, :func:`_ready_values` unless given)."""
     return {
-        "url": a.url,
+        "url": doc.article.url,
+        "provider_id": provider_id,
+        "source_id": source_id,
+        "created_at": now,
+        "updated_at": now,
+        **(_ready_values(doc) if ready is None else ready),
+    }
+
+
+def _ready_values(doc: TransformedDocument) -> dict[str, Any]:
+    a = doc.article
+    values = {
         "web_url": a.web_url,
         "original_url": a.original_url,
         "amp_web_url": a.amp_web_url,
@@ -84,17 +108,14 @@ def _article_row(
         "is_published": a.is_published,
         "is_removed": a.is_removed,
         "is_stub": False,
-        "provider_id": provider_id,
         "provider_name": a.provider.name,
         "featured_content": a.featured_content,
         "secured": a.secured,
         "extra": a.extra,
-        "source_id": source_id,
         "source_path": doc.source_key,
         "fingerprint": doc.fingerprint,
-        "created_at": now,
-        "updated_at": now,
     }
+    return {name: values[name] for name in ARTICLE_READY}
 
 
 def write_articles(
@@ -105,10 +126,11 @@ def write_articles(
     now: datetime,
     tally: Tally,
     touched: Touched,
-    prepared: PreparedLinks | None = None,
+    prepared: Prepared | None = None,
 ) -> dict[str, int]:
     """Write the articles and their child rows; ``touched`` gains what they reference.
-    ``prepared`` holds the links of (some of) ``writes`` made ready before the lock."""
+    ``prepared`` holds the rows of (some of) ``writes`` made ready before the lock."""
+    prepared = prepared or Prepared()
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
     )
@@ -126,11 +148,25 @@ def write_articles(
     touched.topics.update(topic_ids.values())
 
     rows = [
-        _article_row(d, provider_ids[d.article.provider.domain], source_ids[d.source], now)
+        _article_row(
+            d,
+            provider_ids[d.article.provider.domain],
+            source_ids[d.source],
+            now,
+            prepared.article(conn, d),
+        )
         for d in writes
     ]
     rows.sort(key=lambda row: row["url"])
-    upsert(conn, articles, rows, ["url"], _article_setter, skip_unchanged=False)
+    upsert(
+        conn,
+        articles,
+        rows,
+        ["url"],
+        _article_setter,
+        skip_unchanged=False,
+        converted=prepared.articles_converted,
+    )
     article_ids = ids_by(conn, articles, "url", (row["url"] for row in rows))
 
     # Replace the child sets of articles that existed before; their links, which are
@@ -165,9 +201,7 @@ def write_articles(
     ]
     bulk_insert(conn, article_provider_images, LOGO_COLUMNS, logo_rows)
 
-    new_targets = _write_links(
-        conn, writes, article_ids, now, tally, prepared or PreparedLinks(), old_links
-    )
+    new_targets = _write_links(conn, writes, article_ids, now, tally, prepared, old_links)
     old_targets = {row[0] for rows in old_links.values() for row in rows}
     # Every target, changed link or not: a stub shows the snippet of the linking article
     # with the latest published_at, a column of the article just written.
@@ -223,23 +257,33 @@ def _unchanged_links(
     return same
 
 
-class PreparedLinks:
-    """Documents' links with every value but their two ids made ready for the driver
-    (``etl.db.sql.convert_values``): a worker prepares its batch's before it asks for the
-    writer lock, so that under the lock a link row is two ids and the prepared rest.
-    Where MariaDB can ``LOAD DATA LOCAL`` (``etl.db.load_data``), the rest is one text
-    of tab-separated fields. A document not prepared (one read again under the lock) is
-    prepared when written.
+class Prepared:
+    """A batch's rows with every value the writer lock does not decide made ready for
+    the driver (``etl.db.sql.convert_values``): a worker prepares its batch before it
+    asks for the lock, so that under the lock a link row is two ids and the prepared
+    rest, and an article row its ids, URL and time and the prepared rest.
+
+    Links: where MariaDB can ``LOAD DATA LOCAL`` (``etl.db.load_data``), the rest is one
+    text of tab-separated fields. Articles: on MariaDB, whose upserts are SQL literals
+    rendered in Python, the ``ARTICLE_READY`` values are those literals; elsewhere the
+    driver converts them in C (PostgreSQL's COPY, SQLite's executemany) and they stay as
+    they are. A document not prepared (one read again under the lock) is prepared when
+    written.
     """
 
     def __init__(self) -> None:
         # id(document) -> (the document, [(target URL, the link's other values)])
-        self._prepared: dict[int, tuple[TransformedDocument, list[tuple[str, Any]]]] = {}
+        self._links: dict[int, tuple[TransformedDocument, list[tuple[str, Any]]]] = {}
+        # id(document) -> (the document, its ARTICLE_READY values)
+        self._articles: dict[int, tuple[TransformedDocument, dict[str, Any]]] = {}
         self.as_text: bool | None = None  # the rest as LOAD DATA text: decided on first use
+        self.articles_converted = 0  # how many of an article row's values are (the last)
 
     def add(self, conn: Connection, docs: Iterable[TransformedDocument]) -> None:
+        docs = list(docs)
         if self.as_text is None:
             self.as_text = load_data.allowed(conn)
+            self.articles_converted = len(ARTICLE_READY) if is_mysql(conn) else 0
         values: list[list[Any]] = []
         prepared: list[tuple[TransformedDocument, list[tuple[str, Any]]]] = []
         for d in docs:
@@ -255,13 +299,27 @@ class PreparedLinks:
         for d, links in prepared:
             if self.as_text:  # the fields are text now (load_data.field)
                 links = [(url, load_data.joined(rest)) for url, rest in links]
-            self._prepared[id(d)] = (d, links)
+            self._links[id(d)] = (d, links)
+        rows = [list(_ready_values(d).values()) for d in docs]
+        if self.articles_converted:
+            convert_values(conn, articles, ARTICLE_READY, rows)
+        for d, row in zip(docs, rows, strict=True):
+            self._articles[id(d)] = (d, dict(zip(ARTICLE_READY, row, strict=True)))
 
     def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, Any]]:
-        found = self._prepared.get(id(doc))
+        """The links of ``doc``: (target URL, the rest of the row) each."""
+        found = self._links.get(id(doc))
         if found is None or found[0] is not doc:
             self.add(conn, [doc])
-            found = self._prepared[id(doc)]
+            found = self._links[id(doc)]
+        return found[1]
+
+    def article(self, conn: Connection, doc: TransformedDocument) -> dict[str, Any]:
+        """The ``ARTICLE_READY`` values of ``doc``'s article row."""
+        found = self._articles.get(id(doc))
+        if found is None or found[0] is not doc:
+            self.add(conn, [doc])
+            found = self._articles[id(doc)]
         return found[1]
 
 
@@ -271,7 +329,7 @@ def _write_links(
     article_ids: dict[str, int],
     now: datetime,
     tally: Tally,
-    prepared: PreparedLinks,
+    prepared: Prepared,
     stored: Mapping[int, list[tuple[Any, ...]]],
 ) -> set[int]:
     """Write the links of ``writes`` (replacing the ``stored`` links of those that had

@@ -38,7 +38,7 @@ from etl.ledger.rejections import record_rejects
 from etl.ledger.runs import add_counts
 from etl.load.load import settle
 from etl.load.tally import counted
-from etl.load.writes import PreparedLinks
+from etl.load.writes import Prepared
 from etl.records import (
     Candidate,
     Counts,
@@ -401,7 +401,7 @@ class BatchLoader:
         extra = Counts(warnings=sum(len(doc.warnings) for doc in batch))
         extra.add(self.pending)
         try:
-            prepared = PreparedLinks()  # before the writer lock: no one waits for this work
+            prepared = Prepared()  # before the writer lock: no one waits for this work
             prepared.add(self.conn, batch)
             with counted(self.conn, self.summary.run_id, self.summary, extra, LEDGER) as tally:
                 settle(
