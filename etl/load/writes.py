@@ -174,6 +174,23 @@ def write_articles(
     old_links = stored_links(conn, replaced_ids)
     clear_children(conn, replaced_ids, links=False)
 
+    _write_sets(conn, writes, article_ids, topic_ids, image_ids)
+    new_targets = _write_links(conn, writes, article_ids, now, tally, prepared, old_links)
+    old_targets = {row[0] for rows in old_links.values() for row in rows}
+    # Every target, changed link or not: a stub shows the snippet of the linking article
+    # with the latest published_at, a column of the article just written.
+    mark_stubs_dirty(conn, old_targets | new_targets)
+    return article_ids
+
+
+def _write_sets(
+    conn: Connection,
+    writes: list[TransformedDocument],
+    article_ids: Mapping[str, int],
+    topic_ids: Mapping[str, int],
+    image_ids: Mapping[str, int],
+) -> None:
+    """The topics, images and logos of ``writes`` (their old ones are cleared)."""
     topic_rows = [
         [article_ids[d.article.url], topic_ids[t.slug], t.position, t.name]
         for d in writes
@@ -200,13 +217,6 @@ def write_articles(
         for position, image in enumerate(d.article.provider.images)
     ]
     bulk_insert(conn, article_provider_images, LOGO_COLUMNS, logo_rows)
-
-    new_targets = _write_links(conn, writes, article_ids, now, tally, prepared, old_links)
-    old_targets = {row[0] for rows in old_links.values() for row in rows}
-    # Every target, changed link or not: a stub shows the snippet of the linking article
-    # with the latest published_at, a column of the article just written.
-    mark_stubs_dirty(conn, old_targets | new_targets)
-    return article_ids
 
 
 def stored_links(conn: Connection, ids: list[int]) -> dict[int, list[tuple[Any, ...]]]:
