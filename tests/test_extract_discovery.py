@@ -20,6 +20,7 @@ from etl.extract.sources import SourceSpec, discover_source, in_shard, survey
 from etl.extract.sources import plan_sources as plan
 from etl.records import DocumentError
 from etl.runner import planning
+from tests.helpers import write_tree
 
 # --- discovery ----------------------------------------------------------------------------
 
@@ -118,10 +119,7 @@ def test_discovered_files_extract(tree: Path) -> None:
 
 
 def _tree(root: Path, *files: str) -> Path:
-    for name in files:
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("---\ntitle: x\n---\n", encoding="utf-8")
+    write_tree(root, dict.fromkeys(files, b"---\ntitle: x\n---\n"))
     return root
 
 
