@@ -18,6 +18,9 @@ def main() -> None:
     gc.disable()
     try:
         from etl.cli import main as cli
+        from etl.cli.options import warm_driver
+
+        warm_driver(sys.argv[1:])  # the driver's objects are frozen with the rest
     except KeyboardInterrupt:  # Ctrl-C while starting: no traceback
         raise SystemExit(130) from None
     finally:

@@ -14,9 +14,10 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from etl.cli import options
 from etl.db import database
 from etl.db.schema import SCHEMA_REVISION
-from tests.helpers import SEEDS, connect, run_etl, start_etl
+from tests.helpers import SEEDS, connect, run_etl, run_python, start_etl
 
 
 @pytest.fixture(scope="module")
@@ -261,3 +262,41 @@ def test_a_downgrade_that_drops_data_asks_on_a_terminal(sqlite_url: str) -> None
         assert process.returncode == 0, stderr
         assert "Downgrading to base drops every table. Go on?" in stdout
         assert _tables(sqlite_url) | {"alembic_version"} == expected | {"alembic_version"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "url"),
+    [
+        (["run", "--database-url", "postgresql://a/b", "news/"], "postgresql://a/b"),
+        (["--database-url=mysql://a/b", "runs"], "mysql://a/b"),
+        (["--database-url", "sqlite://", "run", "--database-url", "mysql://x/y"], "mysql://x/y"),
+        (["run", "news/", "--", "--database-url", "postgresql://a/b"], None),
+        (["run", "--database-url"], None),
+        (["run", "news/"], None),
+    ],
+)
+def test_the_database_url_a_command_line_names(argv: list[str], url: str | None) -> None:
+    assert options.database_url_in(argv) == url
+
+
+@pytest.mark.parametrize(
+    ("argv", "imported"),
+    [
+        (["run", "--database-url", "postgresql://nobody@127.0.0.1:1/none"], True),
+        (["run", "--database-url", "sqlite:///x.sqlite3"], False),
+        (["run", "--database-url", "not a url at all"], False),
+        (["run", "--database-url", "oracle://nobody@nowhere/x"], False),  # no such driver
+    ],
+)
+def test_etl_imports_the_named_driver_with_the_cli(argv: list[str], imported: bool) -> None:
+    """Before the command runs, while the collector is paused (``etl.__main__``); what
+    cannot be imported is the command's to report, not this step's."""
+    code = (
+        "import sys\n"
+        "from etl.cli.options import warm_driver\n"
+        "warm_driver(sys.argv[1:])\n"
+        "print('psycopg' in sys.modules)\n"
+    )
+    result = run_python(code, *argv)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(imported)]
