@@ -9,7 +9,7 @@ further core (at most ``MAX_HELPERS`` in all), ready too. A run that parses with
 worker pool (fewer files than the pool is worth, ``etl.runner.pipeline.INLINE_BELOW``)
 sends them the files' tasks, a share each, and gets the outcomes back (:func:`parse`),
 then writes them as it would have; any other run stops them (:func:`stop`). Before
-that, while the main process imports the driver, connects and reads the ledger, the
+that, while the main process connects, checks the schema and reads the ledger, the
 first helper finds the run's files on disk and stamps them (:func:`survey`, answered
 by :func:`surveyed`): what an unchanged re-run would otherwise do on its critical path.
 
