@@ -64,8 +64,8 @@ DOCUMENT_ONLY_COLUMNS = (
 )
 
 # Each article's child rows: replaced when its document is, gone with its content.
-# Links last: clear_children(links=False) leaves them to etl.load.writes.
-CHILD_TABLES = (article_topics, article_images, article_provider_images, related_articles)
+# Its sets other than links, which etl.load.writes replaces only where they changed.
+SET_TABLES = (article_topics, article_images, article_provider_images)
 
 
 def clear_children(conn: Connection, ids: list[int], links: bool = True) -> set[int]:
@@ -79,7 +79,7 @@ def clear_children(conn: Connection, ids: list[int], links: bool = True) -> set[
                     select(related_articles.c.related_article_id).where(condition)
                 ).scalars()
             )
-    for table in CHILD_TABLES if links else CHILD_TABLES[:-1]:
+    for table in (*SET_TABLES, related_articles) if links else SET_TABLES:
         delete_where_in(conn, table, "article_id", ids)
     return targets
 

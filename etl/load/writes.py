@@ -91,8 +91,9 @@ def _article_row(
 
 
 def _ready_values(doc: TransformedDocument) -> dict[str, Any]:
+    """The ``ARTICLE_READY`` values of ``doc``, in that order (tests/test_load_columns.py)."""
     a = doc.article
-    values = {
+    return {
         "web_url": a.web_url,
         "original_url": a.original_url,
         "amp_web_url": a.amp_web_url,
@@ -115,7 +116,6 @@ def _ready_values(doc: TransformedDocument) -> dict[str, Any]:
         "source_path": doc.source_key,
         "fingerprint": doc.fingerprint,
     }
-    return {name: values[name] for name in ARTICLE_READY}
 
 
 def write_articles(
@@ -310,11 +310,13 @@ class Prepared:
             if self.as_text:  # the fields are text now (load_data.field)
                 links = [(url, load_data.joined(rest)) for url, rest in links]
             self._links[id(d)] = (d, links)
-        rows = [list(_ready_values(d).values()) for d in docs]
-        if self.articles_converted:
+        ready = [_ready_values(d) for d in docs]
+        if self.articles_converted:  # MariaDB: the values become literals
+            rows = [list(article.values()) for article in ready]
             convert_values(conn, articles, ARTICLE_READY, rows)
-        for d, row in zip(docs, rows, strict=True):
-            self._articles[id(d)] = (d, dict(zip(ARTICLE_READY, row, strict=True)))
+            ready = [dict(zip(ARTICLE_READY, row, strict=True)) for row in rows]
+        for d, article in zip(docs, ready, strict=True):
+            self._articles[id(d)] = (d, article)
 
     def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, Any]]:
         """The links of ``doc``: (target URL, the rest of the row) each."""
