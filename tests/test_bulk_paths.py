@@ -18,7 +18,7 @@ from sqlalchemy import Connection, create_engine, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
 from etl import run
-from etl.db import database, integrity, sql
+from etl.db import database, integrity, lookups, sql
 from etl.db.schema import articles, related_articles
 from etl.load.writes import LINK_COLUMNS
 from tests.helpers import connect, make_database, make_doc, render, url_for, write_tree
@@ -371,3 +371,49 @@ def test_upserts_take_values_converted_before_on_mariadb_only(any_conn: Connecti
         )
     found = dict(_all(any_conn, select(articles.c.url, articles.c.title)))
     assert [found[row["url"]] for row in rows] == list(HOSTILE_TEXTS)
+
+
+# Each character PyMySQL escapes, alone and in text, and text it leaves alone.
+LITERALS = [
+    *HOSTILE_TEXTS,
+    *("'", "\\", '"', "\n", "\r", "\0", "\x1a"),
+    *(f"a{char}b" for char in ("'", "\\", '"', "\n", "\r", "\0", "\x1a")),
+    "plain https://example.com/a-b?c=d&e=f#g",
+    "☃ 🎉 «ß» \t tab is not escaped",
+    "%s %(name)s",
+    0,
+    -12,
+    1.5,
+    True,
+    datetime(2021, 2, 3, 4, 5, 6),
+]
+
+
+@pytest.mark.mariadb
+@pytest.mark.parametrize("no_backslash_escapes", [False, True], ids=["default", "no-backslash"])
+def test_mysql_literals_are_the_drivers_own(tmp_path: Path, no_backslash_escapes: bool) -> None:
+    """``mysql_literal`` skips the driver's escaping only for a string it would leave
+    alone: each literal is the driver's, and the server reads it back as given."""
+    databases = make_database("mariadb", tmp_path)
+    engine = create_engine(database.resolve_url(next(databases)))
+    try:
+        with engine.connect() as conn:
+            if no_backslash_escapes:
+                conn.exec_driver_sql(
+                    "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"
+                )
+                conn.commit()
+            driver: Any = conn.connection.driver_connection
+            literal = lookups.mysql_literal(conn)
+            assert [literal(value) for value in LITERALS] == [
+                driver.escape(value) for value in LITERALS
+            ]
+            texts = [value for value in LITERALS if isinstance(value, str)]
+            read = conn.exec_driver_sql(
+                "SELECT " + ", ".join(literal(value) for value in texts),
+                execution_options={"no_parameters": True},
+            ).one()
+            assert list(read) == texts
+    finally:
+        engine.dispose()
+        databases.close()

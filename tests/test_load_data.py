@@ -29,6 +29,9 @@ FIELDS = [
     ("\\N", "\\\\N"),  # the text \N, not NULL
     ("tab\there", "tab\\there"),
     ("line\nbreak\r\n", "line\\nbreak\\r\\n"),
+    ("cr\ronly", "cr\\ronly"),
+    ("nul\0here", "nul\\0here"),
+    ("trailing backslash\\", "trailing backslash\\\\"),
     ("back\\slash 'q' \"dq\" %s", "back\\\\slash 'q' \"dq\" %s"),
     (True, "1"),
     (False, "0"),

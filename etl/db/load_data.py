@@ -54,7 +54,11 @@ def field(value: Any) -> str:
     if value is None:
         return NULL
     if value.__class__ is str:
-        return value.translate(_ESCAPES)
+        # str.translate looks each character up in a dict: `in` tests in C first, as
+        # nearly every value holds none of these.
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value or "\0" in value:
+            return value.translate(_ESCAPES)
+        return value
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, int | float):

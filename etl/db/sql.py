@@ -41,6 +41,7 @@ from etl.db.lookups import chunks as chunks
 from etl.db.lookups import delete_where_in as delete_where_in
 from etl.db.lookups import ids_by as ids_by
 from etl.db.lookups import in_conditions as in_conditions
+from etl.db.lookups import mysql_literal
 from etl.db.writer import rolled_back as rolled_back
 from etl.db.writer import writer_transaction as writer_transaction
 
@@ -263,9 +264,7 @@ def convert_values(
     dialect = conn.dialect
     # The driver's own escape, so that MariaDB's literals are what it would have sent
     # (NO_BACKSLASH_ESCAPES included).
-    escape = render or (
-        conn.connection.driver_connection.escape if is_mysql(conn) else None  # type: ignore[union-attr]
-    )
+    escape = render or (mysql_literal(conn) if is_mysql(conn) else None)
     for index, name in enumerate(columns):
         process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         if process is None and escape is None:
