@@ -78,7 +78,8 @@ def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[Written]:
         delete(conn, table, column, ids)
 
     def inserting(conn: Any, table: Any, columns: Any, rows: list[list[Any]], **kw: Any) -> None:
-        seen.inserted.update(row[0] for row in rows)
+        # MariaDB's staged links name only their keys' values, None where a row names none.
+        seen.inserted.update(row[0] for row in rows if row[0] is not None)
         insert(conn, table, columns, rows, **kw)
 
     monkeypatch.setattr(etl.load.writes, "delete_where_in", deleting)

@@ -4,20 +4,29 @@ INSERT path a server without ``local_infile`` keeps."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, make_url, select
 from sqlalchemy.exc import DataError, DBAPIError
 
 from etl import run
 from etl.db import database, load_data
 from etl.db.schema import articles, related_articles
 from etl.load.writes import LINK_COLUMNS
-from tests.helpers import make_doc, render, url_for, write_tree
+from tests.helpers import (
+    assert_loaded,
+    assert_rejected,
+    connect,
+    make_doc,
+    render,
+    url_for,
+    write_tree,
+)
 from tests.snapshots import live_snapshot
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
@@ -236,30 +245,42 @@ def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
     real = load_data.load
 
-    def load(conn: Connection, table: Any, columns: Any, lines: list[str]) -> None:
+    def load(conn: Connection, table: Any, columns: Any, lines: list[str], **kwargs: Any) -> None:
         calls.append(len(lines))
-        real(conn, table, columns, lines)
+        real(conn, table, columns, lines, **kwargs)
 
     monkeypatch.setattr(load_data, "load", load)
     return calls
 
 
-def test_a_server_without_local_infile_loads_through_insert(
-    no_local_infile: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("refusing", ["no_local_infile", "no_temporary_tables"])
+def test_where_the_server_will_not_stage_links_they_go_in_as_inserts(
+    mariadb_url: str,
+    refusing: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A server without ``local_infile``, or a user who may not make temporary tables
+    (both fixtures take ``mariadb_url``'s database)."""
+    url = request.getfixturevalue(refusing)
     loads = _count_loads(monkeypatch)
     _site(tmp_path / "site")
-    engine = database.make_engine(no_local_infile)
+    engine = database.make_engine(url)
     try:
         with engine.connect() as conn:
-            assert not load_data.allowed(conn)
+            if refusing == "no_local_infile":
+                assert not load_data.allowed(conn)
+            else:
+                assert load_data.allowed(conn)
+                assert not load_data.can_stage(conn)
     finally:
         engine.dispose()
-    run([tmp_path / "site"], no_local_infile, workers=1)
+    run([tmp_path / "site"], url, workers=1)
     assert loads == []
     reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     run([tmp_path / "site"], reference, workers=1)
-    assert live_snapshot(no_local_infile) == live_snapshot(reference)
+    assert live_snapshot(url) == live_snapshot(reference)
 
 
 def test_a_load_through_load_data_equals_a_fresh_sqlite_load(
@@ -272,3 +293,64 @@ def test_a_load_through_load_data_equals_a_fresh_sqlite_load(
     reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
     run([tmp_path / "site"], reference, workers=1)
     assert live_snapshot(mariadb_url) == live_snapshot(reference)
+
+
+def _site_with_long_domain(root: Path, bad: int) -> None:
+    """``_site``, with document ``bad``'s first link naming a provider domain longer
+    than its column (255): a value only the server refuses."""
+    _site(root)
+    front = make_doc(f"ld{bad}")
+    front["related"] = [
+        dict(front["related"][0], webUrl=url_for(f"ld{other}"), title=f"To {other}")
+        for other in range(4)
+        if other != bad
+    ]
+    front["related"][0]["provider"] = {"name": "Long", "domain": "d" * 300 + ".example.com"}
+    write_tree(root, {f"d{bad}.md": render(front)})
+
+
+def test_a_document_the_server_refuses_is_rejected_alone_and_the_rest_load(
+    mariadb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch's links are staged before the writer lock: the server's refusal of one
+    value fails the batch, each document is then staged and written alone, and only the
+    document that holds the value is rejected. Fixed, it loads; the database is then
+    what a fresh load makes."""
+    loads = _count_loads(monkeypatch)
+    root = tmp_path / "site"
+    _site_with_long_domain(root, bad=2)
+    summary = run([root], mariadb_url, workers=1)
+    assert_rejected(mariadb_url, summary, "d2.md", "snippet_provider_domain")
+    for index in (0, 1, 3):
+        assert_loaded(mariadb_url, summary, f"d{index}.md", f"ld{index}")
+    assert loads[0] == 4 * 4 - 1  # the batch, then each document alone
+    assert sorted(loads[1:]) == [3, 4, 4, 4]
+    _site(root)
+    run([root], mariadb_url, workers=1)
+    reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    run([root], reference, workers=1)
+    assert live_snapshot(mariadb_url) == live_snapshot(reference)
+
+
+@pytest.fixture
+def no_temporary_tables(mariadb_url: str) -> Iterator[str]:
+    """A user of ``mariadb_url``'s database with every right on it but creating
+    temporary tables; its URL."""
+    url = make_url(mariadb_url)
+    user = f"'etl_notemp_{os.getpid()}'@'%'"
+    statements = [
+        f"CREATE USER IF NOT EXISTS {user} IDENTIFIED BY 'x'",
+        f"GRANT ALL PRIVILEGES ON `{url.database}`.* TO {user}",
+        f"REVOKE CREATE TEMPORARY TABLES ON `{url.database}`.* FROM {user}",
+    ]
+    with connect(mariadb_url) as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
+    try:
+        name = user.split("@")[0].strip("'")
+        yield url.set(username=name, password="x").render_as_string(hide_password=False)
+    finally:
+        with connect(mariadb_url) as conn:
+            conn.exec_driver_sql(
+                f"DROP USER IF EXISTS {user}", execution_options={"no_parameters": True}
+            )

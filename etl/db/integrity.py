@@ -55,11 +55,13 @@ def insert_checked_once(
     *,
     converted: int = 0,
     write: Callable[[], None] | None = None,
+    count: int | None = None,
 ) -> None:
     """:func:`etl.db.sql.bulk_insert`, checking the foreign keys of many rows at once.
 
     The keys' columns must not be among the ``converted`` ones (the last columns).
-    ``write``: what inserts the rows instead (``rows`` then only name the keys' values).
+    ``write``: what inserts the rows instead; ``rows`` then only name the keys' values
+    (None where a row names no value of a key), and ``count`` how many rows it inserts.
     """
     if write is None:
 
@@ -67,7 +69,11 @@ def insert_checked_once(
             bulk_insert(conn, table, columns, rows, converted=converted)
 
     keys = _foreign_keys(table)
-    if len(rows) < CHECK_ONCE_FROM or not keys or conn.dialect.name == "sqlite":
+    if (
+        (len(rows) if count is None else count) < CHECK_ONCE_FROM
+        or not keys
+        or conn.dialect.name == "sqlite"
+    ):
         write()
         return
     if is_mysql(conn):

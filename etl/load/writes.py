@@ -5,7 +5,8 @@ but its id, URL and creation time), its child sets are cleared and written again
 (its links only if they changed: they are most of the rows, and an edit seldom
 touches them), and the URLs its links point at that have no article yet become stubs. Links go in
 through :func:`etl.db.integrity.insert_checked_once`: a large batch checks their
-foreign keys once instead of per row.
+foreign keys once instead of per row. On MariaDB the server has parsed them into a
+staging table before the writer lock (:class:`Prepared`).
 """
 
 from __future__ import annotations
@@ -273,11 +274,14 @@ class Prepared:
     asks for the lock, so that under the lock a link row is two ids and the prepared
     rest, and an article row its ids, URL and time and the prepared rest.
 
-    Links: where MariaDB can ``LOAD DATA LOCAL`` (``etl.db.load_data``), the rest is one
-    text of tab-separated fields. Articles: on MariaDB, whose upserts are SQL literals
-    rendered in Python, the ``ARTICLE_READY`` values are those literals; elsewhere the
-    driver converts them in C (PostgreSQL's COPY, SQLite's executemany) and they stay as
-    they are. A document not prepared (one read again under the lock) is prepared when
+    Links: where MariaDB can ``LOAD DATA LOCAL`` (``etl.db.load_data``), the server
+    parses them into a staging table before the lock, each with its document's slot
+    and its target URL's in place of the two ids; under the lock it copies them
+    (:func:`etl.db.load_data.insert_staged`). Elsewhere a link is its target URL and
+    its other values. Articles: on MariaDB, whose upserts are SQL literals rendered in
+    Python, the ``ARTICLE_READY`` values are those literals; elsewhere the driver
+    converts them in C (PostgreSQL's COPY, SQLite's executemany) and they stay as they
+    are. A document not prepared (one read again under the lock) is prepared when
     written.
     """
 
@@ -286,30 +290,24 @@ class Prepared:
         self._links: dict[int, tuple[TransformedDocument, list[tuple[str, Any]]]] = {}
         # id(document) -> (the document, its ARTICLE_READY values)
         self._articles: dict[int, tuple[TransformedDocument, dict[str, Any]]] = {}
-        self.as_text: bool | None = None  # the rest as LOAD DATA text: decided on first use
+        self.staged: bool | None = None  # links staged by the server: decided on first use
+        self._slots: dict[int, tuple[TransformedDocument, int]] = {}  # id(document) -> slot
+        self.target_slots: dict[str, int] = {}  # a staged link's target URL -> its slot
         self.articles_converted = 0  # how many of an article row's values are (the last)
+
+    def links_staged(self, conn: Connection) -> bool:
+        """Whether the links go in through the server's staging table (decided once)."""
+        if self.staged is None:
+            self.staged = load_data.allowed(conn) and load_data.can_stage(conn)
+            self.articles_converted = len(ARTICLE_READY) if is_mysql(conn) else 0
+        return self.staged
 
     def add(self, conn: Connection, docs: Iterable[TransformedDocument]) -> None:
         docs = list(docs)
-        if self.as_text is None:
-            self.as_text = load_data.allowed(conn)
-            self.articles_converted = len(ARTICLE_READY) if is_mysql(conn) else 0
-        values: list[list[Any]] = []
-        prepared: list[tuple[TransformedDocument, list[tuple[str, Any]]]] = []
-        for d in docs:
-            links: list[tuple[str, Any]] = []
-            for link in d.article.links:
-                rest = _link_values(link)
-                links.append((link.url, rest))
-                values.append(rest)
-            prepared.append((d, links))
-        tail = LINK_COLUMNS[LINK_IDS:]
-        render = load_data.field if self.as_text else None
-        convert_values(conn, related_articles, tail, values, render)
-        for d, links in prepared:
-            if self.as_text:  # the fields are text now (load_data.field)
-                links = [(url, load_data.joined(rest)) for url, rest in links]
-            self._links[id(d)] = (d, links)
+        if self.links_staged(conn):
+            self._stage(conn, docs)
+        else:
+            self._convert_links(conn, docs)
         ready = [_ready_values(d) for d in docs]
         if self.articles_converted:  # MariaDB: the values become literals
             rows = [list(article.values()) for article in ready]
@@ -318,12 +316,51 @@ class Prepared:
         for d, article in zip(docs, ready, strict=True):
             self._articles[id(d)] = (d, article)
 
+    def _convert_links(self, conn: Connection, docs: list[TransformedDocument]) -> None:
+        values: list[list[Any]] = []
+        for d in docs:
+            links: list[tuple[str, Any]] = []
+            for link in d.article.links:
+                rest = _link_values(link)
+                links.append((link.url, rest))
+                values.append(rest)
+            self._links[id(d)] = (d, links)
+        convert_values(conn, related_articles, LINK_COLUMNS[LINK_IDS:], values)
+
+    def _stage(self, conn: Connection, docs: list[TransformedDocument]) -> None:
+        # In URL order, the order in which the batch's new articles get their ids: the
+        # server copies the rows as staged, and InnoDB fills its pages in key order.
+        docs = sorted(docs, key=lambda d: d.article.url)
+        values = [_link_values(link) for d in docs for link in d.article.links]
+        convert_values(conn, related_articles, LINK_COLUMNS[LINK_IDS:], values, load_data.field)
+        targets = self.target_slots
+        lines: list[str] = []
+        rests = iter(values)
+        for d in docs:
+            slot = len(self._slots)
+            self._slots[id(d)] = (d, slot)
+            for link in d.article.links:
+                target = targets.setdefault(link.url, len(targets))
+                lines.append(f"{slot:d}\t{target:d}\t" + "\t".join(next(rests)) + "\n")
+        # This Prepared's first documents: the table is made anew, so that no row staged
+        # for another batch on this connection can take a slot of this one.
+        fresh = len(self._slots) == len(docs)
+        load_data.stage(conn, related_articles, LINK_COLUMNS, lines, fresh=fresh)
+
     def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, Any]]:
-        """The links of ``doc``: (target URL, the rest of the row) each."""
+        """The links of ``doc`` (not staged): (target URL, the rest of the row) each."""
         found = self._links.get(id(doc))
         if found is None or found[0] is not doc:
             self.add(conn, [doc])
             found = self._links[id(doc)]
+        return found[1]
+
+    def slot(self, conn: Connection, doc: TransformedDocument) -> int:
+        """The slot of ``doc``'s staged links."""
+        found = self._slots.get(id(doc))
+        if found is None or found[0] is not doc:
+            self.add(conn, [doc])
+            found = self._slots[id(doc)]
         return found[1]
 
     def article(self, conn: Connection, doc: TransformedDocument) -> dict[str, Any]:
@@ -366,34 +403,52 @@ def _write_links(
 
     same = _unchanged_links(writes, article_ids, known, stored)
     delete_where_in(conn, related_articles, "article_id", sorted(stored.keys() - same))
-    pairs = [
-        (article_id, url, rest)
-        for d in writes
-        if (article_id := article_ids[d.article.url]) not in same
+    changed = [d for d in writes if article_ids[d.article.url] not in same]
+    if prepared.links_staged(conn):
+        _insert_staged(conn, changed, article_ids, known, prepared)
+        return set(known.values())
+    link_rows = [
+        [article_ids[d.article.url], known[url], *rest]
+        for d in changed
         for url, rest in prepared.of(conn, d)
     ]
-    if prepared.as_text:
-        link_rows = [[source, known[url], rest] for source, url, rest in pairs]
-    else:
-        link_rows = [[source, known[url], *rest] for source, url, rest in pairs]
     # In key order, each index page is filled once instead of split at random: InnoDB's
     # clustered index and both engines' B-trees took 10-15% less time per link.
     link_rows.sort(key=itemgetter(0, 1))
-    if prepared.as_text:
-
-        def write() -> None:
-            load_data.load_rows(conn, related_articles, LINK_COLUMNS, link_rows)
-
-        insert_checked_once(conn, related_articles, LINK_COLUMNS, link_rows, write=write)
-    else:
-        insert_checked_once(
-            conn,
-            related_articles,
-            LINK_COLUMNS,
-            link_rows,
-            converted=len(LINK_COLUMNS) - LINK_IDS,
-        )
+    insert_checked_once(
+        conn,
+        related_articles,
+        LINK_COLUMNS,
+        link_rows,
+        converted=len(LINK_COLUMNS) - LINK_IDS,
+    )
     return set(known.values())
+
+
+def _insert_staged(
+    conn: Connection,
+    changed: list[TransformedDocument],
+    article_ids: Mapping[str, int],
+    known: Mapping[str, int],
+    prepared: Prepared,
+) -> None:
+    """MariaDB: the staged links of ``changed``, their slots mapped to ids by the server
+    (in key order: ``etl.db.load_data.insert_staged``)."""
+    linking = [d for d in changed if d.article.links]
+    slots = [(prepared.slot(conn, d), article_ids[d.article.url]) for d in linking]
+    urls = {link.url for d in linking for link in d.article.links}
+    targets = [(prepared.target_slots[url], known[url]) for url in urls]
+    count = sum(len(d.article.links) for d in linking)
+    if not count:
+        return
+    # The keys' values, for the check: each article's and each target's id once.
+    keys = [[article_id, None] for _, article_id in slots]
+    keys.extend([None, target_id] for _, target_id in targets)
+
+    def write() -> None:
+        load_data.insert_staged(conn, related_articles, LINK_COLUMNS, slots, targets)
+
+    insert_checked_once(conn, related_articles, LINK_COLUMNS, keys, write=write, count=count)
 
 
 IMAGE_LINK_COLUMNS = (
