@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from etl import run
 from etl.db import database, load_data
 from etl.db.schema import articles, related_articles
+from etl.db.sql import ids_by
 from etl.load.writes import LINK_COLUMNS
 from tests.helpers import (
     assert_loaded,
@@ -246,7 +247,8 @@ def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     real = load_data.load
 
     def load(conn: Connection, table: Any, columns: Any, lines: list[str], **kwargs: Any) -> None:
-        calls.append(len(lines))
+        if tuple(columns) == LINK_COLUMNS:  # not the target URLs staged beside them
+            calls.append(len(lines))
         real(conn, table, columns, lines, **kwargs)
 
     monkeypatch.setattr(load_data, "load", load)
@@ -354,3 +356,30 @@ def no_temporary_tables(mariadb_url: str) -> Iterator[str]:
             conn.exec_driver_sql(
                 f"DROP USER IF EXISTS {user}", execution_options={"no_parameters": True}
             )
+
+
+def test_staged_keys_find_the_rows_an_in_list_finds(engine: Engine) -> None:
+    """Target URLs staged as LOAD DATA fields are found as an ``IN`` list of literals
+    finds them, however they are written; one with no row is left out."""
+    urls = [*(f"https://example.com/{text}" for text in TEXTS if text), "https://x/" + "é" * 300]
+    with engine.connect() as conn:
+        now = datetime(2024, 5, 6, tzinfo=UTC)
+        with conn.begin():
+            conn.execute(
+                insert(articles),
+                [
+                    {"url": url, "is_stub": True, "is_removed": False}
+                    | {"created_at": now, "updated_at": now}
+                    for url in urls
+                ],
+            )
+        keys = [*urls, "https://example.com/nowhere"]
+        lines = [f"{slot}\t{load_data.field(url)}\n" for slot, url in enumerate(keys)]
+        load_data.stage(conn, related_articles, LINK_COLUMNS, [], fresh=True, keys=lines)
+        with conn.begin():
+            found = load_data.staged_key_ids(
+                conn, related_articles, articles, "url", "ix_articles_url_lookup"
+            )
+            expected = ids_by(conn, articles, "url", urls)
+    assert {keys[slot]: id_ for slot, id_ in found.items()} == expected
+    assert len(expected) == len(urls)

@@ -26,6 +26,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from etl.db import load_data
 from etl.db.integrity import insert_checked_once
 from etl.db.schema import (
+    MARIADB_URL_LOOKUPS,
     article_images,
     article_provider_images,
     article_topics,
@@ -334,6 +335,7 @@ class Prepared:
         values = [_link_values(link) for d in docs for link in d.article.links]
         convert_values(conn, related_articles, LINK_COLUMNS[LINK_IDS:], values, load_data.field)
         targets = self.target_slots
+        first_new = len(targets)
         lines: list[str] = []
         rests = iter(values)
         for d in docs:
@@ -342,10 +344,22 @@ class Prepared:
             for link in d.article.links:
                 target = targets.setdefault(link.url, len(targets))
                 lines.append(f"{slot:d}\t{target:d}\t" + "\t".join(next(rests)) + "\n")
+        # The new targets' URLs, by which the writer finds their ids (staged_target_ids).
+        keys = [
+            f"{target:d}\t{load_data.field(url)}\n"
+            for url, target in targets.items()
+            if target >= first_new
+        ]
         # This Prepared's first documents: the table is made anew, so that no row staged
         # for another batch on this connection can take a slot of this one.
         fresh = len(self._slots) == len(docs)
-        load_data.stage(conn, related_articles, LINK_COLUMNS, lines, fresh=fresh)
+        load_data.stage(conn, related_articles, LINK_COLUMNS, lines, fresh=fresh, keys=keys)
+
+    def staged_target_ids(self, conn: Connection) -> dict[str, int]:
+        """Under the writer lock: target URL -> article id, for each staged link target
+        that has an article (the batch's own included)."""
+        by_slot = load_data.staged_key_ids(conn, related_articles, articles, "url", _URL_INDEX)
+        return {url: by_slot[slot] for url, slot in self.target_slots.items() if slot in by_slot}
 
     def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, Any]]:
         """The links of ``doc`` (not staged): (target URL, the rest of the row) each."""
@@ -388,8 +402,14 @@ def _write_links(
     if not target_urls:
         delete_where_in(conn, related_articles, "article_id", sorted(stored))
         return set()
-    known = {url: article_ids[url] for url in target_urls if url in article_ids}
-    known.update(ids_by(conn, articles, "url", target_urls - known.keys()))
+    if prepared.links_staged(conn):
+        for d in writes:
+            prepared.slot(conn, d)  # a document read again under the lock is staged now
+        found = prepared.staged_target_ids(conn)
+        known = {url: found[url] for url in target_urls if url in found}
+    else:
+        known = {url: article_ids[url] for url in target_urls if url in article_ids}
+        known.update(ids_by(conn, articles, "url", target_urls - known.keys()))
     missing = sorted(target_urls - known.keys())
     if missing:
         stub_rows = [
@@ -474,3 +494,5 @@ LINK_COLUMNS = (
     "snippet_provider_name",
 )
 LINK_IDS = 2  # LINK_COLUMNS' ids come first: only they wait for the writer lock
+# MariaDB's index that finds an article by URL (migration 0013).
+_URL_INDEX = next(name for name, table in MARIADB_URL_LOOKUPS.items() if table == "articles")
