@@ -12,7 +12,8 @@ server's time on the links). So the rows are loaded before the lock, into a stag
 copy of the table that is the session's own (:func:`stage`), with a slot for each of
 the two ids the lock decides; under the lock the server copies them into the table
 with the ids in place of the slots (:func:`insert_staged`), about half the time a load
-into the table takes there.
+into the table takes there. The targets' URLs are staged beside them, and found under
+the lock by one join (:func:`staged_key_ids`) instead of lists of URL literals.
 
 Only where both ends allow it (:func:`allowed`): the server's ``local_infile``, and the
 client's capability, which :func:`etl.db.database.make_engine` asks for without
@@ -22,9 +23,9 @@ only the file :func:`load` names (:func:`_guard_sent_files`).
 
 ``LOCAL`` makes the server turn what would be errors (a value too long for its column,
 a duplicate key) into warnings, because it cannot stop the client's stream: a load
-that warns (notes aside) raises instead, and its transaction rolls back as a refused
-``INSERT``'s would; the batch is then retried document by document, and the document
-the server refuses is rejected. On a server whose sql_mode is not strict this is
+that warns (notes aside) raises instead, as a refused ``INSERT`` would, and nothing
+of its batch is written; the batch is then retried document by document, and the
+document the server refuses is rejected. On a server whose sql_mode is not strict this is
 stricter than ``INSERT``, which would store the value cut short.
 
 May import: ``etl.db.locks``, ``etl.db.timing``.

@@ -453,7 +453,7 @@ def _insert_staged(
     prepared: Prepared,
 ) -> None:
     """MariaDB: the staged links of ``changed``, their slots mapped to ids by the server
-    (in key order: ``etl.db.load_data.insert_staged``)."""
+    (``etl.db.load_data.insert_staged``)."""
     linking = [d for d in changed if d.article.links]
     slots = [(prepared.slot(conn, d), article_ids[d.article.url]) for d in linking]
     urls = {link.url for d in linking for link in d.article.links}
