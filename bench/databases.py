@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
@@ -70,6 +71,14 @@ class Databases:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
+
+    def fresh_beside(self, names: Sequence[str]) -> None:
+        """Drop the MariaDB databases ``names`` now and at the end: those a tool makes
+        beside the one it is given (dlt's datasets), so that each full load is one."""
+        for name in names:
+            self.mariadb_admin(f"DROP DATABASE IF EXISTS `{name}`")
+            if name not in self.created_mariadb:
+                self.created_mariadb.append(name)
 
     def drop_all(self) -> None:
         for name in self.created:

@@ -85,6 +85,12 @@ def documents(directory: Path, counts: dict[str, float]) -> Iterator[dict[str, A
         yield data
 
 
+# dlt's dataset. On MariaDB its `sqlalchemy` destination makes it, and its staging
+# dataset, databases of their own beside the one in the URL (see DLT_MARIADB_DATABASES).
+DLT_DATASET = "news"
+DLT_MARIADB_DATABASES = (DLT_DATASET, f"{DLT_DATASET}_staging")
+
+
 def worker_dlt(directory: Path, url: str, pipelines_dir: Path, name: str) -> dict[str, Any]:
     import dlt
 
@@ -105,7 +111,7 @@ def worker_dlt(directory: Path, url: str, pipelines_dir: Path, name: str) -> dic
     pipeline = dlt.pipeline(
         pipeline_name=name,
         destination=destination,
-        dataset_name="news",
+        dataset_name=DLT_DATASET,
         pipelines_dir=str(pipelines_dir),
     )
     phases: dict[str, float] = {}
