@@ -108,7 +108,8 @@ def _sql_literals(
     if not all(value.__class__ is str for value in values):
         return None
     if is_mysql(conn):
-        return lambda chunk: map(mysql_literal(conn), chunk)
+        literal = mysql_literal(conn)
+        return lambda chunk: map(literal, chunk)
     if conn.dialect.name != "sqlite" or any("\0" in value for value in values):
         return None
     return lambda chunk: ("'" + value.replace("'", "''") + "'" for value in chunk)
