@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from etl import run
 from etl.db import database, integrity, lookups, sql
 from etl.db.schema import articles, related_articles
-from etl.load.writes import LINK_COLUMNS
+from etl.load.prepared import LINK_COLUMNS
 from tests.helpers import connect, make_database, make_doc, render, url_for, write_tree
 from tests.snapshots import live_snapshot
 
@@ -348,7 +348,7 @@ def test_sqlite_upserts_through_the_driver_equal_sqlalchemys(
 
 def test_upserts_take_values_converted_before_on_mariadb_only(any_conn: Connection) -> None:
     """A MariaDB batch's article values are made its SQL literals before the writer
-    lock (``etl.load.writes.Prepared``): upserted so, each reads back as it was given.
+    lock (``etl.load.prepared.Prepared``): upserted so, each reads back as it was given.
     The other backends' drivers convert values themselves: there it is refused."""
     rows = [
         {"url": url_for(f"conv{i}"), "is_stub": True, "created_at": NOW, "updated_at": NOW}

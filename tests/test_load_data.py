@@ -18,7 +18,7 @@ from etl import run
 from etl.db import database, load_data
 from etl.db.schema import articles, related_articles
 from etl.db.sql import ids_by
-from etl.load.writes import LINK_COLUMNS
+from etl.load.prepared import LINK_COLUMNS
 from tests.helpers import (
     assert_loaded,
     assert_rejected,

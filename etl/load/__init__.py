@@ -1,7 +1,8 @@
 """Load: the news entities written set-based, in batches, inside the run's transactions.
 
 Owns the articles and their links (``load``: which file's document each URL holds;
-``writes``: the rows of a batch; ``stubs``: tombstones, stubs and orphans),
+``writes``: the rows of a batch; ``prepared``: those rows made ready before the writer
+lock; ``stubs``: tombstones, stubs and orphans),
 the shared entities named by many sources (``aggregates``: providers, topics, images),
 the net counts of a run (``tally``) and a source's taxonomy rows (``taxonomy_load``).
 It asks the ledger which files describe which article and reports files and counts to

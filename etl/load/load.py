@@ -35,9 +35,10 @@ from etl.load.aggregates import (
     defer,
     references,
 )
+from etl.load.prepared import Prepared
 from etl.load.stubs import make_tombstones
 from etl.load.tally import Tally
-from etl.load.writes import Prepared, write_articles
+from etl.load.writes import write_articles
 from etl.records import (
     Candidate,
     FileKey,

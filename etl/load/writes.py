@@ -11,7 +11,7 @@ staging table before the writer lock (:class:`Prepared`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -26,7 +26,6 @@ from sqlalchemy.sql.expression import ColumnElement
 from etl.db import load_data
 from etl.db.integrity import insert_checked_once
 from etl.db.schema import (
-    MARIADB_URL_LOOKUPS,
     article_images,
     article_provider_images,
     article_topics,
@@ -35,11 +34,9 @@ from etl.db.schema import (
 )
 from etl.db.sql import (
     bulk_insert,
-    convert_values,
     delete_where_in,
     ids_by,
     in_conditions,
-    is_mysql,
     upsert,
 )
 from etl.load.aggregates import (
@@ -48,29 +45,23 @@ from etl.load.aggregates import (
     ensure_providers,
     ensure_topics,
 )
+from etl.load.prepared import (
+    ARTICLE_COLUMNS,
+    LINK_COLUMNS,
+    LINK_IDS,
+    Prepared,
+    link_values,
+    ready_values,
+)
 from etl.load.stubs import clear_children, mark_stubs_dirty
 from etl.load.tally import Tally
 from etl.records import (
-    LinkRecord,
     TransformedDocument,
 )
-
-# What a document's write sets: every column of the table but those an article keeps
-# for life. Taken from the table, so a column added there is written without a list
-# here to update (tests/test_load_columns.py holds _article_row to the same set).
-ARTICLE_KEPT = ("id", "url", "created_at")
-ARTICLE_COLUMNS = tuple(c.name for c in articles.c if c.name not in ARTICLE_KEPT)
 
 
 def _article_setter(table: Table, new: Any) -> list[tuple[str, ColumnElement[Any]]]:
     return [(name, new[name]) for name in ARTICLE_COLUMNS]
-
-
-# Of a document's article row, the values the writer lock decides (the provider's id,
-# the source's, the write's time) and the URL, which the batch sorts and looks up by.
-# The rest are made ready for the driver before the lock (Prepared).
-ARTICLE_UNDER_LOCK = ("url", "provider_id", "source_id", "created_at", "updated_at")
-ARTICLE_READY = tuple(name for name in ARTICLE_COLUMNS if name not in ARTICLE_UNDER_LOCK)
 
 
 def _article_row(
@@ -81,42 +72,14 @@ def _article_row(
     ready: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The article row of ``doc``: the ``ARTICLE_UNDER_LOCK`` values, then
-    ``ready`` (its ``ARTICLE_READY`` values, :func:`_ready_values` unless given)."""
+    ``ready`` (its ``ARTICLE_READY`` values, :func:`ready_values` unless given)."""
     return {
         "url": doc.article.url,
         "provider_id": provider_id,
         "source_id": source_id,
         "created_at": now,
         "updated_at": now,
-        **(_ready_values(doc) if ready is None else ready),
-    }
-
-
-def _ready_values(doc: TransformedDocument) -> dict[str, Any]:
-    """The ``ARTICLE_READY`` values of ``doc``, in that order (tests/test_load_columns.py)."""
-    a = doc.article
-    return {
-        "web_url": a.web_url,
-        "original_url": a.original_url,
-        "amp_web_url": a.amp_web_url,
-        "cdn_amp_web_url": a.cdn_amp_web_url,
-        "title": a.title,
-        "excerpt": a.excerpt,
-        "body": a.body,
-        "category": a.category,
-        "type": a.type,
-        "published_at": a.published_at,
-        "quality": a.quality,
-        "heat": a.heat,
-        "is_published": a.is_published,
-        "is_removed": a.is_removed,
-        "is_stub": False,
-        "provider_name": a.provider.name,
-        "featured_content": a.featured_content,
-        "secured": a.secured,
-        "extra": a.extra,
-        "source_path": doc.source_key,
-        "fingerprint": doc.fingerprint,
+        **(ready_values(doc) if ready is None else ready),
     }
 
 
@@ -234,20 +197,6 @@ def stored_links(conn: Connection, ids: list[int]) -> dict[int, list[tuple[Any, 
     return found
 
 
-def _link_values(link: LinkRecord) -> list[Any]:
-    """A link's values after its two ids (``LINK_COLUMNS[LINK_IDS:]``)."""
-    provider = link.provider
-    return [
-        link.position,
-        link.title,
-        link.excerpt,
-        link.published_at,
-        link.web_url,
-        provider.domain if provider else None,
-        provider.name if provider else None,
-    ]
-
-
 def _unchanged_links(
     writes: list[TransformedDocument],
     article_ids: Mapping[str, int],
@@ -262,128 +211,11 @@ def _unchanged_links(
         old = stored.get(article_id)
         if old is None or len(old) != len(d.article.links):
             continue
-        new = [(targets[link.url], *_link_values(link)) for link in d.article.links]
+        new = [(targets[link.url], *link_values(link)) for link in d.article.links]
         new.sort(key=itemgetter(0))
         if new == old:  # equal values store alike: a fresh load writes these same rows
             same.add(article_id)
     return same
-
-
-class Prepared:
-    """A batch's rows with every value the writer lock does not decide made ready for
-    the driver (``etl.db.sql.convert_values``): a worker prepares its batch before it
-    asks for the lock, so that under the lock a link row is two ids and the prepared
-    rest, and an article row its ids, URL and time and the prepared rest.
-
-    Links: where MariaDB can ``LOAD DATA LOCAL`` (``etl.db.load_data``), the server
-    parses them into a staging table before the lock, each with its document's slot
-    and its target URL's in place of the two ids; under the lock it copies them
-    (:func:`etl.db.load_data.insert_staged`). Elsewhere a link is its target URL and
-    its other values. Articles: on MariaDB, whose upserts are SQL literals rendered in
-    Python, the ``ARTICLE_READY`` values are those literals; elsewhere the driver
-    converts them in C (PostgreSQL's COPY, SQLite's executemany) and they stay as they
-    are. A document not prepared (one read again under the lock) is prepared when
-    written.
-    """
-
-    def __init__(self) -> None:
-        # id(document) -> (the document, [(target URL, the link's other values)])
-        self._links: dict[int, tuple[TransformedDocument, list[tuple[str, Any]]]] = {}
-        # id(document) -> (the document, its ARTICLE_READY values)
-        self._articles: dict[int, tuple[TransformedDocument, dict[str, Any]]] = {}
-        self.staged: bool | None = None  # links staged by the server: decided on first use
-        self._slots: dict[int, tuple[TransformedDocument, int]] = {}  # id(document) -> slot
-        self.target_slots: dict[str, int] = {}  # a staged link's target URL -> its slot
-        self.articles_converted = 0  # how many of an article row's values are (the last)
-
-    def links_staged(self, conn: Connection) -> bool:
-        """Whether the links go in through the server's staging table (decided once)."""
-        if self.staged is None:
-            self.staged = load_data.allowed(conn) and load_data.can_stage(conn)
-            self.articles_converted = len(ARTICLE_READY) if is_mysql(conn) else 0
-        return self.staged
-
-    def add(self, conn: Connection, docs: Iterable[TransformedDocument]) -> None:
-        docs = list(docs)
-        if self.links_staged(conn):
-            self._stage(conn, docs)
-        else:
-            self._convert_links(conn, docs)
-        ready = [_ready_values(d) for d in docs]
-        if self.articles_converted:  # MariaDB: the values become literals
-            rows = [list(article.values()) for article in ready]
-            convert_values(conn, articles, ARTICLE_READY, rows)
-            ready = [dict(zip(ARTICLE_READY, row, strict=True)) for row in rows]
-        for d, article in zip(docs, ready, strict=True):
-            self._articles[id(d)] = (d, article)
-
-    def _convert_links(self, conn: Connection, docs: list[TransformedDocument]) -> None:
-        values: list[list[Any]] = []
-        for d in docs:
-            links: list[tuple[str, Any]] = []
-            for link in d.article.links:
-                rest = _link_values(link)
-                links.append((link.url, rest))
-                values.append(rest)
-            self._links[id(d)] = (d, links)
-        convert_values(conn, related_articles, LINK_COLUMNS[LINK_IDS:], values)
-
-    def _stage(self, conn: Connection, docs: list[TransformedDocument]) -> None:
-        # In URL order, the order in which the batch's new articles get their ids: the
-        # server copies the rows as staged, and InnoDB fills its pages in key order.
-        docs = sorted(docs, key=lambda d: d.article.url)
-        values = [_link_values(link) for d in docs for link in d.article.links]
-        convert_values(conn, related_articles, LINK_COLUMNS[LINK_IDS:], values, load_data.field)
-        targets = self.target_slots
-        first_new = len(targets)
-        lines: list[str] = []
-        rests = iter(values)
-        for d in docs:
-            slot = len(self._slots)
-            self._slots[id(d)] = (d, slot)
-            for link in d.article.links:
-                target = targets.setdefault(link.url, len(targets))
-                lines.append(f"{slot:d}\t{target:d}\t" + "\t".join(next(rests)) + "\n")
-        # The new targets' URLs, by which the writer finds their ids (staged_target_ids).
-        keys = [
-            f"{target:d}\t{load_data.field(url)}\n"
-            for url, target in targets.items()
-            if target >= first_new
-        ]
-        # This Prepared's first documents: the table is made anew, so that no row staged
-        # for another batch on this connection can take a slot of this one.
-        fresh = len(self._slots) == len(docs)
-        load_data.stage(conn, related_articles, LINK_COLUMNS, lines, fresh=fresh, keys=keys)
-
-    def staged_target_ids(self, conn: Connection) -> dict[str, int]:
-        """Under the writer lock: target URL -> article id, for each staged link target
-        that has an article (the batch's own included)."""
-        by_slot = load_data.staged_key_ids(conn, related_articles, articles, "url", _URL_INDEX)
-        return {url: by_slot[slot] for url, slot in self.target_slots.items() if slot in by_slot}
-
-    def of(self, conn: Connection, doc: TransformedDocument) -> list[tuple[str, Any]]:
-        """The links of ``doc`` (not staged): (target URL, the rest of the row) each."""
-        found = self._links.get(id(doc))
-        if found is None or found[0] is not doc:
-            self.add(conn, [doc])
-            found = self._links[id(doc)]
-        return found[1]
-
-    def slot(self, conn: Connection, doc: TransformedDocument) -> int:
-        """The slot of ``doc``'s staged links."""
-        found = self._slots.get(id(doc))
-        if found is None or found[0] is not doc:
-            self.add(conn, [doc])
-            found = self._slots[id(doc)]
-        return found[1]
-
-    def article(self, conn: Connection, doc: TransformedDocument) -> dict[str, Any]:
-        """The ``ARTICLE_READY`` values of ``doc``'s article row."""
-        found = self._articles.get(id(doc))
-        if found is None or found[0] is not doc:
-            self.add(conn, [doc])
-            found = self._articles[id(doc)]
-        return found[1]
 
 
 def _write_links(
@@ -481,18 +313,3 @@ IMAGE_LINK_COLUMNS = (
     "height",
 )
 LOGO_COLUMNS = ("article_id", "image_id", "position", "width", "height")
-
-LINK_COLUMNS = (
-    "article_id",
-    "related_article_id",
-    "position",
-    "snippet_title",
-    "snippet_excerpt",
-    "snippet_published_at",
-    "snippet_web_url",
-    "snippet_provider_domain",
-    "snippet_provider_name",
-)
-LINK_IDS = 2  # LINK_COLUMNS' ids come first: only they wait for the writer lock
-# MariaDB's index that finds an article by URL (migration 0013).
-_URL_INDEX = next(name for name, table in MARIADB_URL_LOOKUPS.items() if table == "articles")

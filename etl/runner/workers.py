@@ -37,8 +37,8 @@ from etl.ledger.ledger import now
 from etl.ledger.rejections import record_rejects
 from etl.ledger.runs import add_counts
 from etl.load.load import settle
+from etl.load.prepared import Prepared
 from etl.load.tally import counted
-from etl.load.writes import Prepared
 from etl.records import (
     Candidate,
     Counts,
