@@ -9,7 +9,8 @@ lock and tag the change feed's entries with their run (``writer``), the per-dial
 toolkit (``sql``; its lookups by ``IN`` lists in ``lookups``), foreign keys of bulk
 inserts checked once (``integrity``), MariaDB's ``LOAD DATA`` of bulk rows
 (``load_data``), the timers of where a run's time goes (``timing``) and Alembic
-upgrades (``migrating``; the migrations themselves are in ``etl/migrations``).
+upgrades (``migrating``; the migrations themselves are in ``etl/migrations``), and an
+empty database's schema made from the chain's recorded statements (``head_schema``).
 
 May import: ``etl.records``.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -23,9 +24,11 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from etl.db import locks
+from etl.db import head_schema, locks
 from etl.db.load_data import LOCAL_FILES
 from etl.db.schema import SCHEMA_REVISION
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -347,19 +350,25 @@ def history() -> list[str]:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade to head if the database is behind (the default of ``etl run``).
+    """Upgrade to head if the database is behind (the default of ``etl run``): an
+    empty database from the recorded head schema (``etl.db.head_schema``), any other
+    through Alembic.
 
     Under a server-wide lock, so that runs starting together on an empty
     database do not both create the tables.
     """
     if current_revision(engine) == SCHEMA_REVISION:
         return
-    from alembic import command
-
-    head = head_revision()
     with engine.connect() as conn, locks.migration_lock(conn):
-        if _read_revision(conn) != head:
-            conn.commit()
+        current = _read_revision(conn)
+        conn.commit()  # the read's transaction (no table: nothing committed it)
+        # An empty database: the chain's statements as recorded, without Alembic.
+        if current is None and head_schema.create(conn):
+            log.info("schema created at revision %s (etl/migrations/head)", SCHEMA_REVISION)
+            return
+        from alembic import command
+
+        if current != head_revision():
             config = alembic_config(engine)
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
