@@ -261,7 +261,7 @@ def test_verbosity_flags_work_after_the_subcommand(sqlite_url: str, tmp_path: Pa
     args = ("run", str(SEEDS), "--database-url", sqlite_url, "--workers", "1")
     verbose = run_etl("-q", *args, "-vv", cwd=tmp_path)  # -q, then -vv: INFO
     assert verbose.returncode == 0, verbose.stderr
-    assert "INFO alembic" in verbose.stderr  # the migrations of a new database
+    assert "INFO etl.db.database: schema created" in verbose.stderr  # a new database's
     quiet = run_etl(*args, "-q", "-q", "-q", "--full-refresh", cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     assert run_etl("runs", "--database-url", sqlite_url, "-v", cwd=tmp_path).returncode == 0
