@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -363,3 +364,31 @@ def test_every_option_has_help_and_the_command_list_is_not_truncated() -> None:
     assert "..." not in commands
     for name, command in cli_main.commands.items():
         assert command.short_help and command.short_help in " ".join(listing.split()), name
+
+
+def test_mariadb_connections_share_one_tls_context_where_no_tls_option_is_given(
+    mariadb_url: str,
+) -> None:
+    """PyMySQL builds a TLS context per connection (36 ms: the system's certificate
+    store) to try TLS where the server offers it; this process builds it once, and
+    connections still only try TLS, as PyMySQL's would."""
+    import ssl
+
+    first, second = database.make_engine(mariadb_url), database.make_engine(mariadb_url)
+    try:
+        raws = [first.raw_connection(), first.raw_connection(), second.raw_connection()]
+        drivers: list[Any] = [raw.dbapi_connection for raw in raws]
+        assert len({id(driver) for driver in drivers}) == 3
+        assert len({id(driver.ctx) for driver in drivers}) == 1
+        assert all(driver.ssl and not driver._ssl_required for driver in drivers)
+        assert drivers[0].ctx.verify_mode == ssl.CERT_NONE
+        for raw in raws:
+            raw.close()
+        # A TLS option of the URL's gets a context of its own, made by PyMySQL.
+        given = {"verify_mode": "required", "check_hostname": False}
+        kind: Any = type(drivers[0])
+        own = kind.__new__(kind)._create_ssl_ctx(given)
+        assert own is not drivers[0].ctx and own.verify_mode == ssl.CERT_REQUIRED
+    finally:
+        first.dispose()
+        second.dispose()

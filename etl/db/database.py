@@ -1,7 +1,8 @@
 """Database connections and migrations: URLs, engines, Alembic.
 
 Owns how a database URL becomes a working engine on each backend (driver choice,
-SQLite pragmas, utf8mb4 on MariaDB, connect timeouts; the locks are ``etl.db.locks``'),
+SQLite pragmas, utf8mb4 on MariaDB and one TLS context per process for PyMySQL,
+connect timeouts; the locks are ``etl.db.locks``'),
 whose engine a caller uses and who disposes of it (:func:`engine_for`), password
 redaction, SQLite files (never created by a command that only reads, removed when a
 failed run leaves one empty), whether a database holds the schema at all, and the
@@ -154,8 +155,11 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine, writer=not read_only)
-    elif "read_timeout" in options.get("connect_args", {}):
-        _configure_mysql(engine)
+    elif backend in ("mysql", "mariadb"):
+        if engine.dialect.driver == "pymysql":
+            _share_tls_context(engine)
+        if "read_timeout" in options["connect_args"]:
+            _configure_mysql(engine)
     return engine
 
 
@@ -181,6 +185,46 @@ def engine_for(
         yield created
     finally:
         created.dispose()
+
+
+def _share_tls_context(engine: Engine) -> None:
+    """PyMySQL connections that share one TLS context where they were given no TLS
+    options (:func:`_shared_tls_connection_class`)."""
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        return _shared_tls_connection_class()(*cargs, **cparams)
+
+
+_CONNECTION_CLASS: list[Any] = []  # the class, made on first use (PyMySQL's import)
+
+
+def _shared_tls_connection_class() -> Any:
+    """A PyMySQL connection whose TLS context, when it was given no TLS options, is
+    made once per process.
+
+    Given none, PyMySQL tries TLS where the server offers it, without verifying
+    anything, and builds a default context for every connection to do so: 36 ms each,
+    reading the system's certificate store into a context that verifies nothing. A
+    full load connects four times, and the test suite thousands of times. The shared
+    context is the one PyMySQL builds, built once; a URL that gives any TLS option
+    gets PyMySQL's own context, as before.
+    """
+    if not _CONNECTION_CLASS:
+        import pymysql.connections  # type: ignore[import-untyped]
+
+        shared: list[Any] = []
+
+        class _SharedTLSConnection(pymysql.connections.Connection):  # type: ignore[misc]
+            def _create_ssl_ctx(self, sslp: Any) -> Any:
+                if sslp != {}:
+                    return super()._create_ssl_ctx(sslp)
+                if not shared:
+                    shared.append(super()._create_ssl_ctx({}))
+                return shared[0]
+
+        _CONNECTION_CLASS.append(_SharedTLSConnection)
+    return _CONNECTION_CLASS[0]
 
 
 def _configure_mysql(engine: Engine) -> None:
