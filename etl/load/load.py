@@ -155,7 +155,7 @@ def settle(
     ids = {url: item.id for url, item in existing.items()}
     if plan.writes:
         written = write_articles(
-            conn, plan.writes, replaced_full, source_ids, now, tally, touched, prepared
+            conn, plan.writes, replaced_full, source_ids, now, tally, touched, prepared, ids
         )
         tally.created(i for url, i in written.items() if url not in existing)
         ids.update(written)

@@ -92,9 +92,13 @@ def write_articles(
     tally: Tally,
     touched: Touched,
     prepared: Prepared | None = None,
+    existing_ids: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Write the articles and their child rows; ``touched`` gains what they reference.
-    ``prepared`` holds the rows of (some of) ``writes`` made ready before the lock."""
+    ``prepared`` holds the rows of (some of) ``writes`` made ready before the lock;
+    ``existing_ids`` the ids of those of their URLs that had an article before (read
+    under the same lock: an upsert keeps an article's id), so that only the new ones
+    are looked up after the upsert."""
     prepared = prepared or Prepared()
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
@@ -132,7 +136,10 @@ def write_articles(
         skip_unchanged=False,
         converted=prepared.articles_converted,
     )
-    article_ids = ids_by(conn, articles, "url", (row["url"] for row in rows))
+    known = existing_ids or {}
+    article_ids = {row["url"]: known[row["url"]] for row in rows if row["url"] in known}
+    new_urls = [row["url"] for row in rows if row["url"] not in article_ids]
+    article_ids.update(ids_by(conn, articles, "url", new_urls))
 
     # Replace the child sets of articles that existed before; their links, which are
     # most of the rows, only where they changed (_write_links).
