@@ -12,6 +12,7 @@ Alembic calls behind ``etl db ...`` and the automatic upgrade of ``etl run``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -196,9 +197,7 @@ def _share_tls_context(engine: Engine) -> None:
         return _shared_tls_connection_class()(*cargs, **cparams)
 
 
-_CONNECTION_CLASS: list[Any] = []  # the class, made on first use (PyMySQL's import)
-
-
+@functools.cache  # one class, and so one shared context, per process
 def _shared_tls_connection_class() -> Any:
     """A PyMySQL connection whose TLS context, when it was given no TLS options, is
     made once per process.
@@ -210,21 +209,19 @@ def _shared_tls_connection_class() -> Any:
     context is the one PyMySQL builds, built once; a URL that gives any TLS option
     gets PyMySQL's own context, as before.
     """
-    if not _CONNECTION_CLASS:
-        import pymysql.connections  # type: ignore[import-untyped]
+    import pymysql.connections  # type: ignore[import-untyped]
 
-        shared: list[Any] = []
+    class _SharedTLSConnection(pymysql.connections.Connection):  # type: ignore[misc]
+        shared: Any = None  # the context, built by the first connection that needs it
 
-        class _SharedTLSConnection(pymysql.connections.Connection):  # type: ignore[misc]
-            def _create_ssl_ctx(self, sslp: Any) -> Any:
-                if sslp != {}:
-                    return super()._create_ssl_ctx(sslp)
-                if not shared:
-                    shared.append(super()._create_ssl_ctx({}))
-                return shared[0]
+        def _create_ssl_ctx(self, sslp: Any) -> Any:
+            if sslp != {}:
+                return super()._create_ssl_ctx(sslp)
+            if _SharedTLSConnection.shared is None:
+                _SharedTLSConnection.shared = super()._create_ssl_ctx({})
+            return _SharedTLSConnection.shared
 
-        _CONNECTION_CLASS.append(_SharedTLSConnection)
-    return _CONNECTION_CLASS[0]
+    return _SharedTLSConnection
 
 
 def _configure_mysql(engine: Engine) -> None:
