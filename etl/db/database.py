@@ -349,10 +349,11 @@ def current_revision(engine: Engine) -> str | None:
 
 def _read_revision(conn: Connection, commit: bool = True) -> str | None:
     # What Alembic's MigrationContext reads, without importing Alembic.
-    if not inspect(conn).has_table("alembic_version"):
-        return None
-    versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    if commit:
+    versions: list[str] = []
+    if inspect(conn).has_table("alembic_version"):
+        query = text("SELECT version_num FROM alembic_version")
+        versions = list(conn.execute(query).scalars().all())
+    if commit:  # the inspection's transaction too, where there is no table
         conn.commit()
     if len(versions) > 1:
         raise ConfigurationError(f"alembic_version holds several revisions: {sorted(versions)}")
@@ -402,7 +403,6 @@ def ensure_schema(engine: Engine) -> None:
         return
     with engine.connect() as conn, locks.migration_lock(conn):
         current = _read_revision(conn)
-        conn.commit()  # the read's transaction (no table: nothing committed it)
         # An empty database: the chain's statements as recorded, without Alembic.
         if current is None and head_schema.create(conn):
             log.info("schema created at revision %s (etl/migrations/head)", SCHEMA_REVISION)
