@@ -160,6 +160,25 @@ def test_a_load_the_server_warns_about_raises_and_writes_nothing(engine: Engine)
             assert conn.execute(select(related_articles.c.article_id)).all() == []
 
 
+def test_a_value_s_length_is_counted_in_characters_as_insert_counts_it(engine: Engine) -> None:
+    """The file is read as bytes (CHARACTER SET binary), yet the server measures each
+    value in its column's characters: 255 two-byte characters fit a VARCHAR(255), 256
+    are refused, and every character comes back as it went in."""
+    fits, too_long = "\u00e9" * 254 + "\U0001f389", "\u00e9" * 256
+    with engine.connect() as conn:
+        ids = _targets(conn, 2)
+        row = [ids[0], ids[1], 0, "t", "e", None, "w", fits, "n"]
+        with conn.begin():
+            load_data.load(conn, related_articles, LINK_COLUMNS, [_line(row)])
+        with conn.begin():
+            stored = conn.execute(select(related_articles.c.snippet_provider_domain)).scalar()
+        assert stored == fits
+        with pytest.raises(DataError, match="snippet_provider_domain"), conn.begin():
+            row[1:3] = [ids[0], 1]
+            row[7] = too_long
+            load_data.load(conn, related_articles, LINK_COLUMNS, [_line(row)])
+
+
 def test_the_driver_sends_no_file_but_the_one_a_load_names(engine: Engine, tmp_path: Path) -> None:
     """A server answering a load with a request for another file (one that is not what
     it seems) gets a refusal, and the file is never opened."""
