@@ -31,6 +31,7 @@ from etl.records import Counts, LoadLedger
 ABSENT, STUB, TOMBSTONE, FULL = "absent", "stub", "tombstone", "full"
 
 State = tuple[str, str | None]  # (state, fingerprint)
+_Holder = tuple[int, int | None, str | None]  # the article at a URL: (id, source id, path)
 
 _STATE_COLUMNS = (articles.c.id, articles.c.is_stub, articles.c.source_path, articles.c.fingerprint)
 
@@ -105,10 +106,13 @@ class Tally:
         """What the transaction changed: read before it commits, under the writer lock."""
         counts = Counts()
         after: dict[int, State] = {}
-        columns = _STATE_COLUMNS
+        # What holds each URL read: the files recorded are counted against it (_count_files).
+        holders: dict[str, _Holder] = {}
+        columns = (*_STATE_COLUMNS, articles.c.url, articles.c.source_id)
         for condition in in_conditions(conn, articles.c.id, self.before):
             for row in conn.execute(select(*columns).where(condition)):
                 after[row.id] = (state_of(row.is_stub, row.source_path), row.fingerprint)
+                holders[row.url] = (row.id, row.source_id, row.source_path)
         full = [i for i, (state, _) in after.items() if state == FULL]
         # Only an article full before had links: the others' links are all new, and
         # their number is enough (a batch of new articles has thousands).
@@ -135,15 +139,19 @@ class Tally:
             if "articles_inserted" in changes or "articles_updated" in changes:
                 written.add(article_id)
                 counts.links_written += number
-        self._count_files(conn, written, counts)
+        self._count_files(conn, written, holders, counts)
         return counts
 
-    def _count_files(self, conn: Connection, written: set[int], counts: Counts) -> None:
+    def _count_files(
+        self, conn: Connection, written: set[int], holders: dict[str, _Holder], counts: Counts
+    ) -> None:
         """Each recorded file either holds its URL's article (which this transaction wrote
-        for it, or which already held it: unchanged) or loses it to another (duplicate)."""
-        holders: dict[str, tuple[int, int | None, str | None]] = {}
+        for it, or which already held it: unchanged) or loses it to another (duplicate).
+        ``holders``: the articles already read, by URL; the other URLs' are read here (in a
+        full load, none: every file's article was written)."""
         columns = (articles.c.url, articles.c.id, articles.c.source_id, articles.c.source_path)
-        for condition in in_conditions(conn, articles.c.url, {url for _, _, url in self.files}):
+        unread = {url for _, _, url in self.files} - holders.keys()
+        for condition in in_conditions(conn, articles.c.url, unread):
             for row in conn.execute(select(*columns).where(condition)):
                 holders[row.url] = (row.id, row.source_id, row.source_path)
         for source_id, path, url in self.files:
