@@ -316,6 +316,44 @@ def test_a_load_through_load_data_equals_a_fresh_sqlite_load(
     assert live_snapshot(mariadb_url) == live_snapshot(reference)
 
 
+def test_links_that_show_one_entry_keep_their_own_position_and_provider(
+    mariadb_url: str, tmp_path: Path
+) -> None:
+    """The server gets each distinct snippet's fields once per batch: documents listing
+    one entry (same title, excerpt, date, URL) at other positions, or with another
+    provider, each keep their own."""
+    docs = {}
+    for index in range(3):
+        front = make_doc(f"sh{index}")
+        entry = dict(front["related"][0], webUrl=url_for("shared"), title="One «entry»")
+        entry["provider"] = dict(entry["provider"], domain=f"p{index % 2}.example.com")
+        others = [dict(entry, webUrl=url_for(f"sh-other{n}")) for n in range(index)]
+        front["related"] = [*others, entry]  # at position 0, 1, 2
+        docs[f"s{index}.md"] = render(front)
+    write_tree(tmp_path / "site", docs)
+    run([tmp_path / "site"], mariadb_url, workers=1)
+    reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    run([tmp_path / "site"], reference, workers=1)
+    found = live_snapshot(mariadb_url)
+    assert found == live_snapshot(reference)
+    engine = database.make_engine(mariadb_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(related_articles.c.position, related_articles.c.snippet_provider_domain)
+                .join(articles, articles.c.id == related_articles.c.related_article_id)
+                .where(articles.c.url == url_for("shared"))
+                .order_by(related_articles.c.position)
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        (0, "p0.example.com"),
+        (1, "p1.example.com"),
+        (2, "p0.example.com"),
+    ]
+
+
 def _site_with_long_domain(root: Path, bad: int) -> None:
     """``_site``, with document ``bad``'s first link naming a provider domain longer
     than its column (255): a value only the server refuses."""
