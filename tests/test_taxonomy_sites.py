@@ -26,6 +26,7 @@ from etl.db.schema import (
     sources,
     topics,
 )
+from etl.runner.pipeline import INLINE_BELOW
 from tests.helpers import fetch, render, url_for, write_tree
 from tests.sites import (
     fresh,
@@ -193,6 +194,25 @@ def test_a_bad_taxonomy_file_is_rejected_alone_until_fixed(db_url: str, tmp_path
     summary = run([site], db_url, workers=1, source="azure")
     assert (summary.status, summary.documents_rejected) == ("succeeded", 0)
     assert hierarchy(db_url, "azure")["Bad"] == "AI"
+
+
+def test_the_taxonomy_loaded_beside_the_worker_pool_is_as_in_one_process(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A run large enough for the worker pool writes the taxonomy while the workers
+    parse their first files: the rows, the declared names and the rejected file are
+    what a run in one process makes of the same site."""
+    site = make_site(tmp_path / "azure")
+    extra = {f"_news/x{i:03d}.md": news(f"x{i}", "pcworld.com") for i in range(INLINE_BELOW)}
+    write_tree(site, {**extra, "_data/topics/05-bad.yaml": b"name: [\n"})
+    summary = run([site], db_url, workers=2, source="azure")
+    assert (summary.status, summary.articles_inserted) == ("partial", 2 + INLINE_BELOW)
+    assert [item.path for item in summary.rejected] == ["_data/topics/05-bad.yaml"]
+    assert hierarchy(db_url, "azure") == {"Azure": None, "AI": "Azure"}
+    assert provider(db_url, "pcworld.com") == ("PCWorld", "Doc name of pcworld.com", True)
+    reference = f"sqlite:///{tmp_path / 'one-process.sqlite3'}"
+    run([site], reference, workers=1, source="azure")
+    assert live_snapshot(db_url) == live_snapshot(reference)
 
 
 def test_declared_logo_sizes_do_not_depend_on_order(db_url: str, tmp_path: Path) -> None:

@@ -2,11 +2,11 @@
 
 ``run(paths, database_url)`` is what the CLI, cron jobs and orchestrators call.
 It plans the run (``etl.runner.planning``: the files, the shard, what ``--prune``
-forgets, which files are unchanged since they last loaded), records its start, loads
-the taxonomy of site roots whose ``_data/`` or ``_config.yml`` changed
-(``etl.transform.taxonomy``), hands the files to read to the workers
-(``etl.runner.workers``), then prunes, rebuilds stubs and deletes orphaned entities,
-and records the run's end in the ledger.
+forgets, which files are unchanged since they last loaded), records its start, hands
+the files to read to the workers (``etl.runner.workers``) and, while they parse their
+first ones, loads the taxonomy of site roots whose ``_data/`` or ``_config.yml``
+changed (``etl.transform.taxonomy``); then prunes, rebuilds stubs and deletes orphaned
+entities, and records the run's end in the ledger.
 A dry run is the same run inside one transaction that is rolled back at the end.
 """
 
@@ -198,7 +198,6 @@ def _run_on(
     )
     end_through = conn if options.dry_run else engine
     try:
-        _load_taxonomies(conn, work.specs, work.rows, summary, context, options.full_refresh)
         loading = time.monotonic()  # the end of start-up: the first chunk goes out
         _load_all(
             conn,
@@ -209,6 +208,9 @@ def _run_on(
             context,
             1 if options.dry_run else options.workers,  # one connection, one transaction
             options.progress,
+            lambda: _load_taxonomies(
+                conn, work.specs, work.rows, summary, context, options.full_refresh
+            ),
         )
         loaded = time.monotonic()
         _finish(conn, summary, work.gone, context)
@@ -347,7 +349,12 @@ def _load_all(
     context: LoadContext,
     workers: int | None,
     progress: Callable[[int, int], None] | None,
+    taxonomies: Callable[[], None],
 ) -> None:
+    """Load the files of ``todo`` and, first, the ``taxonomies``: in a worker pool, while
+    the workers parse their first chunks (a taxonomy is a transaction of its own, which
+    no document's write depends on: its topics are recomputed from what references them
+    whatever commits first)."""
     if progress and total > len(todo):
         progress(total - len(todo), total)
 
@@ -366,8 +373,11 @@ def _load_all(
     try:
         if in_workers:
             parse_ahead.stop()  # before forking the pool: it would inherit their pipes
-            load_in_workers(conn.engine, todo, task_for, summary, workers, context, progress, total)
+            load_in_workers(
+                conn.engine, todo, task_for, summary, workers, context, progress, total, taxonomies
+            )
         else:
+            taxonomies()
             loader = BatchLoader(conn, summary, context)
             for task, outcome in _parsed(todo, task_for, workers):
                 loader.add(task, outcome)
