@@ -273,12 +273,7 @@ def _write_links(
     # In key order, each index page is filled once instead of split at random: InnoDB's
     # clustered index and both engines' B-trees took 10-15% less time per link.
     link_rows.sort(key=itemgetter(0, 1))
-    # The keys' values, for the check: each article's and each target's id once, not
-    # read back out of every row under the lock.
-    linking = [d for d in changed if d.article.links]
-    keys: list[list[Any]] = [[article_ids[d.article.url], None] for d in linking]
-    urls = {link.url for d in linking for link in d.article.links}
-    keys.extend([None, known[url]] for url in urls)
+    _, _, keys = _linked(changed, article_ids, known)
 
     def write() -> None:
         bulk_insert(
@@ -291,6 +286,19 @@ def _write_links(
     return set(known.values())
 
 
+def _linked(
+    changed: list[TransformedDocument], article_ids: Mapping[str, int], known: Mapping[str, int]
+) -> tuple[list[TransformedDocument], set[str], list[list[Any]]]:
+    """Of ``changed``: the documents with links, their targets' URLs, and the keys'
+    values for ``insert_checked_once``'s check: each article's and each target's id
+    once, not read back out of every row under the writer lock."""
+    linking = [d for d in changed if d.article.links]
+    urls = {link.url for d in linking for link in d.article.links}
+    keys: list[list[Any]] = [[article_ids[d.article.url], None] for d in linking]
+    keys.extend([None, known[url]] for url in urls)
+    return linking, urls, keys
+
+
 def _insert_staged(
     conn: Connection,
     changed: list[TransformedDocument],
@@ -300,16 +308,12 @@ def _insert_staged(
 ) -> None:
     """MariaDB: the staged links of ``changed``, their slots mapped to ids by the server
     (``etl.db.load_data.insert_staged``)."""
-    linking = [d for d in changed if d.article.links]
+    linking, urls, keys = _linked(changed, article_ids, known)
     slots = [(prepared.slot(conn, d), article_ids[d.article.url]) for d in linking]
-    urls = {link.url for d in linking for link in d.article.links}
     targets = [(prepared.target_slots[url], known[url]) for url in urls]
     count = sum(len(d.article.links) for d in linking)
     if not count:
         return
-    # The keys' values, for the check: each article's and each target's id once.
-    keys = [[article_id, None] for _, article_id in slots]
-    keys.extend([None, target_id] for _, target_id in targets)
 
     def write() -> None:
         load_data.insert_staged(conn, related_articles, LINK_COLUMNS, slots, targets)
