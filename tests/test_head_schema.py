@@ -49,6 +49,30 @@ def test_an_empty_database_gets_its_schema_without_alembic(
         engine.dispose()
 
 
+def test_a_run_that_read_no_revision_before_another_made_the_schema_leaves_it(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs starting together on a new SQLite file, which has no migration lock:
+    the second makes the schema between the first's revision read and its creation."""
+    monkeypatch.setattr(alembic.command, "upgrade", _refuse)
+    first, second = database.make_engine(sqlite_url), database.make_engine(sqlite_url)
+    real_create = head_schema.create
+
+    def create_after_the_other_run(conn: Any) -> bool:
+        monkeypatch.setattr(head_schema, "create", real_create)
+        database.ensure_schema(second)
+        return real_create(conn)
+
+    monkeypatch.setattr(head_schema, "create", create_after_the_other_run)
+    try:
+        database.ensure_schema(first)  # raised "table alembic_version already exists"
+        assert head_schema.create is real_create, "the other run did not go in between"
+        assert database.current_revision(first) == SCHEMA_REVISION
+    finally:
+        first.dispose()
+        second.dispose()
+
+
 def test_a_recording_of_another_revision_is_left_to_alembic(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -397,16 +397,19 @@ def ensure_schema(engine: Engine) -> None:
     through Alembic.
 
     Under a server-wide lock, so that runs starting together on an empty
-    database do not both create the tables.
+    database do not both create the tables; SQLite has none, and its writers check
+    again inside the transaction that excludes the others (``head_schema.create``).
     """
     if current_revision(engine) == SCHEMA_REVISION:
         return
     with engine.connect() as conn, locks.migration_lock(conn):
         current = _read_revision(conn)
         # An empty database: the chain's statements as recorded, without Alembic.
-        if current is None and head_schema.create(conn):
-            log.info("schema created at revision %s (etl/migrations/head)", SCHEMA_REVISION)
-            return
+        if current is None:
+            if head_schema.create(conn):
+                log.info("schema created at revision %s (etl/migrations/head)", SCHEMA_REVISION)
+                return
+            current = _read_revision(conn)  # SQLite: another run may have made it since
         from alembic import command
 
         if current != head_revision():

@@ -27,7 +27,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, inspect
 
 from etl.db.schema import SCHEMA_REVISION
 
@@ -61,12 +61,19 @@ def recorded(dialect: str) -> list[str] | None:
 def create(conn: Connection) -> bool:
     """Make the head schema in ``conn``'s database, which is at no revision, from the
     recording for its dialect, in a transaction of its own (committed); False (nothing
-    done) when there is no recording for it at the code's revision."""
+    done) when there is no recording for it at the code's revision, or when the
+    database has an ``alembic_version`` table by the time the transaction starts."""
     statements = recorded(dialect_of(conn))
     if statements is None:
         return False
     options = {"no_parameters": True}  # the text holds no parameters: % is a %
-    with conn.begin():
+    with conn.begin() as transaction:
+        # SQLite has no migration lock: a run that read "no revision" before another
+        # run's creation committed finds the table here, inside its BEGIN IMMEDIATE
+        # transaction (which excludes other writers), and leaves it to Alembic.
+        if inspect(conn).has_table("alembic_version"):
+            transaction.rollback()
+            return False
         if conn.dialect.name == "sqlite":
             # As etl/migrations/env.py does for Alembic: the chain's table rebuilds
             # rename tables that views read.
