@@ -18,7 +18,7 @@ from etl import run
 from etl.db import database, load_data
 from etl.db.schema import articles, related_articles
 from etl.db.sql import ids_by
-from etl.load.prepared import LINK_COLUMNS
+from etl.load.prepared import LINK_COLUMNS, LINK_IDS, SNIPPET
 from tests.helpers import (
     assert_loaded,
     assert_rejected,
@@ -260,13 +260,15 @@ def no_local_infile(mariadb_url: str) -> Iterator[str]:
         engine.dispose()
 
 
-def _count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The number of rows of each load_data.load call from now on."""
+def _count_loads(monkeypatch: pytest.MonkeyPatch, *, snippets: bool = False) -> list[int]:
+    """The number of rows of each load_data.load call from now on: of link rows (their
+    ids' slots first), or with ``snippets`` of the snippets staged once beside them."""
     calls: list[int] = []
     real = load_data.load
+    wanted = ("slot", *LINK_COLUMNS[SNIPPET:]) if snippets else LINK_COLUMNS[:LINK_IDS]
 
     def load(conn: Connection, table: Any, columns: Any, lines: list[str], **kwargs: Any) -> None:
-        if tuple(columns) == LINK_COLUMNS:  # not the target URLs staged beside them
+        if tuple(columns)[: len(wanted)] == wanted:
             calls.append(len(lines))
         real(conn, table, columns, lines, **kwargs)
 
@@ -376,14 +378,17 @@ def test_a_document_the_server_refuses_is_rejected_alone_and_the_rest_load(
     document that holds the value is rejected. Fixed, it loads; the database is then
     what a fresh load makes."""
     loads = _count_loads(monkeypatch)
+    snippets = _count_loads(monkeypatch, snippets=True)
     root = tmp_path / "site"
     _site_with_long_domain(root, bad=2)
     summary = run([root], mariadb_url, workers=1)
     assert_rejected(mariadb_url, summary, "d2.md", "snippet_provider_domain")
     for index in (0, 1, 3):
         assert_loaded(mariadb_url, summary, f"d{index}.md", f"ld{index}")
-    assert loads[0] == 4 * 4 - 1  # the batch, then each document alone
-    assert sorted(loads[1:]) == [3, 4, 4, 4]
+    # The batch's snippets, then each document's alone; the server refuses the long
+    # domain in the batch's and in d2's, staged before their link rows.
+    assert len(snippets) == 1 + 4 and snippets[0] > max(snippets[1:]), snippets
+    assert sorted(loads) == [4, 4, 4]  # the links of the three others, each alone
     _site(root)
     run([root], mariadb_url, workers=1)
     reference = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"

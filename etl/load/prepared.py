@@ -144,6 +144,7 @@ class Prepared:
         self.staged: bool | None = None  # links staged by the server: decided on first use
         self._slots: dict[int, tuple[TransformedDocument, int]] = {}  # id(document) -> slot
         self.target_slots: dict[str, int] = {}  # a staged link's target URL -> its slot
+        self._snippet_slots = 0  # how many snippets are staged
         self.articles_converted = 0  # how many of an article row's values are (the last)
 
     def links_staged(self, conn: Connection) -> bool:
@@ -187,7 +188,13 @@ class Prepared:
         # server copies the rows as staged, and InnoDB fills its pages in key order.
         docs = sorted(docs, key=lambda d: d.article.url)
         snippets = _Snippets(link for d in docs for link in d.article.links)
-        fields = ["\t".join(row) for row in snippets.values(conn, load_data.field)]
+        # Each snippet once, in a slot of its own: a link names it (load_data.stage).
+        first_snippet = self._snippet_slots
+        shared = [
+            f"{first_snippet + number:d}\t" + "\t".join(row) + "\n"
+            for number, row in enumerate(snippets.values(conn, load_data.field))
+        ]
+        self._snippet_slots += len(shared)
         targets = self.target_slots
         first_new = len(targets)
         lines: list[str] = []
@@ -198,8 +205,8 @@ class Prepared:
             for link in d.article.links:
                 target = targets.setdefault(link.url, len(targets))
                 # The position's field is its digits, as load_data.field writes an int.
-                snippet = fields[next(indexes)]
-                lines.append(f"{slot:d}\t{target:d}\t{link.position:d}\t{snippet}\n")
+                snippet = first_snippet + next(indexes)
+                lines.append(f"{slot:d}\t{target:d}\t{link.position:d}\t{snippet:d}\n")
         # The new targets' URLs, by which the writer finds their ids (staged_target_ids).
         keys = [
             f"{target:d}\t{load_data.field(url)}\n"
@@ -209,7 +216,16 @@ class Prepared:
         # This Prepared's first documents: the table is made anew, so that no row staged
         # for another batch on this connection can take a slot of this one.
         fresh = len(self._slots) == len(docs)
-        load_data.stage(conn, related_articles, LINK_COLUMNS, lines, fresh=fresh, keys=keys)
+        load_data.stage(
+            conn,
+            related_articles,
+            LINK_COLUMNS[:SNIPPET],
+            lines,
+            fresh=fresh,
+            keys=keys,
+            shared=LINK_COLUMNS[SNIPPET:],
+            shared_lines=shared,
+        )
 
     def staged_target_ids(self, conn: Connection) -> dict[str, int]:
         """Under the writer lock: target URL -> article id, for each staged link target

@@ -49,6 +49,7 @@ from etl.load.prepared import (
     ARTICLE_COLUMNS,
     LINK_COLUMNS,
     LINK_IDS,
+    SNIPPET,
     Prepared,
     link_values,
     ready_values,
@@ -316,7 +317,8 @@ def _insert_staged(
         return
 
     def write() -> None:
-        load_data.insert_staged(conn, related_articles, LINK_COLUMNS, slots, targets)
+        shared = len(LINK_COLUMNS) - SNIPPET  # staged once per snippet (Prepared)
+        load_data.insert_staged(conn, related_articles, LINK_COLUMNS, slots, targets, shared)
 
     insert_checked_once(conn, related_articles, LINK_COLUMNS, keys, write=write, count=count)
 
