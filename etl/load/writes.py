@@ -267,13 +267,16 @@ def _write_links(
     if prepared.links_staged(conn):
         _insert_staged(conn, changed, article_ids, known, prepared)
         return set(known.values())
-    link_rows: list[list[Any]] = []
-    for d in changed:
-        article_id = article_ids[d.article.url]
-        link_rows.extend([article_id, known[url], *rest] for url, rest in prepared.of(conn, d))
     # In key order, each index page is filled once instead of split at random: InnoDB's
-    # clustered index and both engines' B-trees took 10-15% less time per link.
-    link_rows.sort(key=itemgetter(0, 1))
+    # clustered index and both engines' B-trees took 10-15% less time per link. The
+    # articles in id order, each one's few links by target: what sorting every row of
+    # the batch by both ids gives (both sorts are stable), for a fraction of its work.
+    link_rows: list[list[Any]] = []
+    for d in sorted(changed, key=lambda d: article_ids[d.article.url]):
+        article_id = article_ids[d.article.url]
+        rows = [[article_id, known[url], *rest] for url, rest in prepared.of(conn, d)]
+        rows.sort(key=itemgetter(1))
+        link_rows.extend(rows)
     _, _, keys = _linked(changed, article_ids, known)
 
     def write() -> None:
