@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -150,26 +150,38 @@ def report(startup: float, load: float, finish: float, workers: dict[str, Any]) 
     return rounded
 
 
-@contextmanager
-def writer_lock() -> Iterator[Callable[[], None]]:
-    """The writer lock's section: entered before asking for the lock, left after the
-    commit. The body calls the yielded function once it holds the lock: the time
-    before is ``wait``, the time after ``lock``. Nested sections (savepoints) count
-    nothing of their own."""
-    global _held
-    if _held:
-        yield lambda: None
-        return
-    entered = clock()
+class _Section:
+    """What :func:`writer_lock` yields: call it once the lock is held; :meth:`asking`
+    when the body starts asking for it after work of its own (not ``wait``)."""
 
-    def got() -> None:
+    def __init__(self, nested: bool) -> None:
+        self.nested = nested
+        self.entered = clock()
+
+    def asking(self) -> None:
+        self.entered = clock()
+
+    def __call__(self) -> None:
         global _held, _acquired
+        if self.nested:
+            return
         _acquired = clock()
-        _totals["wait"] += _acquired - entered
+        _totals["wait"] += _acquired - self.entered
         _held = True
 
+
+@contextmanager
+def writer_lock() -> Iterator[_Section]:
+    """The writer lock's section: entered before asking for the lock, left after the
+    commit. The body calls the yielded section once it holds the lock: the time
+    before is ``wait``, the time after ``lock``. Nested sections (savepoints) count
+    nothing of their own."""
+    section = _Section(nested=_held)
+    if section.nested:
+        yield section
+        return
     try:
-        yield got
+        yield section
     finally:
         _released()
 

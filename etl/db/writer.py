@@ -14,7 +14,7 @@ read per-connection state, an update of the transaction's own entries before com
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, text
@@ -28,21 +28,30 @@ _CLEAR_MYSQL_RUN_ID = "@etl_run_id := NULL"
 
 
 @contextmanager
-def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[None]:
+def writer_transaction(
+    conn: Connection, run_id: int | None = None, before_lock: Callable[[], None] | None = None
+) -> Iterator[None]:
     """A transaction holding the database-wide writer lock, its changes tagged ``run_id``.
 
     Inside a transaction already open (a dry run is one transaction), a SAVEPOINT:
     a batch that fails rolls back alone and is retried document by document, as in
     a real run. The lock is then the enclosing transaction's (see :func:`rolled_back`).
     On SQLite an update of this transaction's feed entries runs before commit (none
-    when nothing changed).
+    when nothing changed). ``before_lock``: work of the transaction that no other
+    session waits for (PostgreSQL: rows copied into a temporary table), run before the
+    lock is asked for; on SQLite, whose ``BEGIN IMMEDIATE`` is the lock, after it.
     """
     if conn.in_transaction():
         with conn.begin_nested(), _feed_run_id(conn, run_id):
+            if before_lock is not None:
+                before_lock()
             yield
         return
     if not is_mysql(conn):
         with timing.writer_lock() as locked, conn.begin():  # SQLite: BEGIN IMMEDIATE
+            if before_lock is not None:
+                before_lock()
+                locked.asking()
             writer_lock(conn, LockAction.TAKE)
             locked()
             with _feed_run_id(conn, run_id):
@@ -51,6 +60,9 @@ def writer_transaction(conn: Connection, run_id: int | None = None) -> Iterator[
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
     try:
         with timing.writer_lock() as locked, conn.begin():
+            if before_lock is not None:
+                before_lock()
+                locked.asking()
             writer_lock(conn, LockAction.TAKE)
             locked()
             with _feed_run_id(conn, run_id):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, Integer, MetaData, Table
 
 from etl.db import load_data
 from etl.db.schema import MARIADB_URL_LOOKUPS, articles, related_articles
-from etl.db.sql import convert_values, is_mysql
+from etl.db.sql import STAGE_FROM, bulk_insert, convert_values, is_mysql
 from etl.records import LinkRecord, TransformedDocument
 
 # What a document's write sets: every column of the table but those an article keeps
@@ -132,8 +132,10 @@ class Prepared:
     its other values. Articles: on MariaDB, whose upserts are SQL literals rendered in
     Python, the ``ARTICLE_READY`` values are those literals; elsewhere the driver
     converts them in C (PostgreSQL's COPY, SQLite's executemany) and they stay as they
-    are. A document not prepared (one read again under the lock) is prepared when
-    written.
+    are; PostgreSQL copies a large batch's into a temporary table in its writer
+    transaction before the lock (:meth:`stage_articles`), where they took a fifth of
+    the articles' upsert under it. A document not prepared (one read again under the
+    lock) is prepared when written.
     """
 
     def __init__(self) -> None:
@@ -146,6 +148,9 @@ class Prepared:
         self.target_slots: dict[str, int] = {}  # a staged link's target URL -> its slot
         self._snippet_slots = 0  # how many snippets are staged
         self.articles_converted = 0  # how many of an article row's values are (the last)
+        # PostgreSQL: id(document) -> (the document, its slot in ARTICLES_STAGING)
+        self._article_slots: dict[int, tuple[TransformedDocument, int]] = {}
+        self._articles_to_stage: list[TransformedDocument] = []
 
     def links_staged(self, conn: Connection) -> bool:
         """Whether the links go in through the server's staging table (decided once)."""
@@ -167,6 +172,7 @@ class Prepared:
             ready = [dict(zip(ARTICLE_READY, row, strict=True)) for row in rows]
         for d, article in zip(docs, ready, strict=True):
             self._articles[id(d)] = (d, article)
+        self._articles_to_stage.extend(docs)
 
     def _convert_links(self, conn: Connection, docs: list[TransformedDocument]) -> None:
         snippets = _Snippets(link for d in docs for link in d.article.links)
@@ -256,3 +262,58 @@ class Prepared:
             self.add(conn, [doc])
             found = self._articles[id(doc)]
         return found[1]
+
+    # --- PostgreSQL: a batch's article rows copied into the session's table before the lock
+
+    def stage_articles(self, conn: Connection) -> None:
+        """PostgreSQL, in the writer transaction before it takes the lock: COPY the
+        ``ARTICLE_READY`` values of the documents added since into ``ARTICLES_STAGING``
+        (a temporary table: no other session waits for it), each in a slot of its
+        own, for :meth:`upsert_staged_articles`. Only batches of ``STAGE_FROM``
+        documents or more: a smaller one goes in as before."""
+        docs, self._articles_to_stage = self._articles_to_stage, []
+        if conn.dialect.name != "postgresql" or len(docs) + len(self._article_slots) < STAGE_FROM:
+            return
+        _stage_articles(conn, [(d, self._articles[id(d)][1]) for d in docs], self._article_slots)
+
+    def articles_staged(self) -> bool:
+        """Whether this batch's article rows went to ``ARTICLES_STAGING``."""
+        return bool(self._article_slots)
+
+    def article_slot(self, conn: Connection, doc: TransformedDocument) -> int:
+        """The slot of ``doc``'s staged article row (one read again under the lock is
+        staged now)."""
+        found = self._article_slots.get(id(doc))
+        if found is None or found[0] is not doc:
+            _stage_articles(conn, [(doc, self.article(conn, doc))], self._article_slots)
+            found = self._article_slots[id(doc)]
+        return found[1]
+
+
+ARTICLES_STAGING = Table(
+    "etl_staging_ready_articles",
+    MetaData(),
+    Column("slot", Integer, nullable=False),
+    Column("url", articles.c.url.type, nullable=False),
+    *(Column(name, articles.c[name].type) for name in ARTICLE_READY),
+    prefixes=["TEMPORARY"],
+    postgresql_on_commit="DELETE ROWS",  # and a rollback takes its rows too
+)
+_NEXT_SLOT = "etl_next_article_slot"  # conn.info: slots differ across a dry run's batches
+
+
+def _stage_articles(
+    conn: Connection,
+    ready: list[tuple[TransformedDocument, dict[str, Any]]],
+    slots: dict[int, tuple[TransformedDocument, int]],
+) -> None:
+    from sqlalchemy.schema import CreateTable
+
+    first = conn.info.get(_NEXT_SLOT, 0)
+    conn.info[_NEXT_SLOT] = first + len(ready)
+    rows = []
+    for slot, (d, values) in enumerate(ready, start=first):
+        slots[id(d)] = (d, slot)
+        rows.append([slot, d.article.url, *values.values()])
+    conn.execute(CreateTable(ARTICLES_STAGING, if_not_exists=True))
+    bulk_insert(conn, ARTICLES_STAGING, [c.name for c in ARTICLES_STAGING.c], rows)

@@ -17,7 +17,7 @@ No table is scanned whole: only the rows the transaction touched are read.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,7 +184,12 @@ def _link_numbers(conn: Connection, ids: Iterable[int]) -> dict[int, int]:
 
 @contextmanager
 def counted(
-    conn: Connection, run_id: int | None, total: Counts, extra: Counts, ledger: LoadLedger
+    conn: Connection,
+    run_id: int | None,
+    total: Counts,
+    extra: Counts,
+    ledger: LoadLedger,
+    before_lock: Callable[[], None] | None = None,
 ) -> Iterator[Tally]:
     """A writer transaction whose changes are counted and recorded as it commits.
 
@@ -192,10 +197,11 @@ def counted(
     its counts, plus ``extra`` (what the caller counts itself: warnings, files found
     unchanged), are added to run ``run_id``'s row by ``ledger`` in the same
     transaction, and after the commit to ``total`` (the summary), so both hold only
-    what was committed.
+    what was committed. ``before_lock``: work of the transaction that may precede the
+    lock (``etl.db.writer.writer_transaction``).
     """
     tally = Tally()
-    with writer_transaction(conn, run_id):
+    with writer_transaction(conn, run_id, before_lock):
         yield tally
         with timing.labelled("counts"):
             counts = tally.count(conn)

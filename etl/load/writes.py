@@ -18,7 +18,10 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Table,
+    bindparam,
+    func,
     select,
 )
 from sqlalchemy.sql.expression import ColumnElement
@@ -47,6 +50,9 @@ from etl.load.aggregates import (
 )
 from etl.load.prepared import (
     ARTICLE_COLUMNS,
+    ARTICLE_READY,
+    ARTICLE_UNDER_LOCK,
+    ARTICLES_STAGING,
     LINK_COLUMNS,
     LINK_IDS,
     SNIPPET,
@@ -117,30 +123,33 @@ def write_articles(
     touched.images.update(image_ids.values())
     touched.topics.update(topic_ids.values())
 
-    rows = [
-        _article_row(
-            d,
-            provider_ids[d.article.provider.domain],
-            source_ids[d.source],
-            now,
-            prepared.article(conn, d),
+    if prepared.articles_staged():
+        _upsert_staged(conn, writes, provider_ids, source_ids, now, prepared)
+    else:
+        rows = [
+            _article_row(
+                d,
+                provider_ids[d.article.provider.domain],
+                source_ids[d.source],
+                now,
+                prepared.article(conn, d),
+            )
+            for d in writes
+        ]
+        rows.sort(key=lambda row: row["url"])
+        upsert(
+            conn,
+            articles,
+            rows,
+            ["url"],
+            _article_setter,
+            skip_unchanged=False,
+            converted=prepared.articles_converted,
         )
-        for d in writes
-    ]
-    rows.sort(key=lambda row: row["url"])
-    upsert(
-        conn,
-        articles,
-        rows,
-        ["url"],
-        _article_setter,
-        skip_unchanged=False,
-        converted=prepared.articles_converted,
-    )
     known = existing_ids or {}
-    article_ids = {row["url"]: known[row["url"]] for row in rows if row["url"] in known}
-    new_urls = [row["url"] for row in rows if row["url"] not in article_ids]
-    article_ids.update(ids_by(conn, articles, "url", new_urls))
+    urls = [d.article.url for d in writes]
+    article_ids = {url: known[url] for url in urls if url in known}
+    article_ids.update(ids_by(conn, articles, "url", [u for u in urls if u not in article_ids]))
 
     # Replace the child sets of articles that existed before; their links, which are
     # most of the rows, only where they changed (_write_links).
@@ -154,6 +163,58 @@ def write_articles(
     # with the latest published_at, a column of the article just written.
     mark_stubs_dirty(conn, old_targets | new_targets)
     return article_ids
+
+
+def _upsert_staged(
+    conn: Connection,
+    writes: list[TransformedDocument],
+    provider_ids: Mapping[str, int],
+    source_ids: Mapping[str, int],
+    now: datetime,
+    prepared: Prepared,
+) -> None:
+    """PostgreSQL: the articles of ``writes`` from their rows staged before the lock
+    (``Prepared.stage_articles``), with the values the lock decides joined to each
+    slot, in URL order as the other path upserts them."""
+    # On use, as etl.db.sql imports each dialect's module.
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    mapping = [
+        (
+            prepared.article_slot(conn, d),
+            provider_ids[d.article.provider.domain],
+            source_ids[d.source],
+        )
+        for d in writes
+    ]
+    slots, providers, sources = (list(column) for column in zip(*mapping, strict=True))
+    staged = ARTICLES_STAGING
+    given = (
+        func.unnest(
+            bindparam("slots", slots, type_=ARRAY(Integer)),
+            bindparam("providers", providers, type_=ARRAY(Integer)),
+            bindparam("sources", sources, type_=ARRAY(Integer)),
+        )
+        .table_valued("slot", "provider_id", "source_id")
+        .render_derived()
+    )
+    stamp = bindparam("now", now, type_=articles.c.created_at.type)
+    query = (
+        select(
+            staged.c.url,
+            given.c.provider_id,
+            given.c.source_id,
+            stamp,
+            stamp,
+            *(staged.c[name] for name in ARTICLE_READY),
+        )
+        .join_from(staged, given, given.c.slot == staged.c.slot)
+        .order_by(staged.c.url)
+    )
+    stmt = pg_insert(articles).from_select([*ARTICLE_UNDER_LOCK, *ARTICLE_READY], query)
+    pairs = _article_setter(articles, stmt.excluded)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=dict(pairs)))
 
 
 def _write_sets(

@@ -422,7 +422,14 @@ class BatchLoader:
         try:
             prepared = Prepared()  # before the writer lock: no one waits for this work
             prepared.add(self.conn, batch)
-            with counted(self.conn, self.summary.run_id, self.summary, extra, LEDGER) as tally:
+            with counted(
+                self.conn,
+                self.summary.run_id,
+                self.summary,
+                extra,
+                LEDGER,
+                before_lock=lambda: prepared.stage_articles(self.conn),
+            ) as tally:
                 settle(
                     self.conn,
                     batch,
