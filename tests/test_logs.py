@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from etl.db import timing
+from etl.db import database, timing
+from etl.db.sql import writer_transaction
 from etl.runner import logs
 from tests.helpers import make_doc, render, run_etl, token, write_tree
 
@@ -207,3 +210,35 @@ def test_the_verbosity_ladder(verbosity: int, etl_level: int, rejected_shown: bo
     shown = levels[logs.REJECTED_LOGGER] <= logging.ERROR
     assert shown is rejected_shown
     assert levels["sqlalchemy"] == logging.WARNING
+
+
+_HOLD_THE_LOCK = """
+import sys, time
+from etl.db import database
+from etl.db.sql import writer_transaction
+engine = database.make_engine(sys.argv[1])
+with engine.connect() as conn, writer_transaction(conn):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_the_wait_for_another_writer_is_counted_on_every_backend(db_url: str) -> None:
+    """``wait``: a transaction that does work before asking for the lock (PostgreSQL's
+    staged article rows) starts counting when it asks; SQLite's BEGIN IMMEDIATE, which
+    is the lock, counts from the start."""
+    engine = database.make_engine(db_url)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_THE_LOCK, db_url, "0.6"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        timing.reset()
+        with engine.connect() as conn, writer_transaction(conn, before_lock=lambda: None):
+            pass
+        waited = timing.snapshot()["wait"]
+    finally:
+        assert holder.wait(timeout=60) == 0
+        engine.dispose()
+        timing.reset()
+    assert waited >= 0.3

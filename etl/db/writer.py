@@ -48,12 +48,16 @@ def writer_transaction(
             yield
         return
     if not is_mysql(conn):
-        with timing.writer_lock() as locked, conn.begin():  # SQLite: BEGIN IMMEDIATE
-            if before_lock is not None:
+        # SQLite's BEGIN IMMEDIATE is the lock: the wait is in conn.begin().
+        locked_at_begin = conn.dialect.name == "sqlite"
+        with timing.writer_lock() as locked, conn.begin():
+            if before_lock is not None and not locked_at_begin:
                 before_lock()
                 locked.asking()
             writer_lock(conn, LockAction.TAKE)
             locked()
+            if before_lock is not None and locked_at_begin:
+                before_lock()
             with _feed_run_id(conn, run_id):
                 yield
         return
