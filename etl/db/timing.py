@@ -150,7 +150,7 @@ def report(startup: float, load: float, finish: float, workers: dict[str, Any]) 
     return rounded
 
 
-class _Section:
+class Section:
     """What :func:`writer_lock` yields: call it once the lock is held; :meth:`asking`
     when the body starts asking for it after work of its own (not ``wait``)."""
 
@@ -171,12 +171,12 @@ class _Section:
 
 
 @contextmanager
-def writer_lock() -> Iterator[_Section]:
+def writer_lock() -> Iterator[Section]:
     """The writer lock's section: entered before asking for the lock, left after the
     commit. The body calls the yielded section once it holds the lock: the time
     before is ``wait``, the time after ``lock``. Nested sections (savepoints) count
     nothing of their own."""
-    section = _Section(nested=_held)
+    section = Section(nested=_held)
     if section.nested:
         yield section
         return

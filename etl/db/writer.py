@@ -48,33 +48,37 @@ def writer_transaction(
             yield
         return
     if not is_mysql(conn):
-        # SQLite's BEGIN IMMEDIATE is the lock: the wait is in conn.begin().
-        locked_at_begin = conn.dialect.name == "sqlite"
         with timing.writer_lock() as locked, conn.begin():
-            if before_lock is not None and not locked_at_begin:
-                before_lock()
-                locked.asking()
-            writer_lock(conn, LockAction.TAKE)
-            locked()
-            if before_lock is not None and locked_at_begin:
-                before_lock()
+            _take_lock(conn, locked, before_lock)
             with _feed_run_id(conn, run_id):
                 yield
         return
     # MariaDB's GET_LOCK belongs to the session, not the transaction: release it after.
     try:
         with timing.writer_lock() as locked, conn.begin():
-            if before_lock is not None:
-                before_lock()
-                locked.asking()
-            writer_lock(conn, LockAction.TAKE)
-            locked()
+            _take_lock(conn, locked, before_lock)
             with _feed_run_id(conn, run_id):
                 yield
     finally:
         if not conn.invalidated and not conn.closed:
             writer_lock(conn, LockAction.RELEASE, also=_CLEAR_MYSQL_RUN_ID)
             conn.commit()
+
+
+def _take_lock(
+    conn: Connection, locked: timing.Section, before_lock: Callable[[], None] | None
+) -> None:
+    """Take the writer lock in the transaction just begun, ``before_lock`` first where
+    the lock is a statement of its own; the wait is timed from asking for it (SQLite's
+    ``BEGIN IMMEDIATE`` is the lock: its wait was in the begin, and the work follows)."""
+    locked_at_begin = conn.dialect.name == "sqlite"
+    if before_lock is not None and not locked_at_begin:
+        before_lock()
+        locked.asking()
+    writer_lock(conn, LockAction.TAKE)
+    locked()
+    if before_lock is not None and locked_at_begin:
+        before_lock()
 
 
 @contextmanager

@@ -150,7 +150,6 @@ class Prepared:
         self.articles_converted = 0  # how many of an article row's values are (the last)
         # PostgreSQL: id(document) -> (the document, its slot in ARTICLES_STAGING)
         self._article_slots: dict[int, tuple[TransformedDocument, int]] = {}
-        self._articles_to_stage: list[TransformedDocument] = []
 
     def links_staged(self, conn: Connection) -> bool:
         """Whether the links go in through the server's staging table (decided once)."""
@@ -172,7 +171,6 @@ class Prepared:
             ready = [dict(zip(ARTICLE_READY, row, strict=True)) for row in rows]
         for d, article in zip(docs, ready, strict=True):
             self._articles[id(d)] = (d, article)
-        self._articles_to_stage.extend(docs)
 
     def _convert_links(self, conn: Connection, docs: list[TransformedDocument]) -> None:
         snippets = _Snippets(link for d in docs for link in d.article.links)
@@ -267,14 +265,13 @@ class Prepared:
 
     def stage_articles(self, conn: Connection) -> None:
         """PostgreSQL, in the writer transaction before it takes the lock: COPY the
-        ``ARTICLE_READY`` values of the documents added since into ``ARTICLES_STAGING``
-        (a temporary table: no other session waits for it), each in a slot of its
-        own, for :meth:`upsert_staged_articles`. Only batches of ``STAGE_FROM``
+        ``ARTICLE_READY`` values of the batch's documents into ``ARTICLES_STAGING`` (a
+        temporary table: no other session waits for it), each in a slot of its own,
+        for ``etl.load.writes``' upsert from there. Only batches of ``STAGE_FROM``
         documents or more: a smaller one goes in as before."""
-        docs, self._articles_to_stage = self._articles_to_stage, []
-        if conn.dialect.name != "postgresql" or len(docs) + len(self._article_slots) < STAGE_FROM:
+        if conn.dialect.name != "postgresql" or len(self._articles) < STAGE_FROM:
             return
-        _stage_articles(conn, [(d, self._articles[id(d)][1]) for d in docs], self._article_slots)
+        _stage_articles(conn, list(self._articles.values()), self._article_slots)
 
     def articles_staged(self) -> bool:
         """Whether this batch's article rows went to ``ARTICLES_STAGING``."""
