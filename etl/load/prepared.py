@@ -7,6 +7,7 @@ May import: ``etl.db``, ``etl.records``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Column, Connection, Integer, MetaData, Table
@@ -148,7 +149,7 @@ class Prepared:
         self.target_slots: dict[str, int] = {}  # a staged link's target URL -> its slot
         self._snippet_slots = 0  # how many snippets are staged
         self.articles_converted = 0  # how many of an article row's values are (the last)
-        # PostgreSQL: id(document) -> (the document, its slot in ARTICLES_STAGING)
+        # PostgreSQL: id(document) -> (the document, its slot in articles_staging())
         self._article_slots: dict[int, tuple[TransformedDocument, int]] = {}
 
     def links_staged(self, conn: Connection) -> bool:
@@ -265,7 +266,7 @@ class Prepared:
 
     def stage_articles(self, conn: Connection) -> None:
         """PostgreSQL, in the writer transaction before it takes the lock: COPY the
-        ``ARTICLE_READY`` values of the batch's documents into ``ARTICLES_STAGING`` (a
+        ``ARTICLE_READY`` values of the batch's documents into :func:`articles_staging` (a
         temporary table: no other session waits for it), each in a slot of its own,
         for ``etl.load.writes``' upsert from there. Only batches of ``STAGE_FROM``
         documents or more: a smaller one goes in as before."""
@@ -274,7 +275,7 @@ class Prepared:
         _stage_articles(conn, list(self._articles.values()), self._article_slots)
 
     def articles_staged(self) -> bool:
-        """Whether this batch's article rows went to ``ARTICLES_STAGING``."""
+        """Whether this batch's article rows went to :func:`articles_staging`."""
         return bool(self._article_slots)
 
     def article_slot(self, conn: Connection, doc: TransformedDocument) -> int:
@@ -287,15 +288,22 @@ class Prepared:
         return found[1]
 
 
-ARTICLES_STAGING = Table(
-    "etl_staging_ready_articles",
-    MetaData(),
-    Column("slot", Integer, nullable=False),
-    Column("url", articles.c.url.type, nullable=False),
-    *(Column(name, articles.c[name].type) for name in ARTICLE_READY),
-    prefixes=["TEMPORARY"],
-    postgresql_on_commit="DELETE ROWS",  # and a rollback takes its rows too
-)
+@cache
+def articles_staging() -> Table:
+    """The session's table of staged article rows (PostgreSQL). Made on first use: a
+    PostgreSQL option of a table imports SQLAlchemy's PostgreSQL dialect (23 ms of
+    every run's start, on every backend, when it was made at import)."""
+    return Table(
+        "etl_staging_ready_articles",
+        MetaData(),
+        Column("slot", Integer, nullable=False),
+        Column("url", articles.c.url.type, nullable=False),
+        *(Column(name, articles.c[name].type) for name in ARTICLE_READY),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DELETE ROWS",  # and a rollback takes its rows too
+    )
+
+
 _NEXT_SLOT = "etl_next_article_slot"  # conn.info: slots differ across a dry run's batches
 
 
@@ -312,5 +320,6 @@ def _stage_articles(
     for slot, (d, values) in enumerate(ready, start=first):
         slots[id(d)] = (d, slot)
         rows.append([slot, d.article.url, *values.values()])
-    conn.execute(CreateTable(ARTICLES_STAGING, if_not_exists=True))
-    bulk_insert(conn, ARTICLES_STAGING, [c.name for c in ARTICLES_STAGING.c], rows)
+    staging = articles_staging()
+    conn.execute(CreateTable(staging, if_not_exists=True))
+    bulk_insert(conn, staging, [c.name for c in staging.c], rows)

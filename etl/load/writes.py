@@ -52,11 +52,11 @@ from etl.load.prepared import (
     ARTICLE_COLUMNS,
     ARTICLE_READY,
     ARTICLE_UNDER_LOCK,
-    ARTICLES_STAGING,
     LINK_COLUMNS,
     LINK_IDS,
     SNIPPET,
     Prepared,
+    articles_staging,
     link_values,
     ready_values,
 )
@@ -189,7 +189,7 @@ def _upsert_staged(
         for d in writes
     ]
     slots, providers, sources = (list(column) for column in zip(*mapping, strict=True))
-    staged = ARTICLES_STAGING
+    staged = articles_staging()
     given = (
         func.unnest(
             bindparam("slots", slots, type_=ARRAY(Integer)),
