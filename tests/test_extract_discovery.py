@@ -9,16 +9,17 @@ the run takes from it (``etl.runner.planning.found_files``).
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from etl.extract.extract import extract, file_stamp
+from etl.extract.extract import extract, file_stamp, file_stamps, is_document_name
 from etl.extract.sources import SourceSpec, discover_source, in_shard, survey
 from etl.extract.sources import plan_sources as plan
-from etl.records import DocumentError
+from etl.records import DocumentError, FileStamp
 from etl.runner import planning
 from tests.helpers import write_tree
 
@@ -148,6 +149,48 @@ def test_a_survey_finds_and_stamps_what_the_run_would(
     stamped = dict(zip(found.keys, found.stamps, strict=True))
     assert stamped.pop("_news/fresh.md", None) is None
     assert all(stamp is not None for stamp in stamped.values())
+
+
+@pytest.mark.parametrize(
+    ("name", "document"),
+    [
+        ("a.md", True),
+        ("a.markdown", True),
+        ("A.MD", True),
+        ("a.Markdown", True),
+        ("a.b.md", True),
+        ("a.md.bak", False),
+        ("a.mdx", False),
+        ("amd", False),
+        ("md", False),
+        (".md", False),  # a dot file: os.path.splitext gives it no suffix
+        ("..md", False),
+        (".a.md", True),
+        ("a.txt", False),
+    ],
+)
+def test_which_names_are_documents(name: str, document: bool) -> None:
+    assert is_document_name(name) is document
+    assert document is (os.path.splitext(name)[1].lower() in (".md", ".markdown"))
+
+
+def test_stamps_of_many_files_are_each_file_s_stamp(site: Path) -> None:
+    _tree(_settled(site), "_news/fresh.md")
+    keys = ["_news/b.md", "_news/gone.md", "_news/fresh.md", "_news/2021/a.md"]
+    stamps = file_stamps(str(site), keys)
+    assert stamps == [file_stamp(site / key) for key in keys]
+    assert [stamp is None for stamp in stamps] == [False, True, True, False]
+
+
+def test_a_survey_reaches_the_run_whole_through_a_pipe(site: Path) -> None:
+    """What a parse-ahead process sends (pickled): the same keys and stamps, as stamps."""
+    _tree(_settled(site), "_news/fresh.md")
+    found = survey([str(site)], None, None) or []
+    again = pickle.loads(pickle.dumps(found, pickle.HIGHEST_PROTOCOL))
+    assert again == found
+    stamps = again[0].stamps
+    assert None in stamps
+    assert all(isinstance(stamp, FileStamp) for stamp in stamps if stamp is not None)
 
 
 def test_paths_that_make_no_sources_survey_as_none(site: Path, tmp_path: Path) -> None:

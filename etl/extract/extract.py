@@ -51,34 +51,53 @@ RACY_NS = 2_000_000_000
 
 def file_stamp(path: str | os.PathLike[str]) -> FileStamp | None:
     """The file's stamp, or None if it is missing or too freshly modified to trust."""
+    return _stamp(path, time.time_ns() - RACY_NS)
+
+
+def file_stamps(root: str, keys: list[str]) -> list[FileStamp | None]:
+    """The stamps of the files ``keys`` under ``root`` (:func:`file_stamp` each)."""
+    # One clock reading for all: taken before the first stat, it trusts no file that a
+    # later reading would not trust either.
+    trusted_until = time.time_ns() - RACY_NS
+    base = os.path.join(root, "")  # + key: os.path.join's result for a relative key
+    return [_stamp(base + key, trusted_until) for key in keys]
+
+
+def _stamp(path: str | os.PathLike[str], trusted_until: int) -> FileStamp | None:
     try:
         info = os.stat(path)
     except OSError:
         return None
-    if info.st_mtime_ns > time.time_ns() - RACY_NS:
+    if info.st_mtime_ns > trusted_until:
         return None
     return FileStamp(info.st_size, info.st_mtime_ns)
 
 
-def scan(
-    root: str, directory: str, prefix: str, found: dict[str, SourceFile], source: str = ""
-) -> None:
-    """Add the documents under ``directory`` to ``found``, keyed ``prefix`` + their path in it."""
+def is_document_name(name: str) -> bool:
+    """Whether a file of this name is a document: its suffix (``os.path.splitext``'s:
+    a dot file has none) is one of ``SUFFIXES``, in any case."""
+    # endswith first: it turns down most other names without splitext's work.
+    return name.lower().endswith(SUFFIXES) and os.path.splitext(name)[1].lower() in SUFFIXES
+
+
+def scan(directory: str, prefix: str, found: set[str]) -> None:
+    """Add to ``found`` the keys of the documents under ``directory``: ``prefix`` +
+    their path in it."""
     # Plain strings, not Path objects, and no list of DirEntry objects: a
     # 50,000-file tree would cost tens of MB more (and leave the heap fragmented).
     subdirectories = []
     try:
         with os.scandir(directory) as entries:
             for entry in entries:
-                key = prefix + entry.name
-                if os.path.splitext(entry.name)[1].lower() in SUFFIXES:
-                    found.setdefault(key, SourceFile(root, key, source))
+                name = entry.name
+                if is_document_name(name):
+                    found.add(prefix + name)
                 if entry.is_dir(follow_symlinks=False):
-                    subdirectories.append((entry.path, key + "/"))
+                    subdirectories.append((entry.path, prefix + name + "/"))
     except PermissionError:  # an unreadable directory holds nothing we can load
         return
     for path, deeper in subdirectories:  # after closing this one: few open descriptors
-        scan(root, path, deeper, found, source)
+        scan(path, deeper, found)
 
 
 def read_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> bytes:
