@@ -447,6 +447,14 @@ class ChangeOp(StrEnum):
     DELETE = "delete"  # the row is gone
 
 
+class ConfigurationError(Exception):
+    """A usage or configuration problem (exit code 2)."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or used (exit code 3)."""
+
+
 class RunAborted(Exception):
     """The run stopped for a reason that is no document's fault: a worker process died
     (killed, out of memory) or hit a bug. Exit code 3; the run is recorded as failed."""

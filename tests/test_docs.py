@@ -25,8 +25,11 @@ def commands(
     """``("etl db upgrade", command)`` for the group and everything under it, recursively."""
     yield " ".join(path), command
     if isinstance(command, click.Group):
-        for name, sub in sorted(command.commands.items()):
-            if not sub.hidden:
+        # list_commands/get_command: the group imports a command's module when asked.
+        ctx = click.Context(command)
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            if sub is not None and not sub.hidden:
                 yield from commands(sub, (*path, name))
 
 

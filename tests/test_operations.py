@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.engine import make_url
 
 import etl
+from etl.cli import load_commands
 from etl.cli import main as cli_main
 from etl.db import database
 from etl.db.schema import etl_runs, rejected_documents
@@ -227,6 +228,7 @@ def test_dry_run_on_an_empty_database_creates_nothing(db_url: str, tmp_path: Pat
 
 
 def test_every_run_option_reads_an_etl_environment_variable() -> None:
+    load_commands()  # the group imports a command's module when the command is asked for
     command = cli_main.commands["run"]
     for param in command.params:
         if param.name in ("help", "verbose", "quiet"):
@@ -357,6 +359,7 @@ def test_every_option_has_help_and_the_command_list_is_not_truncated() -> None:
         for name, sub in getattr(command, "commands", {}).items():
             yield from walk(sub, f"{path} {name}")
 
+    load_commands()
     for path, param in walk(cli_main, "etl"):
         if isinstance(param, click.Option):
             assert param.help, f"{path} {param.opts[0]} has no help text"

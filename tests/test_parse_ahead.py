@@ -153,6 +153,27 @@ def test_a_survey_not_collected_is_not_taken_for_a_parse(tmp_path: Path, helpers
     assert parse_ahead.surveyed() is None
 
 
+def test_a_survey_asked_twice_is_made_once_and_another_replaces_it(
+    tmp_path: Path, helpers: None
+) -> None:
+    """``etl run`` asks as soon as its command line is parsed, the run again: the same
+    survey is made once; a different one (the run's PATHs differ from what the command
+    line seemed to say) replaces it, and only its answer is taken."""
+    one, other = tmp_path / "one", tmp_path / "other"
+    write_tree(one / "_news", {"a.md": b"---\ntitle: a\n---\n"})
+    write_tree(other / "_news", {"b.md": b"---\ntitle: b\n---\n", "c.md": b"x"})
+    parse_ahead.survey([str(one) + "/"], None, None)
+    parse_ahead.survey([one], None, None)  # the same PATH, as the run spells it
+    [found] = parse_ahead.surveyed() or []
+    assert found.keys == ["_news/a.md"]
+    assert parse_ahead.surveyed() is None  # one answer: nothing else owed
+    parse_ahead.survey([one], None, None)
+    parse_ahead.survey([other], None, None)
+    [found] = parse_ahead.surveyed() or []
+    assert (found.spec.root, found.keys) == (str(other), ["_news/b.md", "_news/c.md"])
+    assert parse_ahead.surveyed() is None
+
+
 def test_what_breaks_the_parser_is_logged_by_the_main_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: Any
 ) -> None:

@@ -3,9 +3,11 @@
 options, environment variables, output and exit codes.
 
 Modules: ``options`` (the options every command shares, defined once), ``common``
-(exit codes, errors, engines for commands that only read), ``group`` (``etl``),
+(exit codes, errors, engines for commands that only read), ``group`` (``etl``, and
+which module defines each command: imported when the command is asked for),
 ``run_command``, ``read_commands`` (runs, rejects, search, schema),
-``changes_command``, ``db_commands``.
+``changes_command``, ``db_commands``. Importing this package imports click and the
+options, not SQLAlchemy: ``etl run`` parses its command line first (``etl.__main__``).
 
 May import: ``etl.runner``, ``etl.query``, ``etl.load``, ``etl.ledger``, ``etl.transform``,
 ``etl.extract``, ``etl.db``, ``etl.records``.
@@ -20,7 +22,6 @@ than the change log kept (resynchronise); 130 / 143 stopped by SIGINT / SIGTERM
 
 from __future__ import annotations
 
-from etl.cli import changes_command, db_commands, read_commands, run_command
 from etl.cli.common import (
     EXIT_FATAL,
     EXIT_OK,
@@ -30,7 +31,7 @@ from etl.cli.common import (
     EXIT_SIGTERM,
     EXIT_USAGE,
 )
-from etl.cli.group import main
+from etl.cli.group import load_commands, main
 
 __all__ = [
     "EXIT_FATAL",
@@ -40,9 +41,6 @@ __all__ = [
     "EXIT_SIGINT",
     "EXIT_SIGTERM",
     "EXIT_USAGE",
-    "changes_command",
-    "db_commands",
+    "load_commands",
     "main",
-    "read_commands",
-    "run_command",
 ]

@@ -1,5 +1,8 @@
 """What every command shares: exit codes, one-line errors, database errors classified
-(configuration: 2; may heal: 3), engines for commands that only read, JSON output."""
+(configuration: 2; may heal: 3), engines for commands that only read, JSON output.
+
+SQLAlchemy and the database layer are imported where they are used: ``etl run`` parses
+its command line with this module loaded, before it imports them (``etl.__main__``)."""
 
 from __future__ import annotations
 
@@ -8,16 +11,16 @@ import logging
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from etl.db import database
-from etl.db.database import ConfigurationError, DatabaseUnavailable
+from etl.records import ConfigurationError, DatabaseUnavailable
 from etl.runner import logs
-from etl.runner.failures import database_failure
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.exc import SQLAlchemyError
 
 EXIT_OK, EXIT_REJECTED, EXIT_USAGE, EXIT_FATAL, EXIT_RESYNC = 0, 1, 2, 3, 4
 EXIT_SIGINT = 130  # 128 + SIGINT, as shells report a job stopped by Ctrl-C
@@ -56,6 +59,9 @@ def fail(message: str, code: int) -> NoReturn:
 
 def fail_database(database_url: str | None, exc: SQLAlchemyError) -> NoReturn:
     """A database error: exit 2 if the operator must fix it, 3 if it may heal by itself."""
+    from etl.db import database
+    from etl.runner.failures import database_failure
+
     try:
         url = database.resolve_url(database_url)
     except ConfigurationError as bad:
@@ -74,6 +80,8 @@ def fail_if_alembic(exc: BaseException) -> None:
 def guarded(action: Callable[[], T], database_url: str | None = None) -> T:
     """Run ``action``; configuration problems, Alembic's refusals and database errors
     become one line and their exit code."""
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     try:
         return action()
     except ConfigurationError as exc:
@@ -98,6 +106,8 @@ def reading_engine(database_url: str | None, connect_timeout: float) -> Engine:
 
 
 def _reading_engine(database_url: str | None, connect_timeout: float) -> Engine:
+    from etl.db import database
+
     database.require_existing_file(database_url)
     return database.make_engine(database_url, connect_timeout=connect_timeout, read_only=True)
 
@@ -111,6 +121,8 @@ def with_engine(
 ) -> T:
     """Run ``action(engine)``: config and database errors become one line and an exit
     code; an SQLite file the command created and left empty is removed."""
+    from etl.db import database
+
     path = guarded(lambda: database.sqlite_file(database_url))
     existed = path is None or path.exists()
     if read_only:

@@ -1,7 +1,9 @@
-"""The ``etl`` group: its help (exit codes), the shared options, Ctrl-C and closed pipes."""
+"""The ``etl`` group: its help (exit codes), the shared options, Ctrl-C and closed pipes,
+and which module defines each command (imported when the command is asked for)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Any, NoReturn
@@ -13,6 +15,24 @@ from etl.cli.options import group_options, settings
 from etl.runner import logs, parse_ahead
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# The module whose decorators add each command to the group. Importing one is the
+# command's cost: `etl run` parses its command line before SQLAlchemy is imported.
+COMMAND_MODULES = {
+    "run": "etl.cli.run_command",
+    "changes": "etl.cli.changes_command",
+    "db": "etl.cli.db_commands",
+    "runs": "etl.cli.read_commands",
+    "rejects": "etl.cli.read_commands",
+    "schema": "etl.cli.read_commands",
+    "search": "etl.cli.read_commands",
+}
+
+
+def load_commands() -> None:
+    """Import every command's module (``etl.__main__`` does, with the collector paused)."""
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(module)
 
 
 def quiet_exit_on_closed_pipe() -> NoReturn:
@@ -30,7 +50,17 @@ def quiet_exit_on_closed_pipe() -> NoReturn:
 class Group(click.Group):
     """Ctrl-C outside a run (which handles its own signals): exit 130, as shells expect,
     instead of click's "Aborted!" and 1. A closed stdout pipe: exit 0, quietly, instead
-    of click's 1 (which the README reserves for rejected documents)."""
+    of click's 1 (which the README reserves for rejected documents). Commands are
+    imported when asked for (``COMMAND_MODULES``)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(COMMAND_MODULES[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_commands()
+        return super().list_commands(ctx)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:  # `etl --help | head -1` prints while the arguments are parsed

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 
-from etl.db import database
+from etl.db import defaults
 from etl.runner import logs
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +37,7 @@ _RANK = {
 @dataclass
 class Settings:
     database_url: str | None = None
-    connect_timeout: float = database.DEFAULT_CONNECT_TIMEOUT
+    connect_timeout: float = defaults.DEFAULT_CONNECT_TIMEOUT
     as_json: bool = False
     log_format: str = "text"
     verbosity: int = 0
@@ -94,14 +94,14 @@ _SPECS: dict[str, dict[str, Any]] = {
     },
     "database_url": {
         "decls": ("--database-url",),
-        "envvar": database.ENV_VAR,
-        "help": f"SQLAlchemy URL [default: {database.DEFAULT_DATABASE_URL}]",
+        "envvar": defaults.ENV_VAR,
+        "help": f"SQLAlchemy URL [default: {defaults.DEFAULT_DATABASE_URL}]",
     },
     "connect_timeout": {
         "decls": ("--connect-timeout",),
         "envvar": "ETL_CONNECT_TIMEOUT",
         "type": click.FloatRange(min=0, min_open=True),
-        "default": database.DEFAULT_CONNECT_TIMEOUT,
+        "default": defaults.DEFAULT_CONNECT_TIMEOUT,
         "show_default": True,
         "help": "Seconds to wait for a PostgreSQL or MariaDB server to accept a connection.",
     },
@@ -204,4 +204,6 @@ def warm_driver(argv: Sequence[str]) -> None:
     run. Any failure is left for the command to report.
     """
     with contextlib.suppress(Exception):
+        from etl.db import database
+
         database.resolve_url(database_url_in(argv)).get_dialect().import_dbapi()

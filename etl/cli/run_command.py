@@ -1,9 +1,14 @@
-"""``etl run``: load files into the database."""
+"""``etl run``: load files into the database.
+
+Imports the pipeline (and with it SQLAlchemy) only when the command runs: before that,
+:func:`survey_ahead` parses the command line and has the parse-ahead helper find and
+stamp the run's files while the rest is imported (``etl.__main__``).
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -20,8 +25,10 @@ from etl.cli.common import (
 from etl.cli.group import main
 from etl.cli.options import DATABASE, settings, shared
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES
-from etl.records import RunInterrupted, RunSummary
-from etl.runner import pipeline
+from etl.extract.sources import parse_shard
+from etl.records import ConfigurationError, RunAborted, RunInterrupted, RunSummary
+from etl.runner import parse_ahead
+from etl.runner.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PRUNE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,7 +86,7 @@ def _env_option(name: str, *decls: str, **options: Any) -> Callable[[F], F]:
     "--max-prune",
     metavar="SHARE",
     type=click.FloatRange(min=0, max=1),
-    default=pipeline.DEFAULT_MAX_PRUNE,
+    default=DEFAULT_MAX_PRUNE,
     show_default=True,
     help="--prune refuses to forget more than this share of a source's files.",
 )
@@ -99,7 +106,7 @@ def _env_option(name: str, *decls: str, **options: Any) -> Callable[[F], F]:
     "BATCH_SIZE",
     "--batch-size",
     type=click.IntRange(min=1),
-    default=pipeline.DEFAULT_BATCH_SIZE,
+    default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Documents written per transaction.",
 )
@@ -157,6 +164,8 @@ def run(
     bar = _Progress(show and options.verbosity >= 0)  # -q: no bar either
 
     def load() -> RunSummary:
+        from etl.runner import pipeline
+
         try:
             return pipeline.run(
                 list(paths) or None,
@@ -174,7 +183,7 @@ def run(
                 dry_run=dry_run,
                 connect_timeout=options.connect_timeout,
             )
-        except pipeline.RunAborted as exc:  # a worker died: a re-run may heal it
+        except RunAborted as exc:  # a worker died: a re-run may heal it
             fail(str(exc), EXIT_FATAL)
 
     try:
@@ -192,3 +201,25 @@ def run(
     # Each rejected document was logged as it was rejected (`etl rejects` lists them).
     click.echo(dumps(summary.to_dict()) if options.as_json else summary.line())
     sys.exit(EXIT_REJECTED if summary.documents_rejected else EXIT_OK)
+
+
+def survey_ahead(argv: Sequence[str]) -> None:
+    """If ``argv`` (``sys.argv[1:]``) runs ``etl run`` over PATHS, have the parse-ahead
+    helper survey them now (``etl.runner.parse_ahead.survey``), as the run itself will
+    ask: before SQLAlchemy is imported, instead of after. Parsed by click as the
+    command will parse it, without complaint: what is wrong is the command's to report.
+    A run given no PATHS (the checkout's seeds) asks when it runs."""
+    args = list(argv)
+    try:
+        with main.make_context("etl", args, resilient_parsing=True) as ctx:
+            # The group stops at the command's name; ctx.args is what follows it.
+            named = len(args) - len(ctx.args) - 1
+            if named < 0 or args[named] != "run":
+                return
+            with run.make_context("run", list(ctx.args), parent=ctx, resilient_parsing=True) as sub:
+                params = dict(sub.params)
+        shard = parse_shard(params["shard"]) if params.get("shard") else None
+    except (click.ClickException, ConfigurationError):
+        return
+    if params.get("paths") and params.get("workers") != 1:
+        parse_ahead.survey(list(params["paths"]), params.get("source"), shard)

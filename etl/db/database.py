@@ -27,8 +27,13 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from etl.db import head_schema, locks
+from etl.db.defaults import DEFAULT_CONNECT_TIMEOUT as DEFAULT_CONNECT_TIMEOUT
+from etl.db.defaults import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
+from etl.db.defaults import ENV_VAR as ENV_VAR
 from etl.db.load_data import LOCAL_FILES
 from etl.db.schema import SCHEMA_REVISION
+from etl.records import ConfigurationError as ConfigurationError
+from etl.records import DatabaseUnavailable as DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,22 +43,9 @@ if TYPE_CHECKING:
 # Alembic is imported where it is used: a run against an up-to-date database
 # never needs it, and importing it is a third of the start-up time of a re-run.
 
-DEFAULT_DATABASE_URL = "sqlite:///etl.sqlite3"
-ENV_VAR = "ETL_DATABASE_URL"
-# Seconds to wait for a PostgreSQL or MariaDB server to accept a connection (and finish
-# its handshake): a host that drops packets fails the job instead of hanging it.
-DEFAULT_CONNECT_TIMEOUT = 10.0
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Shipped inside the package, so a wheel install can create and upgrade the schema.
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
-
-
-class ConfigurationError(Exception):
-    """A usage or configuration problem (exit code 2)."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached or used (exit code 3)."""
 
 
 class NotAnEtlDatabase(ConfigurationError):

@@ -11,7 +11,8 @@ run's PATHs (and the sources the database already knows) into :class:`SourceSpec
 values; :func:`discover_source` lists a source's documents (:func:`discover_keys` their
 keys); :func:`in_scope` says
 whether a recorded key lies under what this run looked at (what ``--prune`` may
-consider), :func:`in_shard` whether it falls in the run's shard; :func:`survey` does
+consider), :func:`in_shard` whether it falls in the run's shard (:func:`parse_shard`
+reads ``--shard K/N``); :func:`survey` does
 all of it and stamps the files, for a parse-ahead process to do while the run connects.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from etl.extract.extract import file_stamps, scan
-from etl.records import FileStamp, SourceFile
+from etl.records import ConfigurationError, FileStamp, SourceFile
 
 NEWS_DIR = "_news"
 DATA_DIR = "_data"
@@ -191,6 +192,20 @@ def in_shard(key: str, shard: tuple[int, int] | None) -> bool:
         return True
     k, n = shard
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n == k
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` (``--shard``) as (K, N), with 0 <= K < N; else ``ConfigurationError``."""
+    try:
+        k_text, n_text = text.split("/")
+        k, n = int(k_text), int(n_text)
+    except ValueError:
+        raise ConfigurationError(
+            f"--shard must look like K/N (for example 0/4), not {text!r}"
+        ) from None
+    if n < 1 or not 0 <= k < n:
+        raise ConfigurationError(f"--shard {text}: K must be in 0..N-1 and N at least 1")
+    return k, n
 
 
 class Surveyed(NamedTuple):

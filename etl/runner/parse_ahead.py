@@ -9,9 +9,11 @@ further core (at most ``MAX_HELPERS`` in all), ready too. A run that parses with
 worker pool (fewer files than the pool is worth, ``etl.runner.pipeline.INLINE_BELOW``)
 sends them the files' tasks, a share each, and gets the outcomes back (:func:`parse`),
 then writes them as it would have; any other run stops them (:func:`stop`). Before
-that, while the main process connects, checks the schema and reads the ledger, the
-first helper finds the run's files on disk and stamps them (:func:`survey`, answered
-by :func:`surveyed`): what an unchanged re-run would otherwise do on its critical path.
+that, while the main process imports SQLAlchemy, connects, checks the schema and reads
+the ledger, the first helper finds the run's files on disk and stamps them
+(:func:`survey`, asked by ``etl run`` as soon as its command line is parsed and again
+by the run, answered by :func:`surveyed`): what an unchanged re-run would otherwise
+do on its critical path.
 
 They are only ever a shortcut. They never touch the database; if they are not there
 (not started: the Python API, a platform without ``fork``), died or failed,
@@ -35,6 +37,8 @@ import os
 import pickle
 import signal
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
@@ -75,7 +79,7 @@ class _Survey(NamedTuple):
 
 _helpers: list[_Helper] = []
 _pid: int | None = None  # the first helper's; the others are its children
-_surveying = False  # the first helper owes an answer to survey()
+_asked: _Survey | None = None  # the survey the first helper owes an answer to
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -120,29 +124,37 @@ def _usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def survey(paths: list[str], source: str | None, shard: tuple[int, int] | None) -> None:
-    """Have the first helper find the run's files on disk and stamp them
-    (``etl.extract.sources.survey``) while this process connects; :func:`surveyed`
-    gets the answer."""
-    global _surveying
-    if not _helpers or _surveying:
+def survey(
+    paths: Sequence[str | os.PathLike[str]], source: str | None, shard: tuple[int, int] | None
+) -> None:
+    """Have the first helper find the files of a run over ``paths`` on disk and stamp
+    them (``etl.extract.sources.survey``) while this process goes on; :func:`surveyed`
+    gets the answer. Asked again for the same, it does nothing; for another survey, that
+    one replaces the survey asked before (whose answer is dropped)."""
+    global _asked
+    request = _Survey([str(Path(path)) for path in paths], source, shard)
+    if not _helpers or request == _asked:
         return
+    if _asked is not None:
+        surveyed()
+        if not _helpers:
+            return
     try:
-        pickle.dump(_Survey(paths, source, shard), _helpers[0].to_helper, pickle.HIGHEST_PROTOCOL)
+        pickle.dump(request, _helpers[0].to_helper, pickle.HIGHEST_PROTOCOL)
         _helpers[0].to_helper.flush()
     except OSError:  # it is gone: the run walks the tree itself
         stop()
         return
-    _surveying = True
+    _asked = request
 
 
 def surveyed() -> list[Surveyed] | None:
     """The first helper's answer to :func:`survey`; None if it was not asked, found no
     sources, or failed (the helpers are then stopped)."""
-    global _surveying
-    if not _surveying:
+    global _asked
+    if _asked is None:
         return None
-    _surveying = False
+    _asked = None
     try:
         found, _, records = pickle.load(_helpers[0].from_helper)
     except Exception:  # it died or broke, its answer cut short
@@ -189,9 +201,9 @@ def _log(records: list[logging.LogRecord]) -> None:
 def stop() -> None:
     """End the helpers (they hold nothing worth waiting for) and reap the first; the
     others end with it (``PR_SET_PDEATHSIG``)."""
-    global _pid, _surveying
+    global _pid, _asked
     pid, _pid = _pid, None
-    _surveying = False
+    _asked = None
     helpers = list(_helpers)
     _helpers.clear()
     for helper in helpers:

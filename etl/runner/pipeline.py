@@ -32,7 +32,7 @@ from etl.db.integrity import validate_keys
 from etl.db.schema import related_articles
 from etl.db.sql import rolled_back, transaction, writer_transaction
 from etl.extract.extract import DEFAULT_MAX_FILE_BYTES, file_stamp
-from etl.extract.sources import DATA_DIR, SourceSpec
+from etl.extract.sources import DATA_DIR, SourceSpec, parse_shard
 from etl.ledger import ledger
 from etl.ledger.files import LEDGER, forget_files
 from etl.ledger.rejections import record_rejects
@@ -56,13 +56,13 @@ from etl.records import (
     Taxonomy,
 )
 from etl.runner import logs, parse_ahead
+from etl.runner.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PRUNE
 from etl.runner.failures import run_failure
 from etl.runner.interrupts import stop_on_signals
 from etl.runner.parsing import Task
-from etl.runner.planning import DEFAULT_MAX_PRUNE, Options, parse_shard, plan_work
+from etl.runner.planning import Options, plan_work
 from etl.runner.run_log import describe_load, describe_timings, parsed_ahead
 from etl.runner.workers import (
-    DEFAULT_BATCH_SIZE,
     BatchLoader,
     LoadContext,
     load_in_workers,

@@ -1,9 +1,9 @@
 """What a run does before it writes news: its sources, files, shard, prune and skips.
 
-Owns the run's checked arguments (:class:`Options`), shards (``--shard K/N``), and
-the plan (:func:`plan_work`): the sources' rows, the files found, those ``--prune``
-forgets (refusing before anything is written when that is too many), and those whose
-size and mtime are as recorded, not read again.
+Owns the run's checked arguments (:class:`Options`) and the plan (:func:`plan_work`):
+the sources' rows, the files found, those ``--prune`` forgets (refusing before anything
+is written when that is too many), and those whose size and mtime are as recorded, not
+read again.
 """
 
 from __future__ import annotations
@@ -30,23 +30,6 @@ from etl.ledger.files import known_files
 from etl.ledger.sources import SourceRow, ensure_sources, known_source_roots
 from etl.records import FileKey, FileStamp, RunSummary, SourceFile, Stored
 from etl.runner.run_log import describe_plan
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"K/N"`` with 0 <= K < N."""
-    try:
-        k_text, n_text = text.split("/")
-        k, n = int(k_text), int(n_text)
-    except ValueError:
-        raise ConfigurationError(
-            f"--shard must look like K/N (for example 0/4), not {text!r}"
-        ) from None
-    if n < 1 or not 0 <= k < n:
-        raise ConfigurationError(f"--shard {text}: K must be in 0..N-1 and N at least 1")
-    return k, n
-
-
-DEFAULT_MAX_PRUNE = 0.5  # --prune refuses to forget more than this share of a source's files
 
 
 @dataclass(frozen=True)

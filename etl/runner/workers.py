@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("etl")
 
-DEFAULT_BATCH_SIZE = 500
-
 POOL_FILES = 5000  # files per generation of worker processes (see load_in_workers)
 
 
