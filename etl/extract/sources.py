@@ -8,12 +8,11 @@ tree, and a checkout that moves (same name, new root) keeps its state.
 
 Pure planning over the file system, no database: :func:`plan_sources` turns the
 run's PATHs (and the sources the database already knows) into :class:`SourceSpec`
-values; :func:`discover_source` lists a source's documents (:func:`discover_keys` their
-keys); :func:`in_scope` says
-whether a recorded key lies under what this run looked at (what ``--prune`` may
-consider), :func:`in_shard` whether it falls in the run's shard (:func:`parse_shard`
-reads ``--shard K/N``); :func:`survey` does
-all of it and stamps the files, for a parse-ahead process to do while the run connects.
+values; :func:`discover_source` lists a source's documents (:func:`discover_keys`
+their keys); :func:`in_scope` says whether a recorded key lies under what this run
+looked at (what ``--prune`` may consider), :func:`in_shard` whether it falls in the
+run's shard (:func:`parse_shard` reads ``--shard K/N``); :func:`survey` does all of it
+and stamps the files, for a parse-ahead process to do while the run starts.
 """
 
 from __future__ import annotations

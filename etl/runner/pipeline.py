@@ -155,7 +155,7 @@ def run(
     )
     options.check()
     if workers != 1:  # --workers 1: all in this process
-        parse_ahead.survey([str(path) for path in options.paths], source, options.shard)
+        parse_ahead.survey(options.paths, source, options.shard)
     owns_engine = engine is None
     engine = engine or database.make_engine(database_url, connect_timeout=connect_timeout)
     new_file = database.sqlite_file(engine.url)
