@@ -145,6 +145,84 @@ def test_signal_during_corpus_load_stops_cleanly_and_a_rerun_heals(
         databases.close()
 
 
+# The signal's exception, raised right after the driver ran one of the run's statements
+# (where the handler runs when the signal arrives during it): the run still records
+# itself as interrupted, at once. On SQLite, SQLAlchemy then closed the connection with
+# the statement's cursor open, which kept the file's write lock; the run's end, recorded
+# through another connection, waited 300 s for it (a CI run hung so, 1 signal in ~40).
+_STOPPED_AFTER = textwrap.dedent(
+    """
+    import signal, sys, time
+    from sqlalchemy import event
+    import etl
+    from etl.db import database
+    from etl.records import RunInterrupted
+
+    url, marker = sys.argv[1], sys.argv[2]
+    engine = database.make_engine(url)
+    state = {"started": False, "fired": False}
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def stop_here(conn, cursor, statement, *_):
+        state["started"] = state["started"] or statement.startswith("INSERT INTO etl_runs")
+        if state["started"] and not state["fired"] and statement.startswith(marker):
+            state["fired"] = True
+            raise RunInterrupted(signal.SIGTERM)
+
+    started = time.monotonic()
+    try:
+        etl.run([sys.argv[3]], engine=engine, handle_signals=False)
+        print("not stopped", 0)
+    except RunInterrupted as exc:
+        print(exc.summary.status.value, round(time.monotonic() - started, 1))
+    engine.dispose()
+    """
+)
+
+
+_STATEMENTS = {
+    "begin": ("BEGIN IMMEDIATE", ["sqlite"]),  # SQLite's writer lock, just taken
+    "insert-returning": ("INSERT INTO articles (url, web_url", ["sqlite", "postgresql"]),
+    "update": ("UPDATE articles SET fingerprint", ["sqlite", "postgresql", "mariadb"]),
+    "select": (  # rows not read yet
+        "SELECT articles.provider_id, articles.provider_name",
+        ["sqlite", "postgresql", "mariadb"],
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("marker", "backend"),
+    [
+        pytest.param(
+            marker,
+            backend,
+            marks=[getattr(pytest.mark, backend)] if backend != "sqlite" else [],
+            id=f"{backend}-{name}",
+        )
+        for name, (marker, backends) in _STATEMENTS.items()
+        for backend in backends
+    ],
+)
+def test_a_signal_just_after_a_statement_ends_the_run_at_once(
+    marker: str, backend: str, tmp_path: Path
+) -> None:
+    databases = make_database(backend, tmp_path)
+    url = next(databases)
+    try:
+        result = run_python(_STOPPED_AFTER, url, marker, str(SEEDS), timeout=60)
+        assert result.returncode == 0, result.stderr[-3000:]
+        status, seconds = result.stdout.rsplit(maxsplit=1)
+        assert status == "interrupted", result.stdout
+        assert float(seconds) < 30  # not the 300 s a lock left behind is waited for
+        row = run_row(url)
+        assert (row.status, row.error) == ("interrupted", "interrupted by SIGTERM")
+        # The next run finds every lock free and loads the files.
+        assert etl.run([SEEDS], url).status.value == "succeeded"
+    finally:
+        databases.close()
+
+
 def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """

@@ -300,6 +300,16 @@ def _configure_sqlite(engine: Engine, *, writer: bool = True) -> None:
             cursor.execute("PRAGMA wal_autocheckpoint=4000")
         cursor.close()
 
+    @event.listens_for(engine, "invalidate")
+    def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: BaseException | None) -> None:
+        # SQLAlchemy invalidates a connection whose statement a signal's exception
+        # interrupted (etl.runner.interrupts), and closes it with the statement's cursor
+        # still open. sqlite3 then keeps the connection, and its write lock, until that
+        # cursor is freed: the run's end, recorded through another connection, waited
+        # the 300 s busy timeout for it. Rolled back first, it holds no lock.
+        with contextlib.suppress(sqlite3.Error):
+            dbapi_connection.rollback()
+
     if writer:  # a reader's statements read on their own (WAL: readers never block writers)
         locks.begin_immediate(engine)
 

@@ -189,15 +189,15 @@ def _run_on(
     arguments = options.arguments()
     work = plan_work(conn, options, summary, arguments, parse_ahead.surveyed)
     found = Counts(files_seen=len(work.files), files_skipped_unchanged=work.skipped)
-    summary.run_id = start_run(conn, arguments, found)
-    summary.add(found)
-    logs.bind(run_id=summary.run_id, sources=summary.sources)
-    ledger.mark_abandoned_runs(conn, summary.run_id)
-    context = LoadContext(
-        summary.run_id, options.batch_size, options.max_file_bytes, work.source_ids
-    )
     end_through = conn if options.dry_run else engine
-    try:
+    summary.run_id = start_run(conn, arguments, found)
+    try:  # from here on, its row records how the run ended
+        summary.add(found)
+        logs.bind(run_id=summary.run_id, sources=summary.sources)
+        ledger.mark_abandoned_runs(conn, summary.run_id)
+        context = LoadContext(
+            summary.run_id, options.batch_size, options.max_file_bytes, work.source_ids
+        )
         loading = time.monotonic()  # the end of start-up: the first chunk goes out
         _load_all(
             conn,
