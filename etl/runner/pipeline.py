@@ -55,10 +55,9 @@ from etl.records import (
     SourceFile,
     Taxonomy,
 )
-from etl.runner import logs, parse_ahead
+from etl.runner import interrupts, logs, parse_ahead
 from etl.runner.defaults import DEFAULT_BATCH_SIZE, DEFAULT_MAX_PRUNE
 from etl.runner.failures import run_failure
-from etl.runner.interrupts import stop_on_signals
 from etl.runner.parsing import Task
 from etl.runner.planning import Options, plan_work
 from etl.runner.run_log import describe_load, describe_timings, parsed_ahead
@@ -163,7 +162,11 @@ def run(
         new_file = None  # not created by this run: never removed by it
     summary = RunSummary(database=database.redact(engine.url), dry_run=dry_run)
     try:
-        with stop_on_signals(handle_signals), engine.connect() as conn, _dry(conn, dry_run):
+        with (
+            interrupts.stop_on_signals(handle_signals),
+            engine.connect() as conn,
+            _dry(conn, dry_run),
+        ):
             _prepare(conn if dry_run else engine, migrate)
             _run_on(conn, engine, options, summary, started)
     except DBAPIError as exc:
@@ -216,17 +219,35 @@ def _run_on(
         _finish(conn, summary, work.gone, context)
         summary.status = RunStatus.PARTIAL if summary.documents_rejected else RunStatus.SUCCEEDED
     except BaseException as exc:
-        summary.status = RunStatus.FAILED
-        summary.error = describe_error(exc)
-        if isinstance(exc, RunInterrupted):
-            summary.status = RunStatus.INTERRUPTED
-            exc.summary = summary
-        _record_end(end_through, summary, started)
-        ledger.end_lease(conn, summary.run_id)
+        signum = interrupts.stopped_by()
+        if signum is not None and not isinstance(exc, RunInterrupted):
+            # The signal's exception was lost (etl.runner.interrupts), and what failed
+            # since failed because the signal stopped the workers.
+            stopped = RunInterrupted(signum)
+            _end_failed(end_through, conn, summary, started, stopped)
+            raise stopped from exc
+        _end_failed(end_through, conn, summary, started, exc)
         raise
     _record_end(end_through, summary, started)
     ledger.end_lease(conn, summary.run_id)
     _record_timings(summary, started, loading, loaded)
+
+
+def _end_failed(
+    end_through: Engine | Connection,
+    conn: Connection,
+    summary: RunSummary,
+    started: float,
+    exc: BaseException,
+) -> None:
+    """Record the end of a run that ``exc`` ended, and release its liveness lock."""
+    summary.status = RunStatus.FAILED
+    summary.error = describe_error(exc)
+    if isinstance(exc, RunInterrupted):
+        summary.status = RunStatus.INTERRUPTED
+        exc.summary = summary
+    _record_end(end_through, summary, started)
+    ledger.end_lease(conn, summary.run_id)
 
 
 def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
@@ -380,6 +401,7 @@ def _load_all(
             taxonomies()
             loader = BatchLoader(conn, summary, context)
             for task, outcome in _parsed(todo, task_for, workers):
+                interrupts.raise_if_stopped()  # its exception was lost
                 loader.add(task, outcome)
                 if progress:
                     progress(1, total)
