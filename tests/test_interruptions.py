@@ -255,10 +255,13 @@ _LOST_SIGNAL = textwrap.dedent(
 
     @event.listens_for(engine, "after_cursor_execute")
     def after(conn, cursor, statement, *_):
-        if where == "inline" and statement.startswith("UPDATE articles SET fingerprint"):
+        if where == "failure" and fired == [True]:
+            fired.append(False)
+            raise RuntimeError("disk full")  # the next statement fails, once
+        if where != "workers" and statement.startswith("UPDATE articles SET fingerprint"):
             once()
 
-    options = {"batch_size": 5} if where == "inline" else {"workers": 2, "progress": once}
+    options = {"workers": 2, "progress": once} if where == "workers" else {"batch_size": 5}
     try:
         summary = etl.run([root], engine=engine, **options)
         print("finished", summary.status.value)
@@ -268,22 +271,26 @@ _LOST_SIGNAL = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("where", "files"), [("inline", 19), ("workers", 300)])
+@pytest.mark.parametrize(("where", "files"), [("inline", 19), ("failure", 19), ("workers", 300)])
 def test_a_signal_whose_exception_python_dropped_still_stops_the_run(
     where: str, files: int, sqlite_url: str, tmp_path: Path
 ) -> None:
     # ``files``: fewer than a worker pool is used for, then enough for chunks to be
-    # left to send when the first one is collected.
+    # left to send when the first one is collected. ``failure``: the next statement
+    # fails, and the run records that as the interruption, the failure logged.
     root = tmp_path / "news"
     tag = token()
     write_tree(root, {f"{tag}-{n}.md": render(make_doc(f"{tag}-{n}")) for n in range(files)})
     result = run_python(_LOST_SIGNAL, sqlite_url, str(root), where, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "Exception ignored" in result.stderr  # the handler's exception was dropped
+    # The handler's exception was raised, and dropped, inside Dropped.__del__.
+    assert "Exception ignored in: <function Dropped.__del__" in result.stderr
+    assert "RunInterrupted: interrupted by SIGTERM" in result.stderr
     assert result.stdout.split() == ["stopped", "interrupted"], result.stderr[-3000:]
     row = run_row(sqlite_url)
     assert (row.status, row.error) == ("interrupted", "interrupted by SIGTERM")
     assert row.articles_inserted < files  # it stopped before the end
+    assert ("after the signal: RuntimeError: disk full" in result.stderr) == (where == "failure")
 
 
 def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:

@@ -302,11 +302,12 @@ def _configure_sqlite(engine: Engine, *, writer: bool = True) -> None:
 
     @event.listens_for(engine, "invalidate")
     def _on_invalidate(dbapi_connection: Any, _record: Any, _exc: BaseException | None) -> None:
-        # SQLAlchemy invalidates a connection whose statement a signal's exception
-        # interrupted (etl.runner.interrupts), and closes it with the statement's cursor
-        # still open. sqlite3 then keeps the connection, and its write lock, until that
-        # cursor is freed: the run's end, recorded through another connection, waited
-        # the 300 s busy timeout for it. Rolled back first, it holds no lock.
+        # Before every connection SQLAlchemy drops. It drops one whose statement a
+        # signal's exception interrupted (etl.runner.interrupts) with that statement's
+        # cursor open, and sqlite3 then keeps the connection, and its write lock, until
+        # the cursor is freed: the run's end, recorded through another connection,
+        # waited the 300 s busy timeout for it. Rolled back first, it keeps at most a
+        # read snapshot, which blocks no writer in WAL mode.
         with contextlib.suppress(sqlite3.Error):
             dbapi_connection.rollback()
 

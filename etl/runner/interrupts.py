@@ -53,6 +53,7 @@ def stop_on_signals(enabled: bool = True) -> Iterator[None]:
         yield
         return
     owner = os.getpid()
+    outer = list(_received)  # a block inside another's (not the pipeline's own use)
     _received.clear()
 
     def handler(signum: int, _frame: FrameType | None) -> None:
@@ -79,4 +80,4 @@ def stop_on_signals(enabled: bool = True) -> Iterator[None]:
     finally:
         for signum, action in previous.items():
             signal.signal(signum, action)
-        _received.clear()
+        _received[:] = outer

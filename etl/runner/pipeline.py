@@ -216,13 +216,15 @@ def _run_on(
             ),
         )
         loaded = time.monotonic()
+        interrupts.raise_if_stopped()  # its exception was lost after the last file
         _finish(conn, summary, work.gone, context)
         summary.status = RunStatus.PARTIAL if summary.documents_rejected else RunStatus.SUCCEEDED
     except BaseException as exc:
         signum = interrupts.stopped_by()
         if signum is not None and not isinstance(exc, RunInterrupted):
             # The signal's exception was lost (etl.runner.interrupts), and what failed
-            # since failed because the signal stopped the workers.
+            # since most likely failed because the signal stopped the workers.
+            log.warning("after the signal: %s", describe_error(exc))
             stopped = RunInterrupted(signum)
             _end_failed(end_through, conn, summary, started, stopped)
             raise stopped from exc
@@ -380,6 +382,9 @@ def _load_all(
         progress(total - len(todo), total)
 
     def task_for(file: SourceFile) -> Task:
+        # Before each file is sent to a worker: a signal whose exception was lost
+        # (etl.runner.interrupts) stops the run here.
+        interrupts.raise_if_stopped()
         # The stamp is taken now, shortly before the file is read, and recorded
         # once its content is loaded.
         stamp = file_stamp(file.path)
@@ -401,7 +406,7 @@ def _load_all(
             taxonomies()
             loader = BatchLoader(conn, summary, context)
             for task, outcome in _parsed(todo, task_for, workers):
-                interrupts.raise_if_stopped()  # its exception was lost
+                interrupts.raise_if_stopped()  # parsed ahead, task_for ran for all first
                 loader.add(task, outcome)
                 if progress:
                     progress(1, total)
