@@ -35,7 +35,9 @@ def compile_etl(etl: Path) -> str:
     python = shebang[2:].decode().strip()
     started = time.perf_counter()
     try:
-        subprocess.run([python, "-c", COMPILE], capture_output=True, timeout=300, check=True)
+        # -I: no current directory on sys.path, whose etl/ (the working tree's, when a
+        # base commit's install is compiled from the checkout) would be compiled instead.
+        subprocess.run([python, "-I", "-c", COMPILE], capture_output=True, timeout=300, check=True)
     except (OSError, subprocess.SubprocessError) as error:
         return f"news-etl's bytecode not compiled: {error}"
     return f"compiled news-etl's bytecode with {python} ({time.perf_counter() - started:.1f} s)"
