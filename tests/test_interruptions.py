@@ -233,7 +233,7 @@ def test_a_signal_just_after_a_statement_ends_the_run_at_once(
 # SIGTERMs), or, with no workers, ignored the signal.
 _LOST_SIGNAL = textwrap.dedent(
     """
-    import os, signal, sys, time
+    import logging, os, signal, sys, time
     from sqlalchemy import event
     import etl
     from etl.db import database
@@ -245,6 +245,11 @@ _LOST_SIGNAL = textwrap.dedent(
             time.sleep(5)  # the handler runs here, and what it raises is dropped
 
     url, root, where = sys.argv[1:]
+    if where == "parsed-ahead":  # as `etl run` does first (etl.__main__)
+        from etl.runner import parse_ahead
+
+        parse_ahead.start(2)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # to stderr
     engine = database.make_engine(url)
     fired = []
 
@@ -271,7 +276,10 @@ _LOST_SIGNAL = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize(("where", "files"), [("inline", 19), ("failure", 19), ("workers", 300)])
+@pytest.mark.parametrize(
+    ("where", "files"),
+    [("inline", 19), ("parsed-ahead", 19), ("failure", 19), ("workers", 300)],
+)
 def test_a_signal_whose_exception_python_dropped_still_stops_the_run(
     where: str, files: int, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -291,6 +299,8 @@ def test_a_signal_whose_exception_python_dropped_still_stops_the_run(
     assert (row.status, row.error) == ("interrupted", "interrupted by SIGTERM")
     assert row.articles_inserted < files  # it stopped before the end
     assert ("after the signal: RuntimeError: disk full" in result.stderr) == (where == "failure")
+    parsed_ahead = f"{files} files parsed by 2 parse-ahead processes" in result.stderr
+    assert parsed_ahead == (where == "parsed-ahead")
 
 
 def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:

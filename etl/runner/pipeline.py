@@ -220,36 +220,31 @@ def _run_on(
         _finish(conn, summary, work.gone, context)
         summary.status = RunStatus.PARTIAL if summary.documents_rejected else RunStatus.SUCCEEDED
     except BaseException as exc:
-        signum = interrupts.stopped_by()
-        if signum is not None and not isinstance(exc, RunInterrupted):
-            # The signal's exception was lost (etl.runner.interrupts), and what failed
-            # since most likely failed because the signal stopped the workers.
-            log.warning("after the signal: %s", describe_error(exc))
-            stopped = RunInterrupted(signum)
-            _end_failed(end_through, conn, summary, started, stopped)
-            raise stopped from exc
-        _end_failed(end_through, conn, summary, started, exc)
-        raise
+        ended = _interruption_or(exc)
+        summary.status = RunStatus.FAILED
+        summary.error = describe_error(ended)
+        if isinstance(ended, RunInterrupted):
+            summary.status = RunStatus.INTERRUPTED
+            ended.summary = summary
+        _record_end(end_through, summary, started)
+        ledger.end_lease(conn, summary.run_id)
+        if ended is exc:
+            raise
+        raise ended from exc
     _record_end(end_through, summary, started)
     ledger.end_lease(conn, summary.run_id)
     _record_timings(summary, started, loading, loaded)
 
 
-def _end_failed(
-    end_through: Engine | Connection,
-    conn: Connection,
-    summary: RunSummary,
-    started: float,
-    exc: BaseException,
-) -> None:
-    """Record the end of a run that ``exc`` ended, and release its liveness lock."""
-    summary.status = RunStatus.FAILED
-    summary.error = describe_error(exc)
-    if isinstance(exc, RunInterrupted):
-        summary.status = RunStatus.INTERRUPTED
-        exc.summary = summary
-    _record_end(end_through, summary, started)
-    ledger.end_lease(conn, summary.run_id)
+def _interruption_or(exc: BaseException) -> BaseException:
+    """``exc``, or the interruption by a signal whose exception was lost
+    (``etl.runner.interrupts``): what failed since most likely failed because the
+    signal stopped the workers (it is logged)."""
+    signum = interrupts.stopped_by()
+    if signum is None or isinstance(exc, RunInterrupted):
+        return exc
+    log.warning("after the signal: %s", describe_error(exc))
+    return RunInterrupted(signum)
 
 
 def _dry(conn: Connection, dry_run: bool) -> AbstractContextManager[None]:
@@ -406,7 +401,7 @@ def _load_all(
             taxonomies()
             loader = BatchLoader(conn, summary, context)
             for task, outcome in _parsed(todo, task_for, workers):
-                interrupts.raise_if_stopped()  # parsed ahead, task_for ran for all first
+                interrupts.raise_if_stopped()  # _parsed may have run task_for for all first
                 loader.add(task, outcome)
                 if progress:
                     progress(1, total)
