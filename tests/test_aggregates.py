@@ -235,6 +235,50 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
     }
 
 
+def test_an_unchanged_rerun_takes_no_writer_lock(db_url: str, tmp_path: Path) -> None:
+    """Nothing pending, no stub to rebuild: a run that finds every file unchanged has
+    nothing to settle, and neither waits for nor holds the writer lock."""
+    site = tmp_path / "site"
+    write_tree(site, {f"_news/{i}.md": render(make_doc(f"u{i}")) for i in range(3)})
+    assert run([site], db_url, workers=1, source="site").timings["lock"] > 0
+    summary = run([site], db_url, workers=1, source="site")
+    assert summary.files_skipped_unchanged == 3
+    assert (summary.timings["wait"], summary.timings["lock"]) == (0, 0)
+    assert summary.timings["lock_kinds"] == {}
+
+
+def test_what_a_run_stopped_before_its_end_left_is_settled_by_the_next(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails after its writes committed leaves entities to recompute, one that
+    nothing references any more and a stub to rebuild. The next run finds every file
+    unchanged, and settles them all: the database equals a fresh load."""
+    site = tmp_path / "site"
+    write_tree(site, {"_news/a.md": render(make_doc("a")), "_news/b.md": render(make_doc("b"))})
+    run([site], db_url, workers=1, source="site")
+    edited = make_doc("a")
+    edited["provider"] = make_doc("b")["provider"]  # a.example.com: referenced by nothing
+    edited["related"][0]["title"] = "Related a, renamed"
+    write_tree(site, {"_news/a.md": render(edited)})
+
+    def stop(*_: Any) -> None:
+        raise RuntimeError("stopped before its end")
+
+    monkeypatch.setattr("etl.runner.pipeline.refresh_stubs", stop)
+    with pytest.raises(RuntimeError, match="before its end"):
+        run([site], db_url, workers=1, source="site")
+    monkeypatch.undo()
+    orphan = select(providers.c.id).where(providers.c.domain == "a.example.com")
+    assert fetch(db_url, orphan) != []  # what the stopped run left
+    dirty = select(articles.c.id).where(articles.c.is_stub, articles.c.fingerprint.is_(None))
+    assert fetch(db_url, dirty) != []
+    summary = run([site], db_url, workers=1, source="site")
+    assert summary.files_skipped_unchanged == 2
+    assert fetch(db_url, orphan) == []
+    assert fetch(db_url, dirty) == []
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "site")])
+
+
 PROVIDER = re.compile(r"^provider:\n  name: (.*)\n  domain: (.*)$", re.M)
 TOPICS = re.compile(r"^topics:\n((?:  - .*\n)+)", re.M)
 IMAGE = re.compile(r'^images:\n  - url: "([^"\n]+)"\n    width: (\d+)\n    height: (\d+)$', re.M)

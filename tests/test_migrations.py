@@ -124,6 +124,33 @@ def test_upgrade_keeps_rows_loaded_at_the_previous_revision(db_url: str) -> None
     assert run([SEEDS], db_url).files_skipped_unchanged == len(list(SEEDS.glob("*.md")))
 
 
+def test_upgrade_to_0014_deletes_what_nothing_references(db_url: str) -> None:
+    """Runs before 0014 swept orphans at their end; a run stopped before it could leave
+    some, which no later run looks for: the upgrade deletes them, and only them."""
+    run([SEEDS], db_url)
+    loaded = snapshot(db_url)
+    engine = database.make_engine(db_url)
+    try:
+        database.downgrade(engine, "0013")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO topics (slug, name) VALUES ('gone', 'Gone')"))
+            conn.execute(text("INSERT INTO images (url) VALUES ('https://gone.example/a.png')"))
+            conn.execute(
+                text("INSERT INTO providers (domain, name) VALUES ('gone.example', 'Gone')")
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO provider_images (provider_id, image_id, position) "
+                    "SELECT p.id, i.id, 0 FROM providers p, images i "
+                    "WHERE p.domain = 'gone.example' AND i.url = 'https://gone.example/a.png'"
+                )
+            )
+        database.upgrade(engine)
+    finally:
+        engine.dispose()
+    assert snapshot(db_url) == loaded
+
+
 def test_mariadb_tables_have_the_declared_charset_and_collation(mariadb_url: str) -> None:
     """The migrations spell out MYSQL_TABLE_OPTIONS; every table and text column has them."""
     expected = (MYSQL_TABLE_OPTIONS["mysql_charset"], MYSQL_TABLE_OPTIONS["mysql_collate"])

@@ -210,7 +210,7 @@ def statement(table: str, verb: str = "INSERT") -> Iterator[None]:
 @contextmanager
 def labelled(kind: str) -> Iterator[None]:
     """Count the statements of the body as ``kind`` whatever their tables (for work
-    known by its purpose: the run's counts, stubs, aggregates, orphans)."""
+    known by its purpose: the run's counts, stubs, aggregates)."""
     global _label
     outer, _label = _label, kind
     try:

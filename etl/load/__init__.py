@@ -2,8 +2,9 @@
 
 Owns the articles and their links (``load``: which file's document each URL holds;
 ``writes``: the rows of a batch; ``prepared``: those rows made ready before the writer
-lock; ``stubs``: tombstones, stubs and orphans),
-the shared entities named by many sources (``aggregates``: providers, topics, images),
+lock; ``stubs``: tombstones and stubs),
+the shared entities named by many sources (``aggregates``: providers, topics, images,
+and deleting those nothing references any more),
 the net counts of a run (``tally``) and a source's taxonomy rows (``taxonomy_load``).
 It asks the ledger which files describe which article and reports files and counts to
 it through ``etl.records.LoadLedger``, which the ledger implements and the runner

@@ -23,7 +23,10 @@ taxonomy write recomputes its own at once (:func:`recompute`). Recomputing reads
 exactly those entities' references, a chunk of ids at a time, and writes only the
 rows whose values change, so what a database holds after a run never depends on the
 history that led to it, and a run that touches 1% of the entities recomputes 1% of
-them. A run stopped before its end leaves its pending rows for the next run's end.
+them. A touched entity that nothing references any more is deleted then: an entity
+loses its last reference only by a write that touches it, so no table is ever swept
+for orphans. A run stopped before its end leaves its pending rows for the next run's
+end.
 """
 
 from __future__ import annotations
@@ -174,6 +177,12 @@ def defer(conn: Connection, touched: Touched) -> None:
     upsert(conn, pending_aggregates, rows, ["kind", "entity_id"])
 
 
+def has_pending(conn: Connection) -> bool:
+    """Whether some entity waits for :func:`recompute_pending`."""
+    query = select(pending_aggregates.c.entity_id).limit(1)
+    return conn.execute(query).first() is not None
+
+
 def recompute_pending(conn: Connection, now: datetime) -> None:
     """Recompute every entity in ``pending_aggregates`` and empty it. The caller holds
     the writer lock, so no write adds rows between the read and the delete."""
@@ -190,14 +199,43 @@ def recompute_pending(conn: Connection, now: datetime) -> None:
 
 
 def recompute(conn: Connection, touched: Touched, now: datetime) -> None:
-    """Set the derived columns of the touched entities from their references now."""
+    """Delete the touched entities nothing references any more, and set the derived
+    columns of the others from their references now.
+
+    Only a write that changes an entity's references can leave it unreferenced, and
+    every such write touches it: so no run has to look for orphans anywhere else.
+    A provider's logos are its own references: images it showed are touched with it.
+    """
+    _delete_unreferenced(conn, topics, touched.topics)
     _recompute_topics(conn, touched.topics, now)
     if touched.providers:
-        logos_before = _logo_images(conn, touched.providers)
-        _recompute_provider_names(conn, touched.providers, now)
-        _recompute_logos(conn, touched.providers, now)
-        touched.images |= logos_before | _logo_images(conn, touched.providers)
+        touched.images |= _logo_images(conn, touched.providers)
+        gone = _unreferenced_ids(conn, providers, touched.providers)
+        delete_where_in(conn, provider_images, "provider_id", gone)
+        delete_where_in(conn, provider_document_images, "provider_id", gone)
+        delete_where_in(conn, providers, "id", gone)
+        kept = touched.providers - gone
+        if kept:
+            _recompute_provider_names(conn, kept, now)
+            _recompute_logos(conn, kept, now)
+            touched.images |= _logo_images(conn, kept)
+    _delete_unreferenced(conn, images, touched.images)
     _recompute_images(conn, touched.images, now)
+
+
+def _unreferenced_ids(conn: Connection, table: Table, ids: set[int]) -> set[int]:
+    """Of ``ids``, those of ``table``'s rows that nothing references."""
+    found: set[int] = set()
+    for condition in in_conditions(conn, table.c.id, ids):
+        query = select(table.c.id).where(condition, _unreferenced(table.name))
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def _delete_unreferenced(conn: Connection, table: Table, ids: set[int]) -> None:
+    """Delete the rows of ``table`` with these ids that nothing references."""
+    for condition in in_conditions(conn, table.c.id, ids):
+        conn.execute(delete(table).where(condition, _unreferenced(table.name)))
 
 
 def _current(
@@ -410,7 +448,7 @@ def _declared_logos_of(conn: Connection, image_ids: set[int]) -> list[ImageRecor
     return found
 
 
-def unreferenced(kind: str) -> Any:
+def _unreferenced(kind: str) -> Any:
     """The condition that an entity of ``kind`` is referenced by nothing."""
     conditions = {
         "topics": and_(

@@ -3,8 +3,7 @@
 Stubs are maintained lazily: a batch marks the stubs whose incoming links changed
 (``fingerprint`` set to NULL) and :func:`refresh_stubs` rebuilds or deletes them
 from the links that point at them, so their content does not depend on load order.
-A URL no file describes any more loses its content (:func:`make_tombstones`);
-:func:`delete_orphans` removes what nothing references at the end of a run.
+A URL no file describes any more loses its content (:func:`make_tombstones`).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    delete,
     null,
     select,
     update,
@@ -27,19 +25,13 @@ from etl.db.schema import (
     article_provider_images,
     article_topics,
     articles,
-    images,
-    provider_document_images,
-    provider_images,
-    providers,
     related_articles,
-    topics,
 )
 from etl.db.sql import delete_where_in, in_conditions, update_by_id
 from etl.load.aggregates import (
     defer,
     ensure_providers,
     references,
-    unreferenced,
 )
 from etl.load.tally import Tally
 from etl.records import (
@@ -144,6 +136,20 @@ TOMBSTONE = "tombstone"
 STUB_BLOCK = 2000  # stubs rebuilt per round: bounds the snippets held in memory
 
 
+# A row no file describes whose incoming links changed. source_id is NULL exactly when
+# source_path is, and indexed: finding the few such rows does not scan the articles.
+_DIRTY = (
+    articles.c.source_id.is_(None),
+    articles.c.source_path.is_(None),
+    articles.c.fingerprint.is_(None),
+)
+
+
+def has_dirty_stubs(conn: Connection) -> bool:
+    """Whether some stub or tombstone waits for :func:`refresh_stubs`."""
+    return conn.execute(select(articles.c.id).where(*_DIRTY).limit(1)).first() is not None
+
+
 def refresh_stubs(conn: Connection, now: datetime, tally: Tally) -> None:
     """Settle the rows no file describes whose incoming links changed (fingerprint NULL).
 
@@ -152,13 +158,7 @@ def refresh_stubs(conn: Connection, now: datetime, tally: Tally) -> None:
     former article stays as a tombstone (``is_removed``, no content of its own).
     Done a block at a time, so memory does not grow with their number.
     """
-    dirty = sorted(
-        conn.execute(
-            select(articles.c.id).where(
-                articles.c.source_path.is_(None), articles.c.fingerprint.is_(None)
-            )
-        ).scalars()
-    )
+    dirty = sorted(conn.execute(select(articles.c.id).where(*_DIRTY)).scalars())
     for start in range(0, len(dirty), STUB_BLOCK):
         block = dirty[start : start + STUB_BLOCK]
         tally.remember(conn, block)
@@ -254,22 +254,3 @@ def _refresh_stub_block(conn: Connection, dirty: list[int], now: datetime) -> se
         conn, articles, [{"id": row["id"]} | {n: row[n] for n in STUB_COLUMNS} for row in updates]
     )
     return set(provider_ids.values())
-
-
-def delete_orphans(conn: Connection) -> dict[str, int]:
-    """Delete providers, topics and images that no row references any more.
-
-    What a source's taxonomy declares (source_topics, source_providers) is referenced:
-    it stays while declared, with or without articles.
-    """
-    deleted = {}
-    deleted["topics"] = conn.execute(delete(topics).where(unreferenced("topics"))).rowcount
-    orphan_providers = list(
-        conn.execute(select(providers.c.id).where(unreferenced("providers"))).scalars()
-    )
-    delete_where_in(conn, provider_images, "provider_id", orphan_providers)
-    delete_where_in(conn, provider_document_images, "provider_id", orphan_providers)
-    delete_where_in(conn, providers, "id", orphan_providers)
-    deleted["providers"] = len(orphan_providers)
-    deleted["images"] = conn.execute(delete(images).where(unreferenced("images"))).rowcount
-    return deleted

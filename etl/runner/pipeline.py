@@ -39,9 +39,9 @@ from etl.ledger.rejections import record_rejects
 from etl.ledger.runs import add_counts, record_run_end, start_run
 from etl.ledger.sources import SourceRow, set_taxonomy_stamp
 from etl.load import taxonomy_load
-from etl.load.aggregates import recompute_pending
+from etl.load.aggregates import has_pending, recompute_pending
 from etl.load.load import settle
-from etl.load.stubs import delete_orphans, refresh_stubs
+from etl.load.stubs import has_dirty_stubs, refresh_stubs
 from etl.load.tally import counted
 from etl.records import (
     Counts,
@@ -440,8 +440,15 @@ def _finish(
     context: LoadContext,
 ) -> None:
     """Forget pruned files (their URLs go to the files left, or become tombstones),
-    settle stubs and delete what nothing references, in one transaction that counts
-    what it changed (etl.load.tally)."""
+    settle stubs and recompute the entities the run's writes touched (deleting those
+    nothing references any more), in one transaction that counts what it changed
+    (etl.load.tally). A run with nothing of that to do (an unchanged re-run) does not
+    take the writer lock for it: what another run leaves pending is that run's to
+    settle, or the next run's if it stops first."""
+    with transaction(conn):  # keys a bulk insert left NOT VALID (this run's or a stopped one's)
+        validate_keys(conn, [related_articles])
+        if not (gone or has_pending(conn) or has_dirty_stubs(conn)):
+            return
     with counted(conn, context.run_id, summary, Counts(), LEDGER) as tally:
         now = ledger.now()
         if gone:
@@ -461,7 +468,3 @@ def _finish(
             refresh_stubs(conn, now, tally)
         with timing.labelled("aggregates"):
             recompute_pending(conn, now)  # every entity the run's writes touched, once
-        with timing.labelled("orphans"):
-            delete_orphans(conn)
-    with transaction(conn):  # keys a bulk insert left NOT VALID (this run's or a stopped one's)
-        validate_keys(conn, [related_articles])

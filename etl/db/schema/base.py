@@ -15,7 +15,7 @@ from sqlalchemy.types import TypeDecorator
 # The Alembic revision these tables correspond to: bump it with every new migration
 # (a test checks it equals the newest one). ``etl run`` compares it with the
 # database's revision and only loads Alembic when they differ.
-SCHEMA_REVISION = "0013"
+SCHEMA_REVISION = "0014"
 
 # Deterministic constraint names so migrations can drop/alter them on every backend.
 NAMING_CONVENTION = {
