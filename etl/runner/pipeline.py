@@ -187,8 +187,9 @@ def _run_on(
     conn: Connection, engine: Engine, options: Options, summary: RunSummary, started: float
 ) -> None:
     """The run on ``conn``: plan, record its start, load, finish; its end is recorded
-    (through a fresh connection of ``engine``; a dry run's through ``conn``) however
-    it ends, and its liveness lock released."""
+    however it ends (after a failure through a fresh connection of ``engine``, as
+    ``conn`` may be what broke; a dry run's through ``conn``), and its liveness lock
+    released."""
     arguments = options.arguments()
     work = plan_work(conn, options, summary, arguments, parse_ahead.surveyed)
     found = Counts(files_seen=len(work.files), files_skipped_unchanged=work.skipped)
@@ -231,7 +232,7 @@ def _run_on(
         if ended is exc:
             raise
         raise ended from exc
-    _record_end(end_through, summary, started)
+    _record_end(conn, summary, started)  # it did not break: no second connection
     ledger.end_lease(conn, summary.run_id)
     _record_timings(summary, started, loading, loaded)
 
