@@ -14,6 +14,7 @@ import random
 import re
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -195,16 +196,61 @@ def test_a_churn_of_deletions_renames_and_moves_ends_as_a_fresh_load(
         assert live_snapshot(db_url) == expected, f"after step {step}"
 
 
+OWN = {  # what the edited document references (make_doc("one0"))
+    "providers": {"one0.example.com"},
+    "topics": {"topic-one0", "ai"},
+    "images": {url_for("one0", "image.jpg"), url_for("one0", "logo.png")},
+}
+NOTHING: dict[str, set[str]] = {"providers": set(), "topics": set(), "images": set()}
+
+
+def _retitled(front: dict[str, Any]) -> None:
+    front["title"] = "Edited"
+
+
+def _respelled(front: dict[str, Any]) -> None:
+    front["topics"] = ["TOPIC one0", "AI"]
+
+
+def _resized(front: dict[str, Any]) -> None:
+    front["images"][0]["width"] += 1
+
+
+def _relogoed(front: dict[str, Any]) -> None:
+    front["provider"]["images"][0]["height"] += 1
+
+
+def _renamed(front: dict[str, Any]) -> None:
+    front["provider"]["name"] = "Provider one0, renamed"
+
+
+@pytest.mark.parametrize(
+    ("edit", "own"),
+    [
+        # Its references as they were: its topics, images and provider stay as they are.
+        (_retitled, NOTHING),
+        # A reference changed: every entity the document references is recomputed.
+        (_respelled, OWN),
+        (_resized, OWN),
+        (_relogoed, OWN),
+        (_renamed, OWN),
+    ],
+)
 def test_an_edit_recomputes_only_the_entities_it_touches(
-    sqlite_url: str, tmp_path: Path, monkeypatch: Any
+    db_url: str,
+    tmp_path: Path,
+    monkeypatch: Any,
+    edit: Callable[[dict[str, Any]], None],
+    own: dict[str, set[str]],
 ) -> None:
-    """One file of 20 edited: the entities recomputed are that file's (and its link's
-    stub's provider), not the 21 providers, 21 topics and 40 images of the load."""
+    """One file of 20 edited: the entities recomputed are that file's, if its references
+    changed (and its link's stub's provider), not the 21 providers, 21 topics and 40
+    images of the load; the database equals a fresh load."""
     from etl.load import aggregates
 
     site = tmp_path / "site"
     write_tree(site, {f"_news/{i}.md": render(make_doc(f"one{i}")) for i in range(20)})
-    run([site], sqlite_url, workers=1, source="site")
+    run([site], db_url, workers=1, source="site")
     recomputed = aggregates.Touched()
     original = aggregates.recompute
 
@@ -214,12 +260,12 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
 
     monkeypatch.setattr("etl.load.aggregates.recompute", spy)  # the end of the run calls it once
     edited = make_doc("one0")
-    edited["title"] = "Edited"
+    edit(edited)
     write_tree(site, {"_news/0.md": render(edited)})
-    assert run([site], sqlite_url, workers=1, source="site").articles_updated == 1
+    assert run([site], db_url, workers=1, source="site").articles_updated == 1
     names = {
         table.name: {
-            row[0] for row in fetch(sqlite_url, select(table.c[key]).where(table.c.id.in_(ids)))
+            row[0] for row in fetch(db_url, select(table.c[key]).where(table.c.id.in_(ids)))
         }
         for table, key, ids in (
             (providers, "domain", recomputed.providers),
@@ -227,12 +273,12 @@ def test_an_edit_recomputes_only_the_entities_it_touches(
             (images, "url", recomputed.images),
         )
     }
+    # bbc.com: the seed's related snippet names it, and the link's stub is rebuilt.
     assert names == {
-        # bbc.com: the seed's related snippet names it, and the link's stub is rebuilt.
-        "providers": {"one0.example.com", "bbc.com"},
-        "topics": {"topic-one0", "ai"},
-        "images": {url_for("one0", "image.jpg"), url_for("one0", "logo.png")},
+        kind: own[kind] | ({"bbc.com"} if kind == "providers" else set()) for kind in own
     }
+    monkeypatch.undo()
+    assert live_snapshot(db_url) == fresh(tmp_path, [(site, "site")])
 
 
 def test_an_unchanged_rerun_takes_no_writer_lock(db_url: str, tmp_path: Path) -> None:

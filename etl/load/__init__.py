@@ -2,7 +2,8 @@
 
 Owns the articles and their links (``load``: which file's document each URL holds;
 ``writes``: the rows of a batch; ``prepared``: those rows made ready before the writer
-lock; ``stubs``: tombstones and stubs),
+lock; ``unchanged``: the rewritten articles whose references stay as they were;
+``stubs``: tombstones and stubs),
 the shared entities named by many sources (``aggregates``: providers, topics, images,
 and deleting those nothing references any more),
 the net counts of a run (``tally``) and a source's taxonomy rows (``taxonomy_load``).

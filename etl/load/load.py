@@ -1,7 +1,7 @@
 """Load: normalized news records -> the news tables, one batch at a time.
 
 Owns what the news entities mean in SQL: articles, providers, topics, images,
-their child rows, stubs, and the clean-up of entities nothing references. Every
+their child rows, stubs, and the entities nothing references any more. Every
 statement goes through the per-dialect toolkit in ``etl.db.sql``; the caller holds
 the writer transaction. This module elects, for each URL a batch touches, the file
 whose document its article holds (:func:`settle`); ``etl.load.writes`` writes the
@@ -38,6 +38,7 @@ from etl.load.aggregates import (
 from etl.load.prepared import Prepared
 from etl.load.stubs import make_tombstones
 from etl.load.tally import Tally
+from etl.load.unchanged import unchanged_references
 from etl.load.writes import write_articles
 from etl.records import (
     Candidate,
@@ -145,17 +146,27 @@ def settle(
     existing = plan.existing
     replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
     tally.remember(conn, [*replaced, *plan.orphaned])
-    # What the rewritten articles referenced: those entities are recomputed below.
-    touched = references(conn, [*replaced, *plan.orphaned])
-    replaced_full = [
-        item.id
+    rewritten = {
+        item.id: d.article
         for d in plan.writes
         if (item := existing.get(d.article.url)) is not None and item.source_path is not None
-    ]
+    }
+    kept = unchanged_references(conn, rewritten)  # their child sets and entities stay
+    # What the rewritten articles referenced: those entities are recomputed below.
+    touched = references(conn, [*(i for i in replaced if i not in kept), *plan.orphaned])
     ids = {url: item.id for url, item in existing.items()}
     if plan.writes:
         written = write_articles(
-            conn, plan.writes, replaced_full, source_ids, now, tally, touched, prepared, ids
+            conn,
+            plan.writes,
+            list(rewritten),
+            source_ids,
+            now,
+            tally,
+            touched,
+            prepared,
+            ids,
+            kept,
         )
         tally.created(i for url, i in written.items() if url not in existing)
         ids.update(written)

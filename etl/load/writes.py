@@ -2,16 +2,18 @@
 
 An article's row is replaced whole by its document's (every column of ``articles``
 but its id, URL and creation time), its child sets are cleared and written again
-(its links only if they changed: they are most of the rows, and an edit seldom
-touches them), and the URLs its links point at that have no article yet become stubs. Links go in
-through :func:`etl.db.integrity.insert_checked_once`: a large batch checks their
-foreign keys once instead of per row. On MariaDB the server has parsed them into a
-staging table before the writer lock (:class:`Prepared`).
+where they changed (its topics, images and logos when its references did,
+``etl.load.unchanged``; its links when they did: they are most of the rows, and an
+edit seldom touches either), and the URLs its links point at that have no article
+yet become stubs. Links go in through :func:`etl.db.integrity.insert_checked_once`:
+a large batch checks their foreign keys once instead of per row. On MariaDB the
+server has parsed them into a staging table before the writer lock (:class:`Prepared`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from operator import itemgetter
 from typing import Any
@@ -100,12 +102,15 @@ def write_articles(
     touched: Touched,
     prepared: Prepared | None = None,
     existing_ids: Mapping[str, int] | None = None,
+    kept: AbstractSet[int] = frozenset(),
 ) -> dict[str, int]:
     """Write the articles and their child rows; ``touched`` gains what they reference.
     ``prepared`` holds the rows of (some of) ``writes`` made ready before the lock;
     ``existing_ids`` the ids of those of their URLs that had an article before (read
     under the same lock: an upsert keeps an article's id), so that only the new ones
-    are looked up after the upsert."""
+    are looked up after the upsert. ``kept``: the articles among ``replaced_ids``
+    whose references the documents leave as they are (``etl.load.unchanged``): their
+    topics, images and logos are not written again, nor touched."""
     prepared = prepared or Prepared()
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
@@ -119,9 +124,6 @@ def write_articles(
         now,
     )
     topic_ids = ensure_topics(conn, (topic for d in writes for topic in d.article.topics), now)
-    touched.providers.update(provider_ids.values())
-    touched.images.update(image_ids.values())
-    touched.topics.update(topic_ids.values())
 
     if prepared.articles_staged():
         _upsert_staged(conn, writes, provider_ids, source_ids, now, prepared)
@@ -151,12 +153,14 @@ def write_articles(
     article_ids = {url: known[url] for url in urls if url in known}
     article_ids.update(ids_by(conn, articles, "url", [u for u in urls if u not in article_ids]))
 
-    # Replace the child sets of articles that existed before; their links, which are
-    # most of the rows, only where they changed (_write_links).
+    # Replace the child sets of articles that existed before, where their references
+    # changed; their links, which are most of the rows, only where they changed
+    # (_write_links).
     old_links = stored_links(conn, replaced_ids)
-    clear_children(conn, replaced_ids, links=False)
-
-    _write_sets(conn, writes, article_ids, topic_ids, image_ids)
+    clear_children(conn, [i for i in replaced_ids if i not in kept], links=False)
+    changed = [d for d in writes if article_ids[d.article.url] not in kept]
+    _touch(touched, changed, provider_ids, topic_ids, image_ids)
+    _write_sets(conn, changed, article_ids, topic_ids, image_ids)
     new_targets = _write_links(conn, writes, article_ids, now, tally, prepared, old_links)
     old_targets = {row[0] for rows in old_links.values() for row in rows}
     # Every target, changed link or not: a stub shows the snippet of the linking article
@@ -215,6 +219,21 @@ def _upsert_staged(
     stmt = pg_insert(articles).from_select([*ARTICLE_UNDER_LOCK, *ARTICLE_READY], query)
     pairs = _article_setter(articles, stmt.excluded)
     conn.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=dict(pairs)))
+
+
+def _touch(
+    touched: Touched,
+    writes: list[TransformedDocument],
+    provider_ids: Mapping[str, int],
+    topic_ids: Mapping[str, int],
+    image_ids: Mapping[str, int],
+) -> None:
+    """``touched`` gains the entities ``writes`` reference."""
+    for d in writes:
+        touched.providers.add(provider_ids[d.article.provider.domain])
+        touched.topics.update(topic_ids[t.slug] for t in d.article.topics)
+        touched.images.update(image_ids[image.url] for _, image in d.article.images)
+        touched.images.update(image_ids[image.url] for image in d.article.provider.images)
 
 
 def _write_sets(
