@@ -143,6 +143,26 @@ def settle(
                 if doc.content_hash != candidate.content_hash:
                     reread[candidate.file] = doc  # changed since recorded
 
+    ids = _write(conn, plan, source_ids, now, tally, prepared)
+    recorded = [*docs, *reread.values()]
+    missing = {d.article.url for d in recorded} - ids.keys()
+    if missing:  # URLs of batch files that lost to files whose articles exist
+        ids.update(ids_by(conn, articles, "url", missing))
+    ledger.record_files(conn, recorded, source_ids, ids, now, run_id)
+    tally.recorded((source_ids[d.source], d.source_key, d.article.url) for d in recorded)
+
+
+def _write(
+    conn: Connection,
+    plan: _Plan,
+    source_ids: Mapping[str, int],
+    now: datetime,
+    tally: Tally,
+    prepared: Prepared | None,
+) -> dict[str, int]:
+    """Write the elected documents and make tombstones of the orphaned articles; the
+    entities whose references changed are deferred to the run's end. URL -> article id
+    of every URL the plan names."""
     existing = plan.existing
     replaced = [existing[d.article.url].id for d in plan.writes if d.article.url in existing]
     tally.remember(conn, [*replaced, *plan.orphaned])
@@ -172,12 +192,7 @@ def settle(
         ids.update(written)
     make_tombstones(conn, plan.orphaned, now)
     defer(conn, touched)
-    recorded = [*docs, *reread.values()]
-    missing = {d.article.url for d in recorded} - ids.keys()
-    if missing:  # URLs of batch files that lost to files whose articles exist
-        ids.update(ids_by(conn, articles, "url", missing))
-    ledger.record_files(conn, recorded, source_ids, ids, now, run_id)
-    tally.recorded((source_ids[d.source], d.source_key, d.article.url) for d in recorded)
+    return ids
 
 
 def _elect(

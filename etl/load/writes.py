@@ -342,6 +342,7 @@ def _write_links(
         known.update(created)
 
     same = _unchanged_links(writes, article_ids, known, stored)
+    tally.kept(same)
     delete_where_in(conn, related_articles, "article_id", sorted(stored.keys() - same))
     changed = [d for d in writes if article_ids[d.article.url] not in same]
     if prepared.links_staged(conn):
