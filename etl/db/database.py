@@ -350,6 +350,12 @@ def current_revision(engine: Engine) -> str | None:
         return _read_revision(conn)
 
 
+def schema_is_current(conn: Connection) -> bool:
+    """Whether the database is at the code's revision: what nearly every run finds,
+    checked on its own connection (``current_revision`` opens one more)."""
+    return _read_revision(conn) == SCHEMA_REVISION
+
+
 def _read_revision(conn: Connection, commit: bool = True) -> str | None:
     # What Alembic's MigrationContext reads, without importing Alembic.
     versions: list[str] = []

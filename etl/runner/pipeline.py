@@ -167,7 +167,7 @@ def run(
             engine.connect() as conn,
             _dry(conn, dry_run),
         ):
-            _prepare(conn if dry_run else engine, migrate)
+            _prepare(conn, engine, migrate, dry_run)
             _run_on(conn, engine, options, summary, started)
     except DBAPIError as exc:
         failure = run_failure(summary.database, engine.url, exc)  # exit code 2 or 3
@@ -264,13 +264,15 @@ def _record_timings(summary: RunSummary, started: float, loading: float, loaded:
     describe_timings(summary.timings)
 
 
-def _prepare(target: Engine | Connection, migrate: bool) -> None:
-    if isinstance(target, Connection):  # a dry run: inside its transaction
-        database.prepare_in_transaction(target, migrate)
+def _prepare(conn: Connection, engine: Engine, migrate: bool, dry_run: bool) -> None:
+    if dry_run:  # inside its transaction
+        database.prepare_in_transaction(conn, migrate)
+    elif database.schema_is_current(conn):
+        return
     elif migrate:
-        database.ensure_schema(target)
+        database.ensure_schema(engine)  # on a connection of its own, under a lock
     else:
-        database.require_schema(target)
+        database.require_schema(engine)
 
 
 def _load_taxonomies(
