@@ -159,7 +159,12 @@ def write_articles(
     old_links = stored_links(conn, replaced_ids)
     clear_children(conn, [i for i in replaced_ids if i not in kept], links=False)
     changed = [d for d in writes if article_ids[d.article.url] not in kept]
-    _touch(touched, changed, provider_ids, topic_ids, image_ids)
+    if len(changed) == len(writes):  # every one (a batch of new articles): what was ensured
+        touched.providers.update(provider_ids.values())
+        touched.topics.update(topic_ids.values())
+        touched.images.update(image_ids.values())
+    else:
+        _touch(touched, changed, provider_ids, topic_ids, image_ids)
     _write_sets(conn, changed, article_ids, topic_ids, image_ids)
     new_targets = _write_links(conn, writes, article_ids, now, tally, prepared, old_links)
     old_targets = {row[0] for rows in old_links.values() for row in rows}
