@@ -214,11 +214,11 @@ def recompute(conn: Connection, touched: Touched, now: datetime) -> None:
         delete_where_in(conn, provider_images, "provider_id", gone)
         delete_where_in(conn, provider_document_images, "provider_id", gone)
         delete_where_in(conn, providers, "id", gone)
-        kept = touched.providers - gone
-        if kept:
-            _recompute_provider_names(conn, kept, now)
-            _recompute_logos(conn, kept, now)
-            touched.images |= _logo_images(conn, kept)
+        remaining = touched.providers - gone
+        if remaining:
+            _recompute_provider_names(conn, remaining, now)
+            _recompute_logos(conn, remaining, now)
+            touched.images |= _logo_images(conn, remaining)
     _delete_unreferenced(conn, images, touched.images)
     _recompute_images(conn, touched.images, now)
 

@@ -122,11 +122,11 @@ class Tally:
         full = [i for i, (state, _) in after.items() if state == FULL]
         # Only an article full before had links: the others' links are all new, and
         # their number is enough (a batch of new articles has thousands).
-        kept = [i for i in full if self.before[i][0] == FULL and i in self.links_kept]
-        links_after = _links(
-            conn, [i for i in full if self.before[i][0] == FULL and i not in self.links_kept]
+        was_full = [i for i in full if self.before[i][0] == FULL]
+        links_after = _links(conn, [i for i in was_full if i not in self.links_kept])
+        links_after.update(
+            (i, self.links_before.get(i, set())) for i in was_full if i in self.links_kept
         )
-        links_after.update((i, self.links_before.get(i, set())) for i in kept)
         # A new full article's links are the ones its write inserted, all of them:
         # their number is known without reading thousands of rows back.
         fresh = [i for i in full if self.before[i][0] != FULL]

@@ -70,10 +70,13 @@ def document_references(article: ArticleRecord) -> References:
     )
 
 
-def _rows(conn: Connection, table: Table, ids: list[int], *columns: Any) -> dict[int, list[Any]]:
-    """Article id -> the values of ``columns`` of its rows in ``table``, each a tuple."""
+def _rows(
+    conn: Connection, table: Table, entity: Table, ids: list[int], *columns: Any
+) -> dict[int, list[Any]]:
+    """Article id -> the values of ``columns`` (of ``table`` joined with the ``entity``
+    it names) of its rows, each a tuple."""
     found: dict[int, list[Any]] = defaultdict(list)
-    joined = table.join(topics if table is article_topics else images)
+    joined = table.join(entity)
     for condition in in_conditions(conn, table.c.article_id, ids):
         query = select(table.c.article_id, *columns).select_from(joined).where(condition)
         for row in conn.execute(query).all():
@@ -95,23 +98,13 @@ def stored_references(conn: Connection, ids: Iterable[int]) -> dict[int, Referen
         )
         named.update((row[0], (row[1], row[2])) for row in conn.execute(query).all())
     t = article_topics.c
-    by_topic = _rows(conn, article_topics, wanted, topics.c.slug, t.position, t.name)
+    by_topic = _rows(conn, article_topics, topics, wanted, topics.c.slug, t.position, t.name)
     i = article_images.c
-    by_image = _rows(
-        conn,
-        article_images,
-        wanted,
-        images.c.url,
-        i.position,
-        i.title,
-        i.is_cached,
-        i.width,
-        i.height,
-    )
+    image_columns = (images.c.url, i.position, i.title, i.is_cached, i.width, i.height)
+    by_image = _rows(conn, article_images, images, wanted, *image_columns)
     lg = article_provider_images.c
-    by_logo = _rows(
-        conn, article_provider_images, wanted, images.c.url, lg.position, lg.width, lg.height
-    )
+    logo_columns = (images.c.url, lg.position, lg.width, lg.height)
+    by_logo = _rows(conn, article_provider_images, images, wanted, *logo_columns)
     found: dict[int, References] = {}
     for article_id, (domain, name) in named.items():
         found[article_id] = (

@@ -112,18 +112,24 @@ def write_articles(
     whose references the documents leave as they are (``etl.load.unchanged``): their
     topics, images and logos are not written again, nor touched."""
     prepared = prepared or Prepared()
+    known = existing_ids or {}
+    # Only the documents whose references changed name entities to touch and write.
+    changed = [d for d in writes if known.get(d.article.url) not in kept]
     provider_ids = ensure_providers(
         conn, (d.article.provider for d in writes), from_document=True, now=now
     )
     image_ids = ensure_images(
         conn,
         [
-            *(image for d in writes for _, image in d.article.images),
-            *(image for d in writes for image in d.article.provider.images),
+            *(image for d in changed for _, image in d.article.images),
+            *(image for d in changed for image in d.article.provider.images),
         ],
         now,
     )
-    topic_ids = ensure_topics(conn, (topic for d in writes for topic in d.article.topics), now)
+    topic_ids = ensure_topics(conn, (topic for d in changed for topic in d.article.topics), now)
+    touched.providers.update(provider_ids[d.article.provider.domain] for d in changed)
+    touched.images.update(image_ids.values())
+    touched.topics.update(topic_ids.values())
 
     if prepared.articles_staged():
         _upsert_staged(conn, writes, provider_ids, source_ids, now, prepared)
@@ -148,7 +154,6 @@ def write_articles(
             skip_unchanged=False,
             converted=prepared.articles_converted,
         )
-    known = existing_ids or {}
     urls = [d.article.url for d in writes]
     article_ids = {url: known[url] for url in urls if url in known}
     article_ids.update(ids_by(conn, articles, "url", [u for u in urls if u not in article_ids]))
@@ -158,13 +163,6 @@ def write_articles(
     # (_write_links).
     old_links = stored_links(conn, replaced_ids)
     clear_children(conn, [i for i in replaced_ids if i not in kept], links=False)
-    changed = [d for d in writes if article_ids[d.article.url] not in kept]
-    if len(changed) == len(writes):  # every one (a batch of new articles): what was ensured
-        touched.providers.update(provider_ids.values())
-        touched.topics.update(topic_ids.values())
-        touched.images.update(image_ids.values())
-    else:
-        _touch(touched, changed, provider_ids, topic_ids, image_ids)
     _write_sets(conn, changed, article_ids, topic_ids, image_ids)
     new_targets = _write_links(conn, writes, article_ids, now, tally, prepared, old_links)
     old_targets = {row[0] for rows in old_links.values() for row in rows}
@@ -224,21 +222,6 @@ def _upsert_staged(
     stmt = pg_insert(articles).from_select([*ARTICLE_UNDER_LOCK, *ARTICLE_READY], query)
     pairs = _article_setter(articles, stmt.excluded)
     conn.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=dict(pairs)))
-
-
-def _touch(
-    touched: Touched,
-    writes: list[TransformedDocument],
-    provider_ids: Mapping[str, int],
-    topic_ids: Mapping[str, int],
-    image_ids: Mapping[str, int],
-) -> None:
-    """``touched`` gains the entities ``writes`` reference."""
-    for d in writes:
-        touched.providers.add(provider_ids[d.article.provider.domain])
-        touched.topics.update(topic_ids[t.slug] for t in d.article.topics)
-        touched.images.update(image_ids[image.url] for _, image in d.article.images)
-        touched.images.update(image_ids[image.url] for image in d.article.provider.images)
 
 
 def _write_sets(
