@@ -313,6 +313,34 @@ def test_an_unreachable_database_fails_within_the_connect_timeout(
                 proc.wait()
 
 
+def test_a_new_postgresql_connection_does_not_ask_for_hstore(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No column is an hstore: the engine does not ask the server for the type on each
+    new connection (a savepoint and a catalog query). An engine made without the
+    option does ask, which shows the spy sees the question."""
+    asked: list[str] = []
+    dialect_class: Any = type(database.make_engine(pg_url).dialect)
+    fetch = dialect_class._type_info_fetch
+
+    def spy(self: Any, connection: Any, name: str) -> Any:
+        asked.append(name)
+        return fetch(self, connection, name)
+
+    monkeypatch.setattr(dialect_class, "_type_info_fetch", spy)
+    for engine, expected in (
+        (create_engine(database.resolve_url(pg_url)), ["hstore"]),
+        (database.make_engine(pg_url), []),
+    ):
+        asked.clear()
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        finally:
+            engine.dispose()
+        assert asked == expected
+
+
 # --- small errors -------------------------------------------------------------------------------
 
 
