@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 import etl.load.writes
 from etl import run
+from etl.db import load_data
 from etl.db.schema import articles
 from tests.helpers import fetch, make_doc, render, url_for, write_tree
 from tests.snapshots import live_snapshot as live
@@ -77,13 +78,22 @@ def written(monkeypatch: pytest.MonkeyPatch) -> Iterator[Written]:
             seen.deleted.update(ids)
         delete(conn, table, column, ids)
 
+    map_slots = load_data.map_slots
+
     def inserting(conn: Any, table: Any, columns: Any, rows: list[list[Any]], **kw: Any) -> None:
-        # MariaDB's staged links name only their keys' values, None where a row names none.
+        # Elsewhere than MariaDB's staged links: rows name their keys' values, None where
+        # a row names none.
         seen.inserted.update(row[0] for row in rows if row[0] is not None)
         insert(conn, table, columns, rows, **kw)
 
+    def mapping(conn: Any, table: Any, first: Any, second: Any) -> None:
+        # MariaDB's staged links: the ids their first slots map to are their articles'.
+        seen.inserted.update(id_ for _, id_ in first)
+        map_slots(conn, table, first, second)
+
     monkeypatch.setattr(etl.load.writes, "delete_where_in", deleting)
     monkeypatch.setattr(etl.load.writes, "insert_checked_once", inserting)
+    monkeypatch.setattr(load_data, "map_slots", mapping)
     yield seen
 
 

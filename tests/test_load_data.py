@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, insert, make_url, select
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from etl import run
-from etl.db import database, load_data
+from etl.db import database, integrity, load_data
 from etl.db.schema import articles, related_articles
 from etl.db.sql import ids_by
 from etl.load.prepared import LINK_COLUMNS, LINK_IDS, SNIPPET
@@ -445,3 +445,47 @@ def test_staged_keys_find_the_rows_an_in_list_finds(engine: Engine) -> None:
             expected = ids_by(conn, articles, "url", urls)
     assert {keys[slot]: id_ for slot, id_ in found.items()} == expected
     assert len(expected) == len(urls)
+
+
+@pytest.mark.parametrize("missing", ["article_id", "related_article_id", None])
+def test_staged_links_are_refused_where_the_server_finds_no_parent(
+    engine: Engine, missing: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys of staged links are checked by the server, with the foreign key checks
+    off for the copy: an id mapped to a slot with no article fails the insert, naming
+    the key, and writes nothing; ids that all have one go in."""
+    monkeypatch.setattr(integrity, "CHECK_ONCE_FROM", 1)  # the set-based check, for 2 rows
+    with engine.connect() as conn:
+        ids = _targets(conn, 3)
+        absent = max(ids) + 1000
+        lines = [_line([0, 1, 0, "a", None, None, None, None, None])]
+        lines.append(_line([0, 2, 1, "b", None, None, None, None, None]))
+        load_data.stage(conn, related_articles, LINK_COLUMNS, lines, fresh=True)
+        first = [(0, absent if missing == "article_id" else ids[0])]
+        second = [(1, ids[1]), (2, absent if missing == "related_article_id" else ids[2])]
+        with conn.begin():
+            load_data.map_slots(conn, related_articles, first, second)
+
+            def insert() -> None:
+                integrity.insert_checked_once(
+                    conn,
+                    related_articles,
+                    LINK_COLUMNS,
+                    [],
+                    write=lambda: load_data.insert_staged(conn, related_articles, LINK_COLUMNS),
+                    count=len(lines),
+                    orphan=lambda key: load_data.unparented(
+                        conn, related_articles, LINK_COLUMNS, key
+                    ),
+                )
+
+            if missing is None:
+                insert()
+            else:
+                with pytest.raises(IntegrityError, match=f"{missing} = {absent} has no row"):
+                    insert()
+        written = conn.execute(select(related_articles.c.related_article_id)).scalars().all()
+        checks = conn.exec_driver_sql("SELECT @@SESSION.foreign_key_checks").scalar()
+        conn.rollback()
+    assert sorted(written) == ([] if missing else ids[1:])
+    assert checks == 1

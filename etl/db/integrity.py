@@ -56,12 +56,16 @@ def insert_checked_once(
     converted: int = 0,
     write: Callable[[], None] | None = None,
     count: int | None = None,
+    orphan: Callable[[ForeignKeyConstraint], Any] | None = None,
 ) -> None:
     """:func:`etl.db.sql.bulk_insert`, checking the foreign keys of many rows at once.
 
     The keys' columns must not be among the ``converted`` ones (the last columns).
     ``write``: what inserts the rows instead; ``rows`` then only name the keys' values
     (None where a row names no value of a key), and ``count`` how many rows it inserts.
+    ``orphan``: finds, for a key, a value of it the rows will hold that has no parent
+    row (None if there is none) without ``rows`` (on the server, say), which are then
+    not looked at.
     """
     if write is None:
 
@@ -76,8 +80,12 @@ def insert_checked_once(
     ):
         write()
         return
+
+    def check() -> None:
+        _check(conn, keys, orphan or (lambda key: _orphan_in(conn, key, columns, rows)))
+
     if is_mysql(conn):
-        _check(conn, keys, columns, rows)
+        check()
         conn.exec_driver_sql("SET SESSION foreign_key_checks = 0")
         try:
             write()
@@ -88,7 +96,7 @@ def insert_checked_once(
         if not _drop_keys(conn, table, keys):
             write()
             return
-        _check(conn, keys, columns, rows)
+        check()
         write()
         for key in keys:
             statement = str(AddConstraint(key).compile(dialect=conn.dialect))
@@ -125,33 +133,42 @@ def _drop_keys(conn: Connection, table: Table, keys: Sequence[ForeignKeyConstrai
 def _check(
     conn: Connection,
     keys: Sequence[ForeignKeyConstraint],
-    columns: Sequence[str],
-    rows: list[list[Any]],
+    orphan: Callable[[ForeignKeyConstraint], Any],
 ) -> None:
-    """Fail if a value of one of ``keys`` in ``rows`` has no parent row.
-
-    The distinct values of each key's column are looked up in its parent's primary
-    key: a few thousand index probes, where joining every new row to its parents cost
-    a fifth of the links' time under the writer lock.
-    """
+    """Fail if a value of one of ``keys`` (``orphan`` finds it) has no parent row."""
     for key in keys:
-        (element,) = key.elements  # every key of the schema has one column
-        child, parent = element.parent, element.column
-        index = columns.index(child.name)
-        wanted = {row[index] for row in rows} - {None}
-        found: set[Any] = set()
-        for condition in in_conditions(conn, parent, wanted):
-            found.update(conn.execute(select(parent).where(condition)).scalars())
-        missing = wanted - found
-        if missing:
+        missing = orphan(key)
+        if missing is not None:
+            (element,) = key.elements  # every key of the schema has one column
+            child, parent = element.parent, element.column
             raise IntegrityError(
                 f"check of {key.name}",
                 None,
                 Exception(
-                    f"{child.table.name}.{child.name} = {min(missing)} has no row in "
+                    f"{child.table.name}.{child.name} = {missing} has no row in "
                     f"{parent.table.name} (foreign key {key.name})"
                 ),
             )
+
+
+def _orphan_in(
+    conn: Connection, key: ForeignKeyConstraint, columns: Sequence[str], rows: list[list[Any]]
+) -> Any:
+    """The least value of ``key`` in ``rows`` with no parent row, or None.
+
+    The distinct values of the key's column are looked up in its parent's primary
+    key: a few thousand index probes, where joining every new row to its parents cost
+    a fifth of the links' time under the writer lock.
+    """
+    (element,) = key.elements  # every key of the schema has one column
+    child, parent = element.parent, element.column
+    index = columns.index(child.name)
+    wanted = {row[index] for row in rows} - {None}
+    found: set[Any] = set()
+    for condition in in_conditions(conn, parent, wanted):
+        found.update(conn.execute(select(parent).where(condition)).scalars())
+    missing = wanted - found
+    return min(missing) if missing else None
 
 
 def validate_keys(conn: Connection, tables: Sequence[Table]) -> list[str]:

@@ -346,7 +346,11 @@ def _write_links(
         rows = [[article_id, known[url], *rest] for url, rest in prepared.of(conn, d)]
         rows.sort(key=itemgetter(1))
         link_rows.extend(rows)
-    _, _, keys = _linked(changed, article_ids, known)
+    # The keys' values for insert_checked_once's check: each article's and each target's
+    # id once, not read back out of every row under the writer lock.
+    linking, urls = _linked(changed)
+    keys: list[list[Any]] = [[article_ids[d.article.url], None] for d in linking]
+    keys.extend([None, known[url]] for url in urls)
 
     def write() -> None:
         bulk_insert(
@@ -359,17 +363,10 @@ def _write_links(
     return set(known.values())
 
 
-def _linked(
-    changed: list[TransformedDocument], article_ids: Mapping[str, int], known: Mapping[str, int]
-) -> tuple[list[TransformedDocument], set[str], list[list[Any]]]:
-    """Of ``changed``: the documents with links, their targets' URLs, and the keys'
-    values for ``insert_checked_once``'s check: each article's and each target's id
-    once, not read back out of every row under the writer lock."""
+def _linked(changed: list[TransformedDocument]) -> tuple[list[TransformedDocument], set[str]]:
+    """Of ``changed``: the documents with links, and their targets' URLs."""
     linking = [d for d in changed if d.article.links]
-    urls = {link.url for d in linking for link in d.article.links}
-    keys: list[list[Any]] = [[article_ids[d.article.url], None] for d in linking]
-    keys.extend([None, known[url]] for url in urls)
-    return linking, urls, keys
+    return linking, {link.url for d in linking for link in d.article.links}
 
 
 def _insert_staged(
@@ -380,19 +377,24 @@ def _insert_staged(
     prepared: Prepared,
 ) -> None:
     """MariaDB: the staged links of ``changed``, their slots mapped to ids by the server
-    (``etl.db.load_data.insert_staged``)."""
-    linking, urls, keys = _linked(changed, article_ids, known)
-    slots = [(prepared.slot(conn, d), article_ids[d.article.url]) for d in linking]
-    targets = [(prepared.target_slots[url], known[url]) for url in urls]
+    (``etl.db.load_data.insert_staged``), their keys checked there too."""
+    linking, urls = _linked(changed)
     count = sum(len(d.article.links) for d in linking)
     if not count:
         return
-
-    def write() -> None:
-        shared = len(LINK_COLUMNS) - SNIPPET  # staged once per snippet (Prepared)
-        load_data.insert_staged(conn, related_articles, LINK_COLUMNS, slots, targets, shared)
-
-    insert_checked_once(conn, related_articles, LINK_COLUMNS, keys, write=write, count=count)
+    slots = [(prepared.slot(conn, d), article_ids[d.article.url]) for d in linking]
+    targets = [(prepared.target_slots[url], known[url]) for url in urls]
+    load_data.map_slots(conn, related_articles, slots, targets)
+    shared = len(LINK_COLUMNS) - SNIPPET  # staged once per snippet (Prepared)
+    insert_checked_once(
+        conn,
+        related_articles,
+        LINK_COLUMNS,
+        [],
+        write=lambda: load_data.insert_staged(conn, related_articles, LINK_COLUMNS, shared),
+        count=count,
+        orphan=lambda key: load_data.unparented(conn, related_articles, LINK_COLUMNS, key),
+    )
 
 
 IMAGE_LINK_COLUMNS = (
