@@ -17,7 +17,9 @@ pgloader checks a bulk load's keys once:
   on both tables until the commit; when another session holds one (an analyst's open
   transaction), the insert does not wait but takes the per-row path.
 - MariaDB: the session skips the checks for this one statement
-  (``foreign_key_checks=0``; no DDL, the keys stay as they are) after the same lookup.
+  (``foreign_key_checks=0``; no DDL, the keys stay as they are) after the same check,
+  made by the server where the caller can (``orphan``: the staged links' ids are
+  there already, ``etl.db.load_data.unparented``).
 - SQLite checks a key with a B-tree probe in process, cheaper than any of this; and
   ``PRAGMA foreign_keys`` cannot change inside a transaction: it keeps per-row checks.
 

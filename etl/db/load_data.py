@@ -10,9 +10,10 @@ distinct value) and written to a private temporary file that the statement names
 Even ``LOAD DATA`` reads its fields a character at a time (about a third of the
 server's time on the links). So the rows are loaded before the lock, into a staging
 copy of the table that is the session's own (:func:`stage`), with a slot for each of
-the two ids the lock decides; under the lock the server copies them into the table
-with the ids in place of the slots (:func:`insert_staged`), about half the time a load
-into the table takes there. The targets' URLs are staged beside them, and found under
+the two ids the lock decides; under the lock the slots are mapped to ids
+(:func:`map_slots`), the server checks that each id has its parent row
+(:func:`unparented`) and copies the rows into the table with the ids in place of the
+slots (:func:`insert_staged`), about half the time a load into the table takes there. The targets' URLs are staged beside them, and found under
 the lock by one join (:func:`staged_key_ids`) instead of lists of URL literals.
 
 Only where both ends allow it (:func:`allowed`): the server's ``local_infile``, and the
