@@ -13,8 +13,9 @@ copy of the table that is the session's own (:func:`stage`), with a slot for eac
 the two ids the lock decides; under the lock the slots are mapped to ids
 (:func:`map_slots`), the server checks that each id has its parent row
 (:func:`unparented`) and copies the rows into the table with the ids in place of the
-slots (:func:`insert_staged`), about half the time a load into the table takes there. The targets' URLs are staged beside them, and found under
-the lock by one join (:func:`staged_key_ids`) instead of lists of URL literals.
+slots (:func:`insert_staged`), about half the time a load into the table takes there.
+The targets' URLs are staged beside them, and found under the lock by one join
+(:func:`staged_key_ids`) instead of lists of URL literals.
 
 Only where both ends allow it (:func:`allowed`): the server's ``local_infile``, and the
 client's capability, which :func:`etl.db.database.make_engine` asks for without
@@ -41,7 +42,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, ForeignKeyConstraint, Table
 from sqlalchemy.exc import DataError, DBAPIError
 
 from etl.db import timing
@@ -381,7 +382,9 @@ def map_slots(
     _execute(conn, conn.connection.driver_connection, table, statements)
 
 
-def unparented(conn: Connection, table: Table, columns: Sequence[str], key: Any) -> int | None:
+def unparented(
+    conn: Connection, table: Table, columns: Sequence[str], key: ForeignKeyConstraint
+) -> int | None:
     """Of the ids :func:`map_slots` mapped for the column of ``key`` (a foreign key of
     ``table`` on one of the two leading ``columns``), the least that has no row in the
     key's parent table; None if each has one. One anti-join on the server, where reading
