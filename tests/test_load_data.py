@@ -482,7 +482,7 @@ def test_staged_links_are_refused_where_the_server_finds_no_parent(
             if missing is None:
                 insert()
             else:
-                with pytest.raises(IntegrityError, match=f"{missing} = {absent} has no row"):
+                with pytest.raises(IntegrityError, match=rf"\.{missing} = {absent} has no row"):
                     insert()
         written = conn.execute(select(related_articles.c.related_article_id)).scalars().all()
         checks = conn.exec_driver_sql("SELECT @@SESSION.foreign_key_checks").scalar()

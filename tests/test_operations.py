@@ -313,12 +313,13 @@ def test_an_unreachable_database_fails_within_the_connect_timeout(
                 proc.wait()
 
 
-def test_a_new_postgresql_connection_does_not_ask_for_hstore(
+def test_a_postgresql_engine_does_not_ask_for_hstore(
     pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No column is an hstore: the engine does not ask the server for the type on each
-    new connection (a savepoint and a catalog query). An engine made without the
-    option does ask, which shows the spy sees the question."""
+    """No column is an hstore: the engine does not ask the server for the type when it
+    first connects (a savepoint, a catalog query, a release: each run's engine did).
+    An engine made without the option does ask, which shows the spy sees the
+    question."""
     asked: list[str] = []
     dialect_class: Any = type(database.make_engine(pg_url).dialect)
     fetch = dialect_class._type_info_fetch

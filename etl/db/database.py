@@ -139,8 +139,8 @@ def make_engine(
         # libpq counts whole seconds (and treats 1 as 2).
         options["connect_args"] = {"connect_timeout": max(2, round(connect_timeout))}
     if backend == "postgresql" and resolved.get_driver_name() in ("psycopg", "psycopg2"):
-        # No column is an hstore: without this, every new connection asks the server
-        # for the type (a savepoint and a catalog query, three round trips).
+        # No column is an hstore: without this, an engine's first connection (each
+        # run's) asks the server for the type (a savepoint, a catalog query, a release).
         options["use_native_hstore"] = False
     try:
         engine = create_engine(resolved, **options)

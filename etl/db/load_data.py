@@ -392,15 +392,18 @@ def unparented(
     ~4 s under the writer lock."""
     (element,) = key.elements
     names = _staging(conn, table)
-    mapped = names.first if element.parent.name == columns[0] else names.second
+    maps = {columns[0]: names.first, columns[1]: names.second}
+    if element.parent.name not in maps:
+        raise ValueError(f"{key.name} is not on a slot column of {table.name}")
     quote = conn.dialect.identifier_preparer.quote
     parent, column = quote(element.column.table.name), quote(element.column.name)
     statement = (
-        f"SELECT MIN(m.id) FROM {mapped} m LEFT JOIN {parent} p ON p.{column} = m.id "
-        f"WHERE p.{column} IS NULL"
+        f"SELECT MIN(m.id) FROM {maps[element.parent.name]} m LEFT JOIN {parent} p "
+        f"ON p.{column} = m.id WHERE p.{column} IS NULL"
     )
-    found = conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
-    missing: int | None = found.scalar()
+    with timing.labelled(f"{element.column.table.name} read"):  # as the lookups it replaces
+        found = conn.exec_driver_sql(statement, execution_options={"no_parameters": True})
+        missing: int | None = found.scalar()
     return missing
 
 
