@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from etl.extract.extract import extract, file_stamp, file_stamps, is_document_name
+from etl.extract.extract import extract, file_stamp, file_stamps, is_document_name, prefetch
 from etl.extract.sources import SourceSpec, discover_source, in_shard, survey
 from etl.extract.sources import plan_sources as plan
 from etl.records import DocumentError, FileStamp
@@ -236,3 +239,45 @@ def test_without_a_survey_the_stamps_wait(site: Path) -> None:
 
 def _refused(*args: Any) -> Any:
     raise AssertionError("walked or stamped again in the main process")
+
+
+def _resident(paths: list[Path]) -> int:
+    """Bytes of ``paths`` in the page cache, as util-linux's ``fincore`` counts them."""
+    result = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sum(int(line) for line in result.stdout.split())
+
+
+def test_prefetch_reads_files_ahead_and_opens_nothing_but_files(tmp_path: Path) -> None:
+    """Files the page cache had dropped are read into it; a FIFO, a directory and a
+    missing path are passed over without blocking or raising."""
+    if shutil.which("fincore") is None or not hasattr(os, "posix_fadvise"):
+        pytest.skip("needs util-linux's fincore and posix_fadvise (Linux)")
+    files = [tmp_path / f"doc-{i}.md" for i in range(20)]
+    for path in files:
+        path.write_bytes(os.urandom(64 * 1024))
+    os.sync()
+    for path in files:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+    if _resident(files):
+        pytest.skip(f"{tmp_path}'s filesystem keeps its files in memory (tmpfs?)")
+    os.mkfifo(tmp_path / "pipe.md")  # opened for reading, it would wait for a writer
+    (tmp_path / "dir.md").mkdir()
+    paths = [*files, tmp_path / "pipe.md", tmp_path / "dir.md", tmp_path / "missing.md"]
+    worker = threading.Thread(target=prefetch, args=(paths,), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "prefetch blocked"
+    wanted = 20 * 64 * 1024
+    deadline = time.monotonic() + 30  # the reads it started finish in the background
+    while _resident(files) < wanted and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _resident(files) == wanted

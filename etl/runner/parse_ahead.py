@@ -293,7 +293,7 @@ def _serve(pipe: _Pipes, records: list[logging.LogRecord]) -> None:
     seconds and the log ``records`` they made, until the pipe closes. Leaves through
     ``os._exit``: the main process's exit hooks are not a helper's."""
     from etl.extract.sources import survey as survey_paths
-    from etl.runner.parsing import process_file
+    from etl.runner.parsing import prefetch_files, process_file
 
     tasks_in = os.fdopen(pipe.tasks_read, "rb")
     outcomes_out = os.fdopen(pipe.outcomes_write, "wb")
@@ -306,6 +306,7 @@ def _serve(pipe: _Pipes, records: list[logging.LogRecord]) -> None:
         if isinstance(request, _Survey):
             done: Any = survey_paths(request.paths, request.source, request.shard)
         else:
+            prefetch_files(request)
             done = [process_file(task) for task in request]
         answer: tuple[Any, ...] = (done, time.process_time() - started, list(records))
         records.clear()

@@ -10,10 +10,11 @@ May import: ``etl.extract``, ``etl.transform`` (on first use), ``etl.records``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import NamedTuple
 
-from etl.extract.extract import content_hash, read_bytes
+from etl.extract.extract import content_hash, prefetch, read_bytes
 from etl.extract.extract import extract as extract_document
 from etl.records import (
     DocumentError,
@@ -34,6 +35,12 @@ class Task(NamedTuple):
     known_hash: str | None  # content hash stored by an earlier run
     max_bytes: int
     stamp: FileStamp | None  # size and mtime seen before reading, recorded after loading
+
+
+def prefetch_files(tasks: Iterable[Task]) -> None:
+    """Start reading the files of ``tasks`` (``etl.extract.extract.prefetch``): what
+    parses a list of tasks calls it first, so the disk reads ahead of the parser."""
+    prefetch(task.source.path for task in tasks)
 
 
 def process_file(task: Task) -> Outcome:

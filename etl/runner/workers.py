@@ -53,7 +53,7 @@ from etl.records import (
     Unchanged,
 )
 from etl.runner import logs, run_log
-from etl.runner.parsing import Task, process_file
+from etl.runner.parsing import Task, prefetch_files, process_file
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
@@ -149,6 +149,7 @@ def _load_chunk(tasks: list[Task], context: LoadContext) -> RunSummary:
     # CPU each). Paused for the chunk, it collects once at the end instead.
     gc.disable()
     try:
+        prefetch_files(tasks)
         with _worker_engine.connect() as conn:
             loader = BatchLoader(conn, summary, context)
             for task in tasks:
