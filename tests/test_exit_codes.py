@@ -7,6 +7,8 @@ that only reads leaves a database file behind.
 
 from __future__ import annotations
 
+import json
+import secrets
 import signal
 import socket
 import sqlite3
@@ -20,7 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from etl.runner.failures import is_configuration_error
+from etl.runner.failures import is_configuration_error, is_document_error
 from tests.helpers import (
     MARIADB_URL,
     POSTGRES_URL,
@@ -91,6 +93,39 @@ def test_driver_errors_are_classified_by_their_codes(
     error: BaseException | None, configuration: bool
 ) -> None:
     assert is_configuration_error(error) is configuration
+
+
+@pytest.mark.parametrize(
+    ("error", "document"),
+    [
+        # The values written caused these, though the drivers call them operational.
+        (psycopg.errors.ProgramLimitExceeded("index row size 3256 exceeds maximum"), True),
+        (psycopg.errors.StatementTooComplex("stack depth limit exceeded"), True),  # 54001
+        (pymysql.err.OperationalError(1118, "Row size too large"), True),
+        (pymysql.err.OperationalError(1292, "Incorrect datetime value"), True),
+        (pymysql.err.OperationalError(1300, "Invalid utf8mb4 character string"), True),
+        (pymysql.err.OperationalError(1690, "BIGINT value is out of range"), True),
+        (pymysql.err.OperationalError(4025, "CONSTRAINT `articles.extra` failed"), True),
+        # The server's or the connection's: the run ends, whatever it was writing.
+        (psycopg.errors.AdminShutdown("terminating connection"), False),  # 57P01
+        (psycopg.errors.QueryCanceled("canceling statement"), False),  # 57014
+        (psycopg.errors.LockNotAvailable("could not obtain lock"), False),  # 55P03
+        (psycopg.errors.SerializationFailure("could not serialize"), False),  # 40001
+        (psycopg.errors.DiskFull("could not extend file"), False),  # 53100
+        (psycopg.OperationalError("server closed the connection unexpectedly"), False),
+        (pymysql.err.OperationalError(1205, "Lock wait timeout exceeded"), False),
+        (pymysql.err.OperationalError(1213, "Deadlock found"), False),
+        (pymysql.err.OperationalError(2013, "Lost connection to MySQL server"), False),
+        (pymysql.err.OperationalError(1040, "Too many connections"), False),
+        (_sqlite_error(":memory:", "SELEC 1"), False),
+        (None, False),
+    ],
+    ids=lambda value: repr(value)[:60] if not isinstance(value, bool) else str(value),
+)
+def test_errors_the_values_caused_are_told_from_the_servers_own(
+    error: BaseException | None, document: bool
+) -> None:
+    assert is_document_error(error) is document
 
 
 def test_an_sqlite_file_that_is_not_a_database_is_configuration(tmp_path: Path) -> None:
@@ -228,6 +263,30 @@ def test_example_0_and_1(tmp_path: Path) -> None:
     write_tree(news, {"ok.md": render(seed_front_matter()), "bad.md": b"---\ntitle: [\n---\n"})
     result = run_etl("run", str(news), "--database-url", url, cwd=tmp_path)
     assert result.returncode == 1, result.stderr
+
+
+def test_a_document_postgresql_refuses_as_a_program_limit_exits_1(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A URL too long for the B-tree of ``uq_articles_url`` (about 2.7 kB once
+    compressed). psycopg calls PostgreSQL's "index row size exceeds maximum" (SQLSTATE
+    54000) an OperationalError, and that ended every run with exit code 3, "may heal by
+    itself": a scheduler retried forever, and the files after it never loaded. The
+    document is rejected now, with the server's reason, and the others load."""
+    good = dict(seed_front_matter(), title="The good one")
+    bad = dict(seed_front_matter(), title="The bad one")
+    # Random hex: a repeated character would compress to fit the index.
+    bad["webUrl"] = bad["originalUrl"] = "https://example.com/" + secrets.token_hex(1600)
+    news = tmp_path / "news"
+    write_tree(news, {"ok.md": render(good), "long-url.md": render(bad)})
+    result = run_etl("run", str(news), "--database-url", pg_url, "--json", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    assert [item["path"] for item in summary["rejected"]] == ["long-url.md"]
+    assert "index row size" in summary["rejected"][0]["error"]
+    with connect(pg_url) as conn:
+        titles = conn.execute(text("SELECT title FROM articles WHERE NOT is_stub")).scalars()
+        assert list(titles) == ["The good one"]
 
 
 def test_example_2(tmp_path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Which database errors the operator must fix (exit code 2) and which may heal by
-themselves (exit code 3): the errors of each driver classified by their codes.
+"""Which database errors the operator must fix (exit code 2), which may heal by
+themselves (exit code 3), and which the values written caused (their document is
+rejected, :func:`is_document_error`): the errors of each driver classified by their codes.
 
 A scheduler retries exit code 3 and stops on 2, so a database that does not exist, a
 password that is wrong or a path that is not a database file must never look like a
@@ -78,6 +79,31 @@ def is_configuration_error(orig: BaseException | None) -> bool:
     if name == "SQLITE_ERROR":  # SQLite's generic code: its message says which
         return SQLITE_WRONG_SCHEMA.search(str(orig)) is not None
     return name in SQLITE_CONFIG_ERRORS
+
+
+# Errors that a statement's values cause, though the driver calls them operational (a
+# failing server, which ends the run): PostgreSQL's SQLSTATE class 54, program limits (a
+# URL too long for its unique index's B-tree row); MariaDB's codes that PyMySQL leaves
+# unmapped (so OperationalError): 1118 row too large, 1292 a value of the wrong form,
+# 1300 a byte sequence that is not UTF-8, 1690 a number out of range in an expression,
+# 3140 not JSON (MySQL), 4025 a CHECK constraint (MariaDB's JSON columns).
+POSTGRESQL_DOCUMENT_SQLSTATE_CLASSES = frozenset({"54"})
+MYSQL_DOCUMENT_CODES = frozenset({1118, 1292, 1300, 1690, 3140, 4025})
+
+
+def is_document_error(orig: BaseException | None) -> bool:
+    """True for a driver error that the values written caused (a batch is then written
+    again document by document, and the document the database refuses is rejected),
+    among those the driver classes as operational; False for the server's or the
+    connection's own (which end the run: exit code 3)."""
+    if orig is None:
+        return False
+    if type(orig).__module__.startswith("psycopg"):
+        sqlstate = getattr(orig, "sqlstate", None)
+        return sqlstate is not None and str(sqlstate)[:2] in POSTGRESQL_DOCUMENT_SQLSTATE_CLASSES
+    if type(orig).__module__.startswith("pymysql"):
+        return bool(orig.args) and orig.args[0] in MYSQL_DOCUMENT_CODES
+    return False
 
 
 def explain(where: str, url: URL | str | None, exc: BaseException) -> str:

@@ -53,6 +53,7 @@ from etl.records import (
     Unchanged,
 )
 from etl.runner import logs, run_log
+from etl.runner.failures import is_document_error
 from etl.runner.parsing import Task, prefetch_files, process_file
 
 if TYPE_CHECKING:
@@ -442,9 +443,9 @@ class BatchLoader:
                 )
             self.pending = Counts()
             return []
-        except OperationalError:
-            raise
         except (SQLAlchemyError, TypeError, ValueError, OverflowError) as exc:
+            if isinstance(exc, OperationalError) and not is_document_error(exc.orig):
+                raise  # the server's or the connection's: the run ends
             # A value no driver can bind (TypeError, OverflowError) is the document's fault too.
             if len(batch) == 1:
                 doc = batch[0]
