@@ -15,7 +15,9 @@ the two ids the lock decides; under the lock the slots are mapped to ids
 (:func:`unparented`) and copies the rows into the table with the ids in place of the
 slots (:func:`insert_staged`), about half the time a load into the table takes there.
 The targets' URLs are staged beside them, and found under the lock by one join
-(:func:`staged_key_ids`) instead of lists of URL literals.
+(:func:`staged_key_ids`) instead of lists of URL literals. A large batch's articles are
+staged the same way, their provider's and source's ids in place of the two slots, and
+copied with an ON DUPLICATE KEY UPDATE clause (:func:`insert_staged`'s ``tail``).
 
 Only where both ends allow it (:func:`allowed`): the server's ``local_infile``, and the
 client's capability, which :func:`etl.db.database.make_engine` asks for without
@@ -407,10 +409,20 @@ def unparented(
     return missing
 
 
-def insert_staged(conn: Connection, table: Table, columns: Sequence[str], shared: int = 0) -> None:
+def insert_staged(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    shared: int = 0,
+    *,
+    given: Sequence[tuple[str, str]] = (),
+    tail: str = "",
+) -> None:
     """Insert into ``table`` the staged rows (:func:`stage`), ids in place of their two
     slots (:func:`map_slots`): the server copies them. The last ``shared`` of
-    ``columns`` are the staged ``shared`` ones. Raises if the server warns.
+    ``columns`` are the staged ``shared`` ones; ``given`` more columns, each with the
+    SQL literal every row gets; ``tail`` ends the statement (an ON DUPLICATE KEY UPDATE
+    clause). Only the rows whose slots are mapped go in. Raises if the server warns.
 
     In the order they were staged (the join reads the staging table in order and looks
     each slot up in its map): sorting them by key under the writer lock cost more than
@@ -426,11 +438,12 @@ def insert_staged(conn: Connection, table: Table, columns: Sequence[str], shared
             *(f", n.{quote(name)}" for name in columns[len(columns) - shared :]),
         ]
     )
+    rest += "".join(f", {literal}" for _, literal in given)
     joined = f" JOIN {shared_table} n ON n.slot = s.{_SHARED}" if shared else ""
-    listed = ", ".join(quote(name) for name in columns)
+    listed = ", ".join(quote(name) for name in [*columns, *(name for name, _ in given)])
     statement = (
         f"INSERT INTO {quote(table.name)} ({listed}) SELECT a.id, b.id{rest} FROM {staging} s "
         f"JOIN {first_map} a ON a.slot = s.{lead} JOIN {second_map} b ON b.slot = s.{follow}"
-        f"{joined}"
+        f"{joined}{tail}"
     )
     _execute(conn, conn.connection.driver_connection, table, [statement])

@@ -7,7 +7,8 @@ where they changed (its topics, images and logos when its references did,
 edit seldom touches either), and the URLs its links point at that have no article
 yet become stubs. Links go in through :func:`etl.db.integrity.insert_checked_once`:
 a large batch checks their foreign keys once instead of per row. On MariaDB the
-server has parsed them into a staging table before the writer lock (:class:`Prepared`).
+server has parsed them, and a large batch's articles, into staging tables before the
+writer lock (:class:`Prepared`).
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ from etl.db.schema import (
 )
 from etl.db.sql import (
     bulk_insert,
+    convert_values,
     delete_where_in,
     ids_by,
     in_conditions,
+    is_mysql,
     upsert,
 )
 from etl.load.aggregates import (
@@ -53,6 +56,7 @@ from etl.load.aggregates import (
 from etl.load.prepared import (
     ARTICLE_COLUMNS,
     ARTICLE_READY,
+    ARTICLE_STAGED,
     ARTICLE_UNDER_LOCK,
     LINK_COLUMNS,
     LINK_IDS,
@@ -180,9 +184,12 @@ def _upsert_staged(
     now: datetime,
     prepared: Prepared,
 ) -> None:
-    """PostgreSQL: the articles of ``writes`` from their rows staged before the lock
-    (``Prepared.stage_articles``), with the values the lock decides joined to each
-    slot, in URL order as the other path upserts them."""
+    """The articles of ``writes`` from their rows staged before the lock
+    (``Prepared.stage_articles``; on MariaDB ``Prepared.add``), with the values the lock
+    decides joined to each slot, in URL order as the other path upserts them."""
+    if is_mysql(conn):
+        _upsert_staged_mariadb(conn, writes, provider_ids, source_ids, now, prepared)
+        return
     # On use, as etl.db.sql imports each dialect's module.
     from sqlalchemy.dialects.postgresql import ARRAY
     from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -222,6 +229,46 @@ def _upsert_staged(
     stmt = pg_insert(articles).from_select([*ARTICLE_UNDER_LOCK, *ARTICLE_READY], query)
     pairs = _article_setter(articles, stmt.excluded)
     conn.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=dict(pairs)))
+
+
+def _upsert_staged_mariadb(
+    conn: Connection,
+    writes: list[TransformedDocument],
+    provider_ids: Mapping[str, int],
+    source_ids: Mapping[str, int],
+    now: datetime,
+    prepared: Prepared,
+) -> None:
+    """MariaDB: the staged rows of ``writes`` copied by the server, each slot mapped to
+    its provider's and source's ids (``load_data.map_slots``), the write's time given
+    as a literal, and an existing URL's row updated as the upsert of literals does."""
+    slots = [(prepared.article_slot(conn, d), d) for d in writes]
+    load_data.map_slots(
+        conn,
+        articles,
+        [(slot, provider_ids[d.article.provider.domain]) for slot, d in slots],
+        [(slot, source_ids[d.source]) for slot, d in slots],
+    )
+    stamp: list[list[Any]] = [[now]]
+    convert_values(conn, articles, ["created_at"], stamp)  # its SQL literal
+    given = [("created_at", str(stamp[0][0])), ("updated_at", str(stamp[0][0]))]
+    load_data.insert_staged(
+        conn, articles, ARTICLE_STAGED, given=given, tail=_duplicate_key_update(conn)
+    )
+
+
+def _duplicate_key_update(conn: Connection) -> str:
+    """MariaDB: the ON DUPLICATE KEY UPDATE clause of the articles' upsert, compiled."""
+    from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+    stmt = mysql_insert(articles)
+    upsert = stmt.on_duplicate_key_update(_article_setter(articles, stmt.inserted))
+    _, clause, update = str(upsert.compile(dialect=conn.dialect)).partition(
+        " ON DUPLICATE KEY UPDATE "
+    )
+    if not clause or "%" in update:
+        raise ValueError("the articles' ON DUPLICATE KEY UPDATE clause holds parameters")
+    return clause + update
 
 
 def _write_sets(
