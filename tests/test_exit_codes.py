@@ -100,13 +100,21 @@ def test_driver_errors_are_classified_by_their_codes(
     [
         # The values written caused these, though the drivers call them operational.
         (psycopg.errors.ProgramLimitExceeded("index row size 3256 exceeds maximum"), True),
-        (psycopg.errors.StatementTooComplex("stack depth limit exceeded"), True),  # 54001
+        (psycopg.errors.ProgramLimitExceeded("index row requires 9000 bytes"), True),
+        (psycopg.errors.ProgramLimitExceeded("row is too big: size 9000"), True),
         (pymysql.err.OperationalError(1118, "Row size too large"), True),
         (pymysql.err.OperationalError(1292, "Incorrect datetime value"), True),
         (pymysql.err.OperationalError(1300, "Invalid utf8mb4 character string"), True),
         (pymysql.err.OperationalError(1690, "BIGINT value is out of range"), True),
         (pymysql.err.OperationalError(4025, "CONSTRAINT `articles.extra` failed"), True),
         # The server's or the connection's: the run ends, whatever it was writing.
+        (
+            psycopg.errors.ProgramLimitExceeded(  # 54000 too, but the server's own limit
+                "database is not accepting commands that assign new transaction IDs"
+            ),
+            False,
+        ),
+        (psycopg.errors.StatementTooComplex("stack depth limit exceeded"), False),  # 54001
         (psycopg.errors.AdminShutdown("terminating connection"), False),  # 57P01
         (psycopg.errors.QueryCanceled("canceling statement"), False),  # 57014
         (psycopg.errors.LockNotAvailable("could not obtain lock"), False),  # 55P03

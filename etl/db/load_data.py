@@ -30,7 +30,8 @@ a duplicate key) into warnings, because it cannot stop the client's stream: a lo
 that warns (notes aside) raises instead, as a refused ``INSERT`` would, and nothing
 of its batch is written; the batch is then retried document by document, and the
 document the server refuses is rejected. On a server whose sql_mode is not strict this is
-stricter than ``INSERT``, which would store the value cut short.
+stricter than ``INSERT``, which would store the value cut short: a link's, loaded again,
+is refused; an article's, written alone as an ``INSERT`` (too few for staging), is not.
 
 May import: ``etl.db.locks``, ``etl.db.timing``.
 """

@@ -44,7 +44,8 @@ from etl.db.lookups import mysql_literal
 from etl.db.writer import rolled_back as rolled_back
 from etl.db.writer import writer_transaction as writer_transaction
 
-STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert)
+STAGE_FROM = 64  # rows from which a PostgreSQL upsert goes through COPY (see upsert), and
+# documents from which a MariaDB batch stages its articles (etl.load.prepared)
 
 Setter = Callable[[Table, Any], list[tuple[str, ColumnElement[Any]]]]
 

@@ -177,8 +177,9 @@ class Prepared:
             self._convert_links(conn, docs)
         ready = [ready_values(d) for d in docs]
         if self.staged and not self._articles and len(docs) >= STAGE_FROM:
-            # MariaDB: this batch's articles are staged. Not MySQL, which warns that the
-            # upsert's VALUES() is deprecated, and a load that warns is refused.
+            # MariaDB: this batch's articles are staged. Not MySQL, whose copy (INSERT …
+            # SELECT) would warn that the upsert's VALUES() is deprecated, and a statement
+            # of load_data's that warns is refused.
             self.article_fields = bool(getattr(conn.dialect, "is_mariadb", False))
         if self.article_fields:
             self._stage_article_fields(conn, docs, ready)
@@ -290,7 +291,10 @@ class Prepared:
         return found[1]
 
     def article(self, conn: Connection, doc: TransformedDocument) -> dict[str, Any]:
-        """The ``ARTICLE_READY`` values of ``doc``'s article row."""
+        """The ``ARTICLE_READY`` values of ``doc``'s article row (not where they are staged
+        as ``LOAD DATA`` fields, which no statement may take as values or literals)."""
+        if self.article_fields:
+            raise RuntimeError("the articles are staged: their rows go in by article_slot")
         found = self._articles.get(id(doc))
         if found is None or found[0] is not doc:
             self.add(conn, [doc])

@@ -186,14 +186,8 @@ def _upsert_staged(
 ) -> None:
     """The articles of ``writes`` from their rows staged before the lock
     (``Prepared.stage_articles``; on MariaDB ``Prepared.add``), with the values the lock
-    decides joined to each slot, in URL order as the other path upserts them."""
-    if is_mysql(conn):
-        _upsert_staged_mariadb(conn, writes, provider_ids, source_ids, now, prepared)
-        return
-    # On use, as etl.db.sql imports each dialect's module.
-    from sqlalchemy.dialects.postgresql import ARRAY
-    from sqlalchemy.dialects.postgresql import insert as pg_insert
-
+    decides joined to each slot, in URL order as the other path upserts them (MariaDB's
+    copy: in the order they were staged, each batch's by URL)."""
     mapping = [
         (
             prepared.article_slot(conn, d),
@@ -202,6 +196,21 @@ def _upsert_staged(
         )
         for d in writes
     ]
+    if is_mysql(conn):
+        _copy_staged_mariadb(conn, mapping, now)
+    else:
+        _copy_staged_postgresql(conn, mapping, now)
+
+
+def _copy_staged_postgresql(
+    conn: Connection, mapping: list[tuple[int, int, int]], now: datetime
+) -> None:
+    """PostgreSQL: the staged rows of the (slot, provider id, source id) ``mapping``'s
+    slots, those ids joined to them through ``unnest``, in one upsert."""
+    # On use, as etl.db.sql imports each dialect's module.
+    from sqlalchemy.dialects.postgresql import ARRAY
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
     slots, providers, sources = (list(column) for column in zip(*mapping, strict=True))
     staged = articles_staging()
     given = (
@@ -231,23 +240,18 @@ def _upsert_staged(
     conn.execute(stmt.on_conflict_do_update(index_elements=["url"], set_=dict(pairs)))
 
 
-def _upsert_staged_mariadb(
-    conn: Connection,
-    writes: list[TransformedDocument],
-    provider_ids: Mapping[str, int],
-    source_ids: Mapping[str, int],
-    now: datetime,
-    prepared: Prepared,
+def _copy_staged_mariadb(
+    conn: Connection, mapping: list[tuple[int, int, int]], now: datetime
 ) -> None:
-    """MariaDB: the staged rows of ``writes`` copied by the server, each slot mapped to
-    its provider's and source's ids (``load_data.map_slots``), the write's time given
-    as a literal, and an existing URL's row updated as the upsert of literals does."""
-    slots = [(prepared.article_slot(conn, d), d) for d in writes]
+    """MariaDB: the staged rows of the ``mapping``'s slots copied by the server, each
+    slot mapped to its provider's and source's ids (``load_data.map_slots``), the
+    write's time given as a literal, and an existing URL's row updated as the upsert of
+    literals does."""
     load_data.map_slots(
         conn,
         articles,
-        [(slot, provider_ids[d.article.provider.domain]) for slot, d in slots],
-        [(slot, source_ids[d.source]) for slot, d in slots],
+        [(slot, provider) for slot, provider, _ in mapping],
+        [(slot, source) for slot, _, source in mapping],
     )
     stamp: list[list[Any]] = [[now]]
     convert_values(conn, articles, ["created_at"], stamp)  # its SQL literal
@@ -258,7 +262,18 @@ def _upsert_staged_mariadb(
 
 
 def _duplicate_key_update(conn: Connection) -> str:
-    """MariaDB: the ON DUPLICATE KEY UPDATE clause of the articles' upsert, compiled."""
+    """MariaDB: the ON DUPLICATE KEY UPDATE clause of the articles' upsert, compiled once
+    for the connection (not under the lock for every batch)."""
+    found: str | None = conn.info.get(_DUPLICATE_KEY_UPDATE)
+    if found is None:
+        found = conn.info[_DUPLICATE_KEY_UPDATE] = _compile_duplicate_key_update(conn)
+    return found
+
+
+_DUPLICATE_KEY_UPDATE = "etl_articles_duplicate_key_update"  # conn.info
+
+
+def _compile_duplicate_key_update(conn: Connection) -> str:
     from sqlalchemy.dialects.mysql import insert as mysql_insert
 
     stmt = mysql_insert(articles)

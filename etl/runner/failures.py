@@ -82,12 +82,14 @@ def is_configuration_error(orig: BaseException | None) -> bool:
 
 
 # Errors that a statement's values cause, though the driver calls them operational (a
-# failing server, which ends the run): PostgreSQL's SQLSTATE class 54, program limits (a
-# URL too long for its unique index's B-tree row); MariaDB's codes that PyMySQL leaves
-# unmapped (so OperationalError): 1118 row too large, 1292 a value of the wrong form,
-# 1300 a byte sequence that is not UTF-8, 1690 a number out of range in an expression,
-# 3140 not JSON (MySQL), 4025 a CHECK constraint (MariaDB's JSON columns).
-POSTGRESQL_DOCUMENT_SQLSTATE_CLASSES = frozenset({"54"})
+# failing server, which ends the run). PostgreSQL: SQLSTATE 54000, program limit exceeded,
+# when it is a row's (a URL too long for its unique index's B-tree); the same code also
+# stands for the server's own limits (transaction ids near wraparound, a file at its
+# largest), which end the run. MariaDB: codes PyMySQL raises as OperationalError (left
+# unmapped, or 4025 mapped so): 1118 row too large, 1292 a value of the wrong form, 1300
+# a byte sequence that is not UTF-8, 1690 a number out of range in an expression, 3140
+# not JSON (MySQL), 4025 a CHECK constraint (MariaDB's JSON columns).
+POSTGRESQL_ROW_LIMITS = re.compile(r"index row (size|requires)|row is too big")
 MYSQL_DOCUMENT_CODES = frozenset({1118, 1292, 1300, 1690, 3140, 4025})
 
 
@@ -100,7 +102,7 @@ def is_document_error(orig: BaseException | None) -> bool:
         return False
     if type(orig).__module__.startswith("psycopg"):
         sqlstate = getattr(orig, "sqlstate", None)
-        return sqlstate is not None and str(sqlstate)[:2] in POSTGRESQL_DOCUMENT_SQLSTATE_CLASSES
+        return sqlstate == "54000" and POSTGRESQL_ROW_LIMITS.search(str(orig)) is not None
     if type(orig).__module__.startswith("pymysql"):
         return bool(orig.args) and orig.args[0] in MYSQL_DOCUMENT_CODES
     return False
