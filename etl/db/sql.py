@@ -87,11 +87,7 @@ def upsert(
     # Each dialect module is imported on use: importing all three pulls in their async
     # adapters and asyncio, a noticeable part of a re-run's start-up.
     if is_mysql(conn):
-        from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-        mysql_stmt = mysql_insert(table)
-        pairs = setter(table, mysql_stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
-        stmt: Any = mysql_stmt.on_duplicate_key_update(pairs)
+        stmt: Any = _mysql_upsert(table, keys, setter)
         if _upsert_literals(conn, table, stmt, rows, shape, converted):
             return
         if converted:
@@ -293,6 +289,39 @@ def _convert(
 MYSQL_STATEMENT_CHARS = 1_000_000  # as PyMySQL's executemany; at most 4 MB in utf8mb4
 
 
+def _mysql_upsert(table: Table, keys: Sequence[str], setter: Setter | None) -> Any:
+    """MariaDB's upsert of ``table``: ``setter``'s pairs on a duplicate key, else a no-op."""
+    from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+    stmt = mysql_insert(table)
+    pairs = setter(table, stmt.inserted) if setter else [(keys[0], table.c[keys[0]])]
+    return stmt.on_duplicate_key_update(pairs)
+
+
+def _duplicate_key_tail(compiled: Any) -> str | None:
+    """The ON DUPLICATE KEY UPDATE clause (with its leading space) of a compiled MariaDB
+    upsert; None when it has none, or holds parameters of its own or a % sign."""
+    if compiled is None:
+        return None
+    _, clause, update = compiled.string.partition(" ON DUPLICATE KEY UPDATE ")
+    if not clause or "%" in update:
+        return None
+    return str(clause + update)
+
+
+def duplicate_key_update(
+    conn: Connection, table: Table, columns: Sequence[str], keys: Sequence[str], setter: Setter
+) -> str:
+    """MariaDB: the ON DUPLICATE KEY UPDATE clause of :func:`upsert`'s statement for rows
+    of ``columns`` (``skip_unchanged=False``), compiled once per shape as that statement
+    is, for a statement that takes its rows from elsewhere (``etl.db.load_data``)."""
+    shape = (conn.dialect.name, table.name, tuple(columns), tuple(keys), setter, False)
+    tail = _duplicate_key_tail(_compiled(conn, _mysql_upsert(table, keys, setter), shape))
+    if tail is None:
+        raise ValueError(f"the upsert into {table.name} has no clause without parameters")
+    return tail
+
+
 def _upsert_literals(
     conn: Connection,
     table: Table,
@@ -305,16 +334,13 @@ def _upsert_literals(
     ON DUPLICATE KEY UPDATE clause as SQLAlchemy compiles it (the last ``converted``
     values of a row are literals already). False (nothing done) when that clause holds
     parameters of its own or a % sign."""
-    compiled = _compiled(conn, stmt, shape)
-    if compiled is None:
-        return False
-    _, clause, update = compiled.string.partition(" ON DUPLICATE KEY UPDATE ")
-    if not clause or "%" in update:
+    tail = _duplicate_key_tail(_compiled(conn, stmt, shape))
+    if tail is None:
         return False
     columns = list(shape[2])
     values = [[row[name] for name in columns] for row in rows]
     convert_values(conn, table, columns[: len(columns) - converted], values)
-    _insert_literals(conn, table, columns, values, clause + update)
+    _insert_literals(conn, table, columns, values, tail)
     return True
 
 

@@ -42,6 +42,7 @@ from etl.db.sql import (
     bulk_insert,
     convert_values,
     delete_where_in,
+    duplicate_key_update,
     ids_by,
     in_conditions,
     is_mysql,
@@ -256,34 +257,11 @@ def _copy_staged_mariadb(
     stamp: list[list[Any]] = [[now]]
     convert_values(conn, articles, ["created_at"], stamp)  # its SQL literal
     given = [("created_at", str(stamp[0][0])), ("updated_at", str(stamp[0][0]))]
-    load_data.insert_staged(
-        conn, articles, ARTICLE_STAGED, given=given, tail=_duplicate_key_update(conn)
+    # The literal path's clause (the same shape): compiled once, not for every batch.
+    tail = duplicate_key_update(
+        conn, articles, [*ARTICLE_UNDER_LOCK, *ARTICLE_READY], ["url"], _article_setter
     )
-
-
-def _duplicate_key_update(conn: Connection) -> str:
-    """MariaDB: the ON DUPLICATE KEY UPDATE clause of the articles' upsert, compiled once
-    for the connection (not under the lock for every batch)."""
-    found: str | None = conn.info.get(_DUPLICATE_KEY_UPDATE)
-    if found is None:
-        found = conn.info[_DUPLICATE_KEY_UPDATE] = _compile_duplicate_key_update(conn)
-    return found
-
-
-_DUPLICATE_KEY_UPDATE = "etl_articles_duplicate_key_update"  # conn.info
-
-
-def _compile_duplicate_key_update(conn: Connection) -> str:
-    from sqlalchemy.dialects.mysql import insert as mysql_insert
-
-    stmt = mysql_insert(articles)
-    upsert = stmt.on_duplicate_key_update(_article_setter(articles, stmt.inserted))
-    _, clause, update = str(upsert.compile(dialect=conn.dialect)).partition(
-        " ON DUPLICATE KEY UPDATE "
-    )
-    if not clause or "%" in update:
-        raise ValueError("the articles' ON DUPLICATE KEY UPDATE clause holds parameters")
-    return clause + update
+    load_data.insert_staged(conn, articles, ARTICLE_STAGED, given=given, tail=tail)
 
 
 def _write_sets(
