@@ -18,15 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import yaml
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 import etl
 import etl.runner.parsing
-from etl.db.database import DatabaseUnavailable
+from etl.db.database import DatabaseUnavailable, make_engine
+from etl.db.disconnects import is_lost_connection
 from etl.db.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from etl.extract.extract import file_stamp
 from etl.runner.workers import plan_chunks
@@ -248,6 +251,57 @@ def test_database_unreachable_at_start_api(tmp_path: Path) -> None:
 
 
 # --- connections killed mid-run -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (psycopg.errors.AdminShutdown("terminating connection"), True),  # 57P01
+        (psycopg.errors.CrashShutdown("terminating connection"), True),  # 57P02
+        (psycopg.errors.IdleSessionTimeout("terminating connection"), True),  # 57P05
+        (psycopg.errors.ConnectionFailure("connection failure"), True),  # 08006
+        # libpq's own failures, which psycopg raises with no SQLSTATE, the connection
+        # not yet marked broken in the first.
+        (psycopg.OperationalError("cannot exit pipeline mode while busy"), True),
+        (psycopg.OperationalError("consuming input failed: server closed the connection"), True),
+        # The session goes on after these.
+        (psycopg.errors.QueryCanceled("canceling statement"), False),  # 57014
+        (psycopg.errors.LockNotAvailable("could not obtain lock"), False),  # 55P03
+        (psycopg.errors.DeadlockDetected("deadlock detected"), False),  # 40P01
+        (psycopg.errors.ProgramLimitExceeded("index row size 3256"), False),  # 54000
+        (psycopg.errors.StringDataRightTruncation("value too long"), False),  # 22001
+        (psycopg.errors.PipelineAborted("pipeline aborted"), False),
+        (psycopg.InterfaceError("the cursor is closed"), False),
+        (ValueError("not the driver's"), False),
+    ],
+    ids=lambda value: repr(value)[:60] if not isinstance(value, bool) else str(value),
+)
+def test_psycopg_errors_that_mean_the_connection_is_gone(error: Exception, lost: bool) -> None:
+    assert is_lost_connection(error, psycopg) is lost
+
+
+@pytest.mark.parametrize(
+    ("condition", "discarded"), [("admin_shutdown", True), ("query_canceled", False)]
+)
+def test_a_postgresql_engine_discards_a_connection_the_server_says_is_over(
+    pg_url: str, condition: str, discarded: bool
+) -> None:
+    """Raised by the server on a live connection, so that psycopg has not marked it
+    broken, as when a terminated backend's farewell is read before the socket's end:
+    SQLAlchemy's own check keeps it; the engine discards it all the same, instead of
+    rolling back a dead connection when the run ends."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            with pytest.raises(OperationalError) as raised:
+                conn.exec_driver_sql(
+                    "DO $$ BEGIN RAISE EXCEPTION 'raised by the test' "
+                    f"USING ERRCODE = '{condition}'; END $$"
+                )
+            assert raised.value.connection_invalidated is discarded
+            assert conn.invalidated is discarded
+    finally:
+        engine.dispose()
 
 
 def test_connection_killed_mid_run(

@@ -2,7 +2,8 @@
 
 Owns how a database URL becomes a working engine on each backend (driver choice,
 SQLite pragmas, utf8mb4 on MariaDB and one TLS context per process for PyMySQL,
-connect timeouts; the locks are ``etl.db.locks``'),
+connect timeouts, psycopg's lost connections counted as SQLAlchemy's disconnects
+(``disconnects``); the locks are ``etl.db.locks``'),
 whose engine a caller uses and who disposes of it (:func:`engine_for`), password
 redaction, SQLite files (never created by a command that only reads, removed when a
 failed run leaves one empty), whether a database holds the schema at all, and the
@@ -26,7 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from etl.db import head_schema, locks
+from etl.db import disconnects, head_schema, locks
 from etl.db.defaults import DEFAULT_CONNECT_TIMEOUT as DEFAULT_CONNECT_TIMEOUT
 from etl.db.defaults import DEFAULT_DATABASE_URL as DEFAULT_DATABASE_URL
 from etl.db.defaults import ENV_VAR as ENV_VAR
@@ -152,6 +153,8 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine, writer=not read_only)
+    elif engine.dialect.driver == "psycopg":
+        disconnects.count_lost_connections(engine)
     elif backend in ("mysql", "mariadb"):
         if engine.dialect.driver == "pymysql":
             _share_tls_context(engine)
