@@ -116,6 +116,14 @@ def shared_db(
         databases.close()
 
 
+@pytest.fixture(
+    params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in BACKENDS[1:]]
+)
+def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each server (PostgreSQL, MariaDB)."""
+    yield from make_database(request.param, tmp_path)
+
+
 @pytest.fixture(params=["postgresql"])
 def pg_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh PostgreSQL database (for tests of PostgreSQL-only behaviour)."""

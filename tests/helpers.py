@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import os
 import re
@@ -21,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +33,8 @@ import pytest
 import yaml
 from sqlalchemy import Connection, Row, create_engine, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
 import etl
@@ -113,6 +117,36 @@ def fetch(url: str, query: Executable) -> list[Row[Any]]:
     """Every row ``query`` returns from the database at ``url``."""
     with connect(url) as conn:
         return list(conn.execute(query))
+
+
+def kill_other_connections(url: str, timeout: float = 10) -> int:
+    """Kill, from a connection of its own, every other connection to the database at
+    ``url``, as an operator or a failover would, and wait until the server has closed
+    them; how many it killed."""
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    if postgresql:
+        others = text(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        kill = "SELECT pg_terminate_backend({})"
+    else:
+        others = text(
+            "SELECT id FROM information_schema.processlist "
+            "WHERE db = DATABASE() AND id <> CONNECTION_ID()"
+        )
+        kill = "KILL {}"
+    with connect(url, poolclass=NullPool, isolation_level="AUTOCOMMIT") as conn:
+        killed = set()
+        for session in conn.execute(others).scalars():
+            with contextlib.suppress(DBAPIError):  # it ended meanwhile
+                conn.execute(text(kill.format(int(session))))
+                killed.add(session)
+        deadline = time.monotonic() + timeout
+        while killed & set(conn.execute(others).scalars()):
+            assert time.monotonic() < deadline, f"connections {killed} still open"
+            time.sleep(0.01)
+    return len(killed)
 
 
 # --- YAML -------------------------------------------------------------------------------

@@ -18,22 +18,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
 
 import etl
 import etl.runner.parsing
-from etl.db.database import DatabaseUnavailable, make_engine
-from etl.db.disconnects import is_lost_connection
+from etl.db.database import DatabaseUnavailable
 from etl.db.schema import article_topics, articles, etl_runs, related_articles, source_files, topics
 from etl.extract.extract import file_stamp
 from etl.runner.workers import plan_chunks
-from tests.helpers import CLI_TIMEOUT, SEEDS, connect, dump_yaml, fetch, run_etl, start_etl
+from tests.helpers import (
+    CLI_TIMEOUT,
+    SEEDS,
+    connect,
+    dump_yaml,
+    fetch,
+    kill_other_connections,
+    run_etl,
+    start_etl,
+)
 from tests.snapshots import ReferenceSnapshot, loaded_articles, snapshot
 
 N_DOCS = 1500
@@ -253,74 +258,17 @@ def test_database_unreachable_at_start_api(tmp_path: Path) -> None:
 # --- connections killed mid-run -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("error", "lost"),
-    [
-        (psycopg.errors.AdminShutdown("terminating connection"), True),  # 57P01
-        (psycopg.errors.CrashShutdown("terminating connection"), True),  # 57P02
-        (psycopg.errors.IdleSessionTimeout("terminating connection"), True),  # 57P05
-        (psycopg.errors.ConnectionFailure("connection failure"), True),  # 08006
-        # libpq's own failures, which psycopg raises with no SQLSTATE, the connection
-        # not yet marked broken in the first.
-        (psycopg.OperationalError("cannot exit pipeline mode while busy"), True),
-        (psycopg.OperationalError("consuming input failed: server closed the connection"), True),
-        # The session goes on after these.
-        (psycopg.errors.QueryCanceled("canceling statement"), False),  # 57014
-        (psycopg.errors.LockNotAvailable("could not obtain lock"), False),  # 55P03
-        (psycopg.errors.DeadlockDetected("deadlock detected"), False),  # 40P01
-        (psycopg.errors.ProgramLimitExceeded("index row size 3256"), False),  # 54000
-        (psycopg.errors.StringDataRightTruncation("value too long"), False),  # 22001
-        (psycopg.errors.PipelineAborted("pipeline aborted"), False),
-        (psycopg.InterfaceError("the cursor is closed"), False),
-        (ValueError("not the driver's"), False),
-    ],
-    ids=lambda value: repr(value)[:60] if not isinstance(value, bool) else str(value),
-)
-def test_psycopg_errors_that_mean_the_connection_is_gone(error: Exception, lost: bool) -> None:
-    assert is_lost_connection(error, psycopg) is lost
-
-
-@pytest.mark.parametrize(
-    ("condition", "discarded"), [("admin_shutdown", True), ("query_canceled", False)]
-)
-def test_a_postgresql_engine_discards_a_connection_the_server_says_is_over(
-    pg_url: str, condition: str, discarded: bool
-) -> None:
-    """Raised by the server on a live connection, so that psycopg has not marked it
-    broken, as when a terminated backend's farewell is read before the socket's end:
-    SQLAlchemy's own check keeps it; the engine discards it all the same, instead of
-    rolling back a dead connection when the run ends."""
-    engine = make_engine(pg_url)
-    try:
-        with engine.connect() as conn:
-            with pytest.raises(OperationalError) as raised:
-                conn.exec_driver_sql(
-                    "DO $$ BEGIN RAISE EXCEPTION 'raised by the test' "
-                    f"USING ERRCODE = '{condition}'; END $$"
-                )
-            assert raised.value.connection_invalidated is discarded
-            assert conn.invalidated is discarded
-    finally:
-        engine.dispose()
-
-
 def test_connection_killed_mid_run(
     corpus: Corpus,
-    pg_url: str,
+    server_url: str,
     tmp_path: Path,
     reference_snapshot: ReferenceSnapshot,
 ) -> None:
-    proc = start_cli(corpus.root, pg_url, tmp_path)
+    backend = make_url(server_url).get_backend_name()
+    proc = start_cli(corpus.root, server_url, tmp_path)
     try:
-        wait_until_articles(pg_url, proc)
-        with connect(pg_url, poolclass=NullPool, isolation_level="AUTOCOMMIT") as conn:
-            killed = conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).all()
-        assert killed, "no connection of the run to terminate"
+        wait_until_articles(server_url, proc)
+        assert kill_other_connections(server_url), "no connection of the run to kill"
     finally:
         code = reap(proc)
     stderr = (tmp_path / "interrupted.err").read_text(errors="replace")
@@ -329,13 +277,13 @@ def test_connection_killed_mid_run(
     assert "Traceback" not in stderr, stderr[-3000:]
     assert stderr.strip().splitlines()[-1].startswith("etl: error:"), stderr[-2000:]
 
-    loaded = assert_every_article_complete(pg_url, corpus)
+    loaded = assert_every_article_complete(server_url, corpus)
     assert 0 < loaded < N_DOCS, f"{loaded} articles: the run was not interrupted mid-way"
-    runs = fetch(pg_url, select(etl_runs.c.status, etl_runs.c.error))
+    runs = fetch(server_url, select(etl_runs.c.status, etl_runs.c.error))
     assert [row.status for row in runs] == ["failed"], runs
     assert runs[0].error, runs
 
-    assert_rerun_converges(corpus, pg_url, "postgresql", tmp_path, reference_snapshot)
+    assert_rerun_converges(corpus, server_url, backend, tmp_path, reference_snapshot)
 
 
 # --- the ETL process killed mid-run ---------------------------------------------------------------

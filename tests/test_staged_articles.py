@@ -25,7 +25,6 @@ from tests.helpers import (
     assert_loaded,
     assert_rejected,
     fetch,
-    make_database,
     make_doc,
     render,
     token,
@@ -46,17 +45,6 @@ def _doc(tag: str, *, url: str | None = None, date: str = "2021-06-01T00:00:00Z"
 class Staged(NamedTuple):
     urls: list[list[str]]  # of each staging, in order
     slots: list[list[int]]  # of each staging, the slots it took
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("postgresql", marks=pytest.mark.postgresql),
-        pytest.param("mariadb", marks=pytest.mark.mariadb),
-    ]
-)
-def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database on each server that stages articles."""
-    yield from make_database(request.param, tmp_path)
 
 
 @pytest.fixture

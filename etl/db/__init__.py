@@ -3,8 +3,8 @@
 Owns the tables (``schema``, a package with a module per area), the analyst views
 (``views``), the descriptions of both (``comments``, ``dictionary``,
 ``datasette_metadata``), engines, who disposes of them, and the dialects' settings
-(``database``; its defaults, importing nothing, in ``defaults``; psycopg's lost
-connections, in ``disconnects``), every lock taken in
+(``database``; its defaults, importing nothing, in ``defaults``; lost connections,
+discarded rather than rolled back or reused, in ``disconnects``), every lock taken in
 the database (``locks``: the writer lock, the migration lock, a run's lease), the
 transactions that write the news under the writer lock and tag the change feed's entries
 with their run (``writer``), the per-dialect SQL toolkit (``sql``; its lookups by ``IN``

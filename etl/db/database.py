@@ -2,8 +2,8 @@
 
 Owns how a database URL becomes a working engine on each backend (driver choice,
 SQLite pragmas, utf8mb4 on MariaDB and one TLS context per process for PyMySQL,
-connect timeouts, psycopg's lost connections counted as SQLAlchemy's disconnects
-(``disconnects``); the locks are ``etl.db.locks``'),
+connect timeouts, lost connections discarded (``disconnects``); the locks are
+``etl.db.locks``'),
 whose engine a caller uses and who disposes of it (:func:`engine_for`), password
 redaction, SQLite files (never created by a command that only reads, removed when a
 failed run leaves one empty), whether a database holds the schema at all, and the
@@ -143,6 +143,8 @@ def make_engine(
         # No column is an hstore: without this, an engine's first connection (each
         # run's) asks the server for the type (a savepoint, a catalog query, a release).
         options["use_native_hstore"] = False
+    if backend != "sqlite":
+        options["pool_reset_on_return"] = None  # disconnects.roll_back_on_return does it
     try:
         engine = create_engine(resolved, **options)
     except ArgumentError as exc:
@@ -153,7 +155,9 @@ def make_engine(
         ) from None
     if backend == "sqlite":
         _configure_sqlite(engine, writer=not read_only)
-    elif engine.dialect.driver == "psycopg":
+    else:
+        disconnects.roll_back_on_return(engine)
+    if engine.dialect.driver == "psycopg":
         disconnects.count_lost_connections(engine)
     elif backend in ("mysql", "mariadb"):
         if engine.dialect.driver == "pymysql":

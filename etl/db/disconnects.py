@@ -1,24 +1,35 @@
-"""Which psycopg errors mean the connection is gone, where SQLAlchemy cannot yet tell.
+"""Lost connections: which errors mean one, and what is done with it.
 
-SQLAlchemy's psycopg dialect counts an error as a lost connection only once psycopg has
-marked the connection broken, that is once libpq has read the end of the socket. A
-backend terminated while a pipelined ``executemany`` waits for its results can make
-psycopg raise before that: ``AdminShutdown`` (the server's farewell, read first), or
-``cannot exit pipeline mode while busy`` (libpq, leaving the pipeline with that
-farewell unread). SQLAlchemy then keeps the connection as if it were alive, rolls it
-back when the run ends, fails a second time, and the pool logs that second failure with
-a traceback on the run's stderr. Counted here as lost, the connection is discarded at
-the first error, and the run ends with the one error it reports.
+SQLAlchemy discards a connection whose statement failed because the connection is gone
+(its dialect's ``is_disconnect``), so that it is never rolled back nor reused: a
+rollback on a dead socket fails again, and the pool logs that second failure with a
+traceback on the run's stderr. Two kinds of error escaped that, and this module owns
+both:
+
+- psycopg's lost connections that SQLAlchemy's psycopg dialect does not count, because it
+  asks only whether psycopg has marked the connection broken, that is whether libpq has
+  read the socket's end. A backend terminated while a pipelined ``executemany`` waits
+  for its results can make psycopg raise before that: ``AdminShutdown`` (the server's
+  farewell, read first), or ``cannot exit pipeline mode while busy`` (libpq, leaving the
+  pipeline with that farewell unread). :func:`count_lost_connections` adds them.
+- A connection cut while it sat idle between two transactions (a failover, or an
+  operator killing every connection of a run): the pool rolls it back as it returns,
+  fails, and logs the traceback. :func:`roll_back_on_return` does that rollback itself
+  and discards the connection quietly when it is lost.
+- Errors of statements run on the driver's own cursor (PostgreSQL's ``COPY``, MariaDB's
+  ``LOAD DATA`` and staging tables), which SQLAlchemy never sees: :func:`driver_error`
+  wraps them as SQLAlchemy wraps its own, discarding the connection when it is lost.
 
 May import: nothing of ``etl``.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, StatementError
 
 # SQLSTATE classes of a session that is over: 08 connection exception; 57P operator
 # intervention that ends the session (admin or crash shutdown, the database dropped,
@@ -26,7 +37,7 @@ from sqlalchemy import Engine, event
 LOST_STATES = ("08", "57P")
 
 
-def is_lost_connection(error: BaseException, dbapi: ModuleType) -> bool:
+def is_lost_connection(error: BaseException, dbapi: Any) -> bool:
     """Whether ``error``, raised by the driver ``dbapi`` (psycopg), means its connection
     is gone: a server error of a lost session, or libpq's own failure of the connection,
     which psycopg raises as a bare ``OperationalError`` with no SQLSTATE (its subclasses,
@@ -35,6 +46,14 @@ def is_lost_connection(error: BaseException, dbapi: ModuleType) -> bool:
     if state:
         return isinstance(error, dbapi.Error) and state.startswith(LOST_STATES)
     return type(error) is dbapi.OperationalError
+
+
+def is_lost(dialect: Dialect, error: BaseException, dbapi_connection: Any) -> bool:
+    """Whether the driver's ``error`` on ``dbapi_connection`` means the connection is
+    gone: SQLAlchemy's test, and for psycopg :func:`is_lost_connection` too."""
+    if dialect.is_disconnect(error, dbapi_connection, None):  # type: ignore[arg-type]
+        return True
+    return dialect.driver == "psycopg" and is_lost_connection(error, dialect.loaded_dbapi)
 
 
 def count_lost_connections(engine: Engine) -> None:
@@ -47,3 +66,34 @@ def count_lost_connections(engine: Engine) -> None:
             context.original_exception, context.dialect.loaded_dbapi
         ):
             context.is_disconnect = True
+
+
+def roll_back_on_return(engine: Engine) -> None:
+    """Roll back a connection ``engine``'s pool takes back, as its default reset does
+    (the engine is made with ``pool_reset_on_return=None``), but discard one that is
+    lost (:func:`is_lost`) with a line in the log instead of an error's traceback."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "reset")
+    def _on_reset(dbapi_connection: Any, record: Any, state: Any) -> None:
+        if state.transaction_was_reset or not state.asyncio_safe:
+            return  # the connection ended its transaction itself: nothing to undo
+        try:
+            dialect.do_rollback(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not is_lost(dialect, exc, dbapi_connection):
+                raise
+            record.invalidate(exc)  # closed, and replaced at its next checkout
+
+
+def driver_error(conn: Connection, statement: str, error: Exception) -> StatementError:
+    """The SQLAlchemy error for the driver's ``error`` in ``statement``, run on ``conn``'s
+    driver connection outside SQLAlchemy: as SQLAlchemy wraps its own (a value the
+    server refuses rejects its document; a lost connection ends the run), and with the
+    connection invalidated when it is lost (:func:`is_lost`)."""
+    lost = is_lost(conn.dialect, error, conn.connection.dbapi_connection)
+    if lost:
+        conn.invalidate(error)
+    return DBAPIError.instance(
+        statement, None, error, conn.dialect.loaded_dbapi.Error, connection_invalidated=lost
+    )

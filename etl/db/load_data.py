@@ -46,9 +46,9 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, ForeignKeyConstraint, Table
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DataError
 
-from etl.db import timing
+from etl.db import disconnects, timing
 from etl.db.locks import is_mysql
 
 log = logging.getLogger(__name__)
@@ -207,9 +207,7 @@ def _execute(
                 if cursor.warning_count:
                     _refuse_warnings(cursor, statement)
     except dbapi_error as exc:
-        # As SQLAlchemy wraps its cursors' errors: a value the server refuses rejects its
-        # document, a lost connection ends the run.
-        raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
+        raise disconnects.driver_error(conn, statement, exc) from None
     finally:
         driver._local_infile = False
         cursor.close()

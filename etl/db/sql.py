@@ -27,10 +27,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ColumnElement
 
-from etl.db import timing
+from etl.db import disconnects, timing
 
 # Re-exported (the `as` form) for the callers that import them from here: is_mysql is
 # etl.db.locks', the lookups etl.db.lookups', the transactions that write the news are
@@ -412,10 +411,9 @@ def _copy_rows(
             for row in rows:
                 copy.write_row(row)
     except dbapi_error as exc:
-        # The driver's own cursor bypasses SQLAlchemy: wrap its errors as SQLAlchemy
-        # does, so that a value the database refuses (too long for its column) rejects
-        # its document, as on the other backends, instead of ending the run.
-        raise DBAPIError.instance(statement, None, exc, dbapi_error) from None
+        # The driver's own cursor bypasses SQLAlchemy: a value the database refuses (too
+        # long for its column) rejects its document, as on the other backends.
+        raise disconnects.driver_error(conn, statement, exc) from None
 
 
 UPDATE_CHUNK = 500  # rows per MariaDB UPDATE of update_by_id
