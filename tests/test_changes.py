@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -24,7 +25,7 @@ from etl.db import database
 from etl.db.database import ConfigurationError, resolve_url
 from etl.db.schema import SEARCH_TRIGGERS, articles, etl_runs
 from etl.query.feed import Change, compact, latest_cursor
-from tests.helpers import SEEDS, run_etl, start_etl
+from tests.helpers import SEEDS, kill_other_connections, run_etl, start_etl
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+00:00$")
 SQLITE_FORM = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
@@ -260,6 +261,21 @@ def test_follow_waits_for_the_next_change(db_url: str) -> None:
     found: list[Change] = []
     thread = _follow_one(db_url, newest, found)
     article_id = _edit_first_article(db_url, "followed")
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    assert [(c.article_id, c.cursor > newest) for c in found] == [(article_id, True)]
+
+
+def test_following_goes_on_after_its_connections_are_cut(server_url: str) -> None:
+    """A server restart, a failover or an operator cuts every connection of a
+    follower: it connects again and gets the next change, not an error's traceback."""
+    run([SEEDS], server_url)
+    newest = latest_cursor(server_url)
+    found: list[Change] = []
+    thread = _follow_one(server_url, newest, found)
+    time.sleep(1)  # reading done: waiting for a NOTIFY, or between two polls
+    assert kill_other_connections(server_url), "no connection of the follower to cut"
+    article_id = _edit_first_article(server_url, "after the cut")
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert [(c.article_id, c.cursor > newest) for c in found] == [(article_id, True)]

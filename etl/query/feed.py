@@ -3,13 +3,15 @@
 Owns reading ``article_changes`` (written only by the database triggers of
 migration 0006, whoever changes ``articles``), the too-old-cursor check against
 ``change_feed_state``, waiting for new changes (``LISTEN news_etl`` on
-PostgreSQL, polling elsewhere) and compaction. Cursors are assigned under the
+PostgreSQL, on a connection made again when the server cuts it; polling elsewhere)
+and compaction. Cursors are assigned under the
 writer lock, so "everything after cursor C" read again with the largest cursor
 received gives every change exactly once, in commit order.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,7 +25,9 @@ from etl.db import database
 from etl.db.database import ConfigurationError
 from etl.db.schema import article_changes, change_feed_state
 from etl.db.writer import writer_transaction
-from etl.records import ChangeOp
+from etl.records import ChangeOp, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
 
 PAGE = 1000  # changes read per query
 LISTEN_TIMEOUT = 30.0  # PostgreSQL --follow: poll anyway after this long without NOTIFY
@@ -228,19 +232,43 @@ def _require_feed(engine: Engine) -> None:
 
 
 class _Listener:
-    """A PostgreSQL connection of its own that ``LISTEN``s on ``news_etl``."""
+    """A PostgreSQL connection of its own that ``LISTEN``s on ``news_etl``; connected
+    again when the server cuts it (a restart, a failover, an operator), as the reader's
+    pooled connections are. Changes committed meanwhile are not lost: the caller reads
+    everything after its cursor once the wait returns."""
 
     def __init__(self, engine: Engine) -> None:
+        self.url = engine.url
+        self.conn = self._connect()
+
+    def _connect(self) -> Any:
         import psycopg
 
-        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.conn = psycopg.connect(dsn, autocommit=True)
-        self.conn.execute(f"LISTEN {CHANNEL}")
+        dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            conn = psycopg.connect(dsn, autocommit=True)
+            conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(
+                f"database {database.redact(self.url)}: {database.describe_error(exc)}"
+            ) from None
+        return conn
 
     def wait(self, timeout: float) -> None:
-        """Return at the next notification (and any queued with it), or after ``timeout`` s."""
-        for _ in self.conn.notifies(timeout=timeout, stop_after=1):
-            pass
+        """Return at the next notification (and any queued with it), after ``timeout``
+        s, or once connected again after the connection was lost."""
+        import psycopg
+
+        try:
+            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+                pass
+        except psycopg.OperationalError as exc:
+            log.warning(
+                "the change feed's LISTEN connection was lost (%s): connecting again",
+                database.describe_error(exc),
+            )
+            self.conn.close()
+            self.conn = self._connect()
 
     def close(self) -> None:
         self.conn.close()
