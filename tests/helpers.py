@@ -119,15 +119,15 @@ def fetch(url: str, query: Executable) -> list[Row[Any]]:
         return list(conn.execute(query))
 
 
-def kill_other_connections(url: str, timeout: float = 10) -> int:
+def kill_other_connections(url: str, timeout: float = 60) -> int:
     """Kill, from a connection of its own, every other connection to the database at
     ``url``, as an operator or a failover would, and wait until the server has closed
     them; how many it killed."""
     postgresql = make_url(url).get_backend_name() == "postgresql"
     if postgresql:
         others = text(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
         )
         kill = "SELECT pg_terminate_backend({})"
     else:

@@ -31,10 +31,12 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
-# SQLSTATE classes of a session that is over: 08 connection exception; 57P operator
+# SQLSTATEs of a session that is over: class 08 connection exception; 57P operator
 # intervention that ends the session (admin or crash shutdown, the database dropped,
-# idle timeouts). 57014, a cancelled statement, is class 57 but leaves it usable.
-LOST_STATES = ("08", "57P")
+# the idle session timeout); 25P03 and 25P04 the idle-in-transaction and transaction
+# timeouts, which end the session too. 57014, a cancelled statement, is class 57 but
+# leaves the session usable.
+LOST_STATES = ("08", "57P", "25P03", "25P04")
 
 
 def is_lost_connection(error: BaseException, dbapi: Any) -> bool:
@@ -83,7 +85,8 @@ def roll_back_on_return(engine: Engine) -> None:
         except dialect.loaded_dbapi.Error as exc:
             if not is_lost(dialect, exc, dbapi_connection):
                 raise
-            record.invalidate(exc)  # closed, and replaced at its next checkout
+            if record is not None:  # None: a detached connection, closed next anyway
+                record.invalidate(exc)  # closed, and replaced at its next checkout
 
 
 def driver_error(conn: Connection, statement: str, error: Exception) -> StatementError:

@@ -20,12 +20,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, inspect, select, update
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 
 from etl.db import database
 from etl.db.database import ConfigurationError
 from etl.db.schema import article_changes, change_feed_state
 from etl.db.writer import writer_transaction
-from etl.records import ChangeOp, DatabaseUnavailable
+from etl.records import ChangeOp
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,8 @@ def changes(
             left = limit
             while True:
                 page = PAGE if left is None else min(PAGE, left)
-                rows = _read(reader, since, page)
+                read = _read_again_if_cut if follow else _read
+                rows = read(reader, since, page)
                 for change in rows:
                     yield change
                     since = change.cursor
@@ -132,6 +135,21 @@ def changes(
         finally:
             if listener is not None:
                 listener.close()
+
+
+def _read_again_if_cut(engine: Engine, since: int, page: int) -> list[Change]:
+    """:func:`_read`, once more when the server cut the connection it was reading on
+    (discarded: the pool's next one is new); a second failure is raised."""
+    try:
+        return _read(engine, since, page)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning(
+            "the change feed's connection was lost (%s): connecting again",
+            database.describe_error(exc),
+        )
+        return _read(engine, since, page)
 
 
 def _read(engine: Engine, since: int, page: int) -> list[Change]:
@@ -232,43 +250,44 @@ def _require_feed(engine: Engine) -> None:
 
 
 class _Listener:
-    """A PostgreSQL connection of its own that ``LISTEN``s on ``news_etl``; connected
-    again when the server cuts it (a restart, a failover, an operator), as the reader's
-    pooled connections are. Changes committed meanwhile are not lost: the caller reads
-    everything after its cursor once the wait returns."""
+    """A PostgreSQL connection of its own that ``LISTEN``s on ``news_etl``, made by the
+    reader's engine (its timeouts, its TLS) and never given back to its pool; made again
+    when the server cuts it (a restart, a failover, an operator). Changes committed
+    meanwhile are not lost: the caller reads everything after its cursor once the wait
+    returns."""
 
     def __init__(self, engine: Engine) -> None:
-        self.url = engine.url
-        self.conn = self._connect()
+        self.engine = engine
+        self.raw, self.driver = self._connect()
 
-    def _connect(self) -> Any:
-        import psycopg
-
-        dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    def _connect(self) -> tuple[PoolProxiedConnection, Any]:
+        raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        raw.detach()  # LISTENing: closed when done with, never reused
+        statement = f"LISTEN {CHANNEL}"
         try:
-            conn = psycopg.connect(dsn, autocommit=True)
-            conn.execute(f"LISTEN {CHANNEL}")
-        except psycopg.Error as exc:
-            raise DatabaseUnavailable(
-                f"database {database.redact(self.url)}: {database.describe_error(exc)}"
+            driver.autocommit = True
+            driver.execute(statement)
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raw.close()
+            raise DBAPIError.instance(
+                statement, None, exc, self.engine.dialect.loaded_dbapi.Error
             ) from None
-        return conn
+        return raw, driver
 
     def wait(self, timeout: float) -> None:
         """Return at the next notification (and any queued with it), after ``timeout``
         s, or once connected again after the connection was lost."""
-        import psycopg
-
         try:
-            for _ in self.conn.notifies(timeout=timeout, stop_after=1):
+            for _ in self.driver.notifies(timeout=timeout, stop_after=1):
                 pass
-        except psycopg.OperationalError as exc:
+        except self.engine.dialect.loaded_dbapi.OperationalError as exc:
             log.warning(
                 "the change feed's LISTEN connection was lost (%s): connecting again",
                 database.describe_error(exc),
             )
-            self.conn.close()
-            self.conn = self._connect()
+            self.raw.close()
+            self.raw, self.driver = self._connect()
 
     def close(self) -> None:
-        self.conn.close()
+        self.raw.close()

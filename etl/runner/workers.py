@@ -444,8 +444,10 @@ class BatchLoader:
             self.pending = Counts()
             return []
         except (SQLAlchemyError, TypeError, ValueError, OverflowError) as exc:
-            if isinstance(exc, OperationalError) and not is_document_error(exc.orig):
-                raise  # the server's or the connection's: the run ends
+            if self.conn.invalidated or (
+                isinstance(exc, OperationalError) and not is_document_error(exc.orig)
+            ):
+                raise  # the server's or the connection's (lost, of whatever class): the run ends
             # A value no driver can bind (TypeError, OverflowError) is the document's fault too.
             if len(batch) == 1:
                 doc = batch[0]
