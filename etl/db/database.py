@@ -144,7 +144,9 @@ def make_engine(
         # run's) asks the server for the type (a savepoint, a catalog query, a release).
         options["use_native_hstore"] = False
     if backend != "sqlite":
-        options["pool_reset_on_return"] = None  # disconnects.roll_back_on_return does it
+        # The pool's rollback of a returned connection is done by
+        # disconnects.roll_back_on_return, registered below, which discards a lost one.
+        options["pool_reset_on_return"] = None
     try:
         engine = create_engine(resolved, **options)
     except ArgumentError as exc:
@@ -157,9 +159,9 @@ def make_engine(
         _configure_sqlite(engine, writer=not read_only)
     else:
         disconnects.roll_back_on_return(engine)
-    if engine.dialect.driver == "psycopg":
-        disconnects.count_lost_connections(engine)
-    elif backend in ("mysql", "mariadb"):
+        if engine.dialect.driver == "psycopg":
+            disconnects.count_lost_connections(engine)
+    if backend in ("mysql", "mariadb"):
         if engine.dialect.driver == "pymysql":
             _share_tls_context(engine)
         if "read_timeout" in options["connect_args"]:
